@@ -1,0 +1,1 @@
+"""soil_model_api."""

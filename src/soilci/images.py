@@ -1,0 +1,111 @@
+"""Build the service images with the Docker SDK, from a base image that works offline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from soilci.errors import BuildError, DockerUnavailable
+from soilci.settings import LOCAL_BASE_IMAGE, OFFICIAL_BASE_IMAGE, get_settings
+
+SERVICES = ("drift", "trainer", "model-api")
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    service: str
+    tag: str
+    image_id: str
+
+
+def docker_client():
+    """A connected Docker client, or DockerUnavailable with what to do about it."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+    except Exception as exc:  # docker raises DockerException, requests errors, FileNotFoundError
+        raise DockerUnavailable(
+            f"no Docker engine answers ({exc.__class__.__name__}); start dockerd or set DOCKER_HOST"
+        ) from exc
+    return client
+
+
+def image_name(service: str, tag: str | None = None) -> str:
+    """Local name of a service image, e.g. ``soil-drift:local``."""
+    return f"soil-{service}:{tag or get_settings().image_tag}"
+
+
+def resolve_base_image(client) -> str:
+    """BASE_IMAGE (or SOILCI_BASE_IMAGE) if set; else the local debootstrap base if built; else official."""
+    explicit = os.environ.get("BASE_IMAGE") or get_settings().base_image
+    if explicit:
+        return explicit
+    import docker.errors
+
+    try:
+        client.images.get(LOCAL_BASE_IMAGE)
+        return LOCAL_BASE_IMAGE
+    except docker.errors.ImageNotFound:
+        return OFFICIAL_BASE_IMAGE
+
+
+def git_revision(root: Path) -> str:
+    """The working tree's commit (with ``-dirty`` when it has changes), or ``unknown``."""
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{rev}-dirty" if dirty else rev
+
+
+def build_image(
+    service: str,
+    *,
+    tag: str | None = None,
+    root: Path | None = None,
+    client=None,
+    buildargs: dict[str, str] | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> BuiltImage:
+    """Build ``services/<service>/Dockerfile`` with the repo root as context; layers are cached."""
+    if service not in SERVICES:
+        raise BuildError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
+    root = Path(root or get_settings().repo_root)
+    client = client or docker_client()
+    name = image_name(service, tag)
+    args = {"BASE_IMAGE": resolve_base_image(client), "VCS_REF": git_revision(root), **(buildargs or {})}
+    image_id = None
+    tail: list[str] = []
+    for chunk in client.api.build(
+        path=str(root),
+        dockerfile=f"services/{service}/Dockerfile",
+        tag=name,
+        buildargs=args,
+        rm=True,
+        forcerm=True,
+        decode=True,
+    ):
+        if "error" in chunk:
+            detail = chunk.get("errorDetail", {}).get("message", chunk["error"])
+            raise BuildError(f"{name}: build failed: {detail.strip()}\n" + "".join(tail[-15:]))
+        line = chunk.get("stream", "")
+        if line:
+            tail.append(line)
+            if on_line:
+                on_line(line.rstrip("\n"))
+        if "aux" in chunk and "ID" in chunk["aux"]:
+            image_id = chunk["aux"]["ID"]
+    if image_id is None:
+        image_id = client.images.get(name).id
+    return BuiltImage(service=service, tag=name, image_id=image_id)
