@@ -52,6 +52,8 @@ def load_yaml(path: Path) -> dict[str, Any]:
         raise ParamsError(f"{path}: params file not found")
     try:
         raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ParamsError(f"{path}: cannot read params file ({exc.strerror})") from exc
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(raw, dict):

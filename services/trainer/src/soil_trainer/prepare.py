@@ -67,13 +67,15 @@ def read_batch(path: Path, target: str, bands: list[str]) -> pd.DataFrame:
     extra_bands = sorted(set(band_columns(frame.columns)) - set(bands))
     if extra_bands:
         raise DataError(f"{path}: bands not in the dataset: {', '.join(extra_bands[:5])}")
-    if SAMPLE_ID not in frame.columns:
-        frame = frame.assign(**{SAMPLE_ID: [f"{path.stem}:{i}" for i in range(len(frame))]})
+    if SAMPLE_ID in frame.columns:
+        ids = frame[SAMPLE_ID].astype(str).reset_index(drop=True)
+    else:
+        ids = pd.Series([f"{path.stem}:{i}" for i in range(len(frame))], name=SAMPLE_ID)
     try:
-        values = frame[[target, *bands]].astype(float)
+        values = frame[[target, *bands]].astype(float).reset_index(drop=True)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{path}: non-numeric values in target or band columns ({exc})") from exc
-    return pd.concat([frame[[SAMPLE_ID]].astype(str), values], axis=1)
+    return pd.concat([ids, values], axis=1)
 
 
 def write_prepared(prepared: PreparedData, out_dir: Path) -> dict[str, Path]:
