@@ -88,21 +88,38 @@ def mlflow_server(tmp_path_factory):
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         ],
         stdout=log, stderr=subprocess.STDOUT, cwd=root,
+        start_new_session=True,  # its own process group: teardown stops the workers it spawns too
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(f"{url}/health", timeout=120, proc=proc)
+        wait_for_http(f"{url}/health", timeout=300, proc=proc)
     except Exception:
-        proc.kill()
+        stop_group(proc)
         log.close()
         raise RuntimeError((root / "server.log").read_text()[-3000:])
     yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_group(proc)
     log.close()
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """Terminate a process started with ``start_new_session`` and everything it spawned."""
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    try:  # sweep workers that outlived the server process
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def copy_project(dest: Path) -> Path:

@@ -20,6 +20,27 @@ def build_parser() -> argparse.ArgumentParser:
     prep = sub.add_parser("prepare", help="export reference, benchmark and incoming sets from LimeSoDa")
     prep.add_argument("--params", type=Path, default=Path("params.yaml"))
     prep.add_argument("--out-dir", type=Path, default=Path("data"))
+
+    train = sub.add_parser("train", help="fit the model on reference + incoming, log the run to MLflow")
+    train.add_argument("--params", type=Path, default=Path("params.yaml"))
+    train.add_argument("--data-dir", type=Path, default=Path("data"))
+    train.add_argument("--model-dir", type=Path, default=Path("models/model"))
+
+    ev = sub.add_parser("evaluate", help="score the model on the fixed benchmark set")
+    ev.add_argument("--params", type=Path, default=Path("params.yaml"))
+    ev.add_argument("--model-dir", type=Path, default=Path("models/model"))
+    ev.add_argument("--benchmark", type=Path, default=Path("data/benchmark.parquet"))
+    ev.add_argument("--metrics", type=Path, default=Path("metrics/metrics.json"))
+    ev.add_argument("--predictions", type=Path, default=Path("metrics/predictions.csv"))
+    ev.add_argument("--plots-dir", type=Path, default=Path("reports"))
+
+    reg = sub.add_parser("register", help="register the model in MLflow and move alias staging (main only)")
+    reg.add_argument("--params", type=Path, default=Path("params.yaml"))
+    reg.add_argument("--model-dir", type=Path, default=Path("models/model"))
+    reg.add_argument("--metrics", type=Path, default=Path("metrics/metrics.json"))
+    reg.add_argument("--name", help="registered model name (default: register.model_name)")
+    reg.add_argument("--branch", help="branch being built (default: GITHUB_REF_NAME, else git)")
+    reg.add_argument("--out", type=Path, help="write {name, version, alias, uri, run_id} as JSON here")
     return parser
 
 
@@ -32,7 +53,42 @@ def run_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"prepare": run_prepare}
+def run_train(args: argparse.Namespace) -> int:
+    from soil_trainer.config import PrepareParams, RegisterParams, TrainParams, load_section
+    from soil_trainer.train import train
+
+    params = load_section(args.params, "train", TrainParams)
+    target = load_section(args.params, "prepare", PrepareParams).target
+    name = load_section(args.params, "register", RegisterParams).model_name
+    train(params, target, name, args.data_dir, args.model_dir)
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from soil_trainer.config import EvaluateParams, PrepareParams, load_section
+    from soil_trainer.evaluate import evaluate
+
+    params = load_section(args.params, "evaluate", EvaluateParams)
+    target = load_section(args.params, "prepare", PrepareParams).target
+    evaluate(params, target, args.model_dir, args.benchmark, args.metrics, args.predictions, args.plots_dir)
+    return 0
+
+
+def run_register(args: argparse.Namespace) -> int:
+    from soil_trainer.config import RegisterParams, load_section
+    from soil_trainer.registry import register, write_version_file
+
+    params = load_section(args.params, "register", RegisterParams)
+    registered = register(
+        args.model_dir, args.metrics, args.name or params.model_name, params.alias, branch=args.branch
+    )
+    if args.out:
+        write_version_file(registered, args.out)
+    print(registered.version)
+    return 0
+
+
+COMMANDS = {"prepare": run_prepare, "train": run_train, "evaluate": run_evaluate, "register": run_register}
 
 
 def main(argv: list[str] | None = None) -> int:

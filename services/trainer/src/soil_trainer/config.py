@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from soil_trainer.errors import ParamsError
-
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -34,6 +35,91 @@ class PrepareParams(_Section):
         if bad:
             raise ValueError(f"LimeSoDa folds are 1..10, got {bad}")
         return folds
+
+
+class _StrictSection(_Section):
+    """Hyperparameters: a value of the wrong type is an error, never silently coerced."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class PreprocessingParams(_StrictSection):
+    """Per-spectrum preprocessing; every step is stateless, so it never leaks across CV folds."""
+
+    absorbance: bool = True  # reflectance R -> absorbance log10(1/R)
+    resample_step: Annotated[float, Field(ge=0)] = 10.0  # grid step in the bands' unit (nm or cm-1); 0: native
+    snv: bool = False  # standard normal variate
+    savgol_window: Annotated[int, Field(ge=0)] = 0  # odd window in grid points; 0 disables
+    savgol_polyorder: Annotated[int, Field(ge=0)] = 2
+    savgol_deriv: Annotated[int, Field(ge=0, le=2)] = 1
+
+    @model_validator(mode="after")
+    def _savgol_window_fits(self) -> PreprocessingParams:
+        if self.savgol_window:
+            if self.savgol_window % 2 == 0:
+                raise ValueError(f"savgol_window must be odd, got {self.savgol_window}")
+            if self.savgol_window <= self.savgol_polyorder:
+                raise ValueError("savgol_window must be larger than savgol_polyorder")
+            if self.savgol_deriv > self.savgol_polyorder:
+                raise ValueError("savgol_deriv must not exceed savgol_polyorder")
+        return self
+
+
+class PlsParams(_StrictSection):
+    """PLS regression; the number of components is chosen by K-fold cross-validation."""
+
+    max_components: Annotated[int, Field(ge=1, le=100)] = 20
+    cv_folds: Annotated[int, Field(ge=2, le=50)] = 10
+    scale: bool = False  # divide bands by their standard deviation (spectra: usually only centred)
+
+
+class RidgeParams(_StrictSection):
+    """Ridge regression; alpha is chosen by K-fold cross-validation among ``alphas``."""
+
+    alphas: Annotated[tuple[Annotated[float, Field(gt=0)], ...], Field(min_length=1, strict=False)] = (
+        0.01, 0.1, 1.0, 10.0, 100.0,
+    )
+    cv_folds: Annotated[int, Field(ge=2, le=50)] = 10
+
+
+class RandomForestParams(_StrictSection):
+    """Random forest with fixed hyperparameters (``random_state`` is ``train.seed``)."""
+
+    n_estimators: Annotated[int, Field(ge=1, le=5000)] = 300
+    min_samples_leaf: Annotated[int, Field(ge=1)] = 2
+    max_features: Annotated[float, Field(gt=0, le=1)] = 0.3
+    cv_folds: Annotated[int, Field(ge=2, le=50)] = 10
+
+
+class TrainParams(_StrictSection):
+    """params.yaml ``train``: preprocessing, the regressor and its settings."""
+
+    model: Literal["pls", "ridge", "random_forest"] = "pls"
+    seed: int = 2025
+    preprocessing: PreprocessingParams = PreprocessingParams()
+    pls: PlsParams = PlsParams()
+    ridge: RidgeParams = RidgeParams()
+    random_forest: RandomForestParams = RandomForestParams()
+
+
+class EvaluateParams(_StrictSection):
+    """params.yaml ``evaluate``: the benchmark gate."""
+
+    rmse_max: Annotated[float, Field(gt=0)] | None = None  # exit 1 when benchmark RMSE is above this
+
+
+class RegisterParams(_StrictSection):
+    """params.yaml ``register``: the MLflow registered model and the alias a new version gets."""
+
+    model_name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] = "soil-carbon"
+    alias: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] = "staging"
+
+    @field_validator("alias")
+    @classmethod
+    def _alias_not_reserved(cls, alias: str) -> str:
+        if alias.lower() == "latest" or (alias[0] in "vV" and alias[1:].isdigit()):
+            raise ValueError(f"{alias!r} is reserved by MLflow (latest, v<N>)")
+        return alias
 
 
 def format_validation_error(section: str, exc: ValidationError) -> str:
@@ -72,3 +158,18 @@ def load_section(path: Path, section: str, model: type[T]) -> T:
         return model.model_validate(raw)
     except ValidationError as exc:
         raise ParamsError(f"{path}: {format_validation_error(section, exc)}") from exc
+
+
+class TrainerSettings(BaseSettings):
+    """Where the trainer runs (``SOILCI_*`` env vars); MLflow's own ``MLFLOW_*`` stay MLflow's."""
+
+    model_config = SettingsConfigDict(env_prefix="SOILCI_", extra="ignore")
+
+    git_revision: str | None = None  # recorded on runs and versions; else ``git rev-parse HEAD``
+    tracking_retries: int = Field(default=3, ge=1, le=20)  # attempts before "tracking server unreachable"
+    tracking_backoff_s: float = Field(default=1.0, ge=0, le=60)  # first wait; doubles per attempt
+
+
+@lru_cache
+def get_settings() -> TrainerSettings:
+    return TrainerSettings()

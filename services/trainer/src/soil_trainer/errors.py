@@ -19,3 +19,13 @@ class GateError(SoilTrainerError):
     """A quality gate failed (e.g. benchmark RMSE above its ceiling)."""
 
     exit_code = 1
+
+
+class UsageError(SoilTrainerError):
+    """The command was run where it must not be (e.g. ``register`` off the main branch)."""
+
+
+class TrackingError(SoilTrainerError):
+    """The MLflow tracking server did not answer after the bounded retry, or rejected a write."""
+
+    exit_code = 3

@@ -48,7 +48,7 @@ def split_dataset(params: PrepareParams, root: Path = Path(".")) -> PreparedData
         if clash:
             raise DataError(
                 f"{params.incoming_batch}: {len(clash)} samples are in the benchmark set "
-                f"(e.g. {sorted(clash)[0]}); the benchmark is never trained on"
+                f"(e.g. {min(clash)}); the benchmark is never trained on"
             )
     return PreparedData(
         reference=reference.reset_index(drop=True),

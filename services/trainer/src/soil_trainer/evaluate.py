@@ -1,0 +1,195 @@
+"""evaluate stage: score the saved model on the fixed benchmark set only.
+
+Writes ``metrics.json`` (flat numbers), per-sample predictions, and the prediction-error
+distribution and predicted-vs-observed plots (PNG, plus the histogram as DVC plot data).
+Every number is rounded and keys are sorted, so the same model and data give identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from soil_trainer.config import EvaluateParams
+from soil_trainer.dataset import SAMPLE_ID
+from soil_trainer.errors import DataError, GateError, ParamsError
+from soil_trainer.io import atomic_path, read_table
+from soil_trainer.train import METADATA, check_frame
+
+log = logging.getLogger(__name__)
+
+DECIMALS = 6
+ERROR_PNG = "prediction_error.png"
+ERROR_CSV = "prediction_error.csv"
+SCATTER_PNG = "predicted_vs_observed.png"
+HISTOGRAM_BINS = 20
+
+
+@dataclass(frozen=True)
+class Scored:
+    predictions: pd.DataFrame  # sample_id, observed, predicted, residual
+    metrics: dict[str, float | int]
+
+
+def regression_metrics(observed: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """RMSE, MAE, bias (mean predicted - observed), R2, RPD (SD/RMSE), RPIQ (IQR/RMSE)."""
+    observed = np.asarray(observed, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    error = predicted - observed
+    rmse = float(np.sqrt(np.mean(error**2)))
+    ss_tot = float(np.sum((observed - observed.mean()) ** 2))
+    sd = float(np.std(observed, ddof=1)) if len(observed) > 1 else float("nan")
+    q1, q3 = np.percentile(observed, [25, 75])
+    return {
+        "rmse": rmse,
+        "mae": float(np.mean(np.abs(error))),
+        "bias": float(np.mean(error)),
+        "r2": 1.0 - float(np.sum(error**2)) / ss_tot if ss_tot > 0 else float("nan"),
+        "rpd": sd / rmse if rmse > 0 else float("inf"),
+        "rpiq": float(q3 - q1) / rmse if rmse > 0 else float("inf"),
+    }
+
+
+def load_model(model_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """The scikit-learn pipeline and soilci.json from an MLflow model directory."""
+    import mlflow.sklearn
+
+    model_dir = Path(model_dir)
+    meta_path = model_dir / METADATA
+    if not (model_dir / "MLmodel").exists() or not meta_path.exists():
+        raise DataError(f"{model_dir}: not a trained model directory (needs MLmodel and {METADATA}); run train")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{meta_path}: not valid JSON ({exc})") from exc
+    return mlflow.sklearn.load_model(str(model_dir)), meta
+
+
+def score_benchmark(pipeline, meta: dict[str, Any], benchmark: pd.DataFrame, path: Path, target: str) -> Scored:
+    """Predict every benchmark row with a target; rows without one are dropped and counted."""
+    if meta.get("target") != target:
+        raise ParamsError(
+            f"prepare.target: {target!r}, but the model in models was trained on {meta.get('target')!r}; rerun train"
+        )
+    bands = meta["bands"]
+    for column in (SAMPLE_ID, target):
+        if column not in benchmark.columns:
+            raise DataError(f"{path}: no {column} column")
+    missing = [b for b in bands if b not in benchmark.columns]
+    if missing:
+        raise DataError(f"{path}: missing {len(missing)} bands the model needs (e.g. {missing[0]})")
+    check_frame(benchmark[[SAMPLE_ID, target, *bands]], path, target, bands)
+    has_target = benchmark[target].notna()
+    n_dropped = int((~has_target).sum())
+    if n_dropped:
+        log.warning("%s: dropped %d benchmark rows with a missing %s", path, n_dropped, target)
+    rows = benchmark[has_target].reset_index(drop=True)
+    if len(rows) < 2:
+        raise DataError(f"{path}: fewer than 2 benchmark rows with a {target} value")
+    observed = rows[target].to_numpy(dtype=float)
+    predicted = np.asarray(pipeline.predict(rows[bands].astype("float64")), dtype=float).reshape(-1)
+    predictions = pd.DataFrame(
+        {
+            SAMPLE_ID: rows[SAMPLE_ID].astype(str),
+            "observed": observed,
+            "predicted": predicted.round(DECIMALS),
+            "residual": (observed - predicted).round(DECIMALS),
+        }
+    )
+    train_metrics = meta.get("metrics", {})
+    metrics: dict[str, float | int] = {
+        k: round(v, DECIMALS) for k, v in regression_metrics(observed, predicted).items()
+    }
+    metrics.update(
+        {
+            "n_benchmark": len(rows),
+            "n_train": int(train_metrics.get("n_train", 0)),
+            "n_dropped": int(train_metrics.get("n_dropped", 0)) + n_dropped,
+        }
+    )
+    return Scored(predictions=predictions, metrics=metrics)
+
+
+def error_histogram(residuals: np.ndarray) -> pd.DataFrame:
+    """Counts of residuals in equal-width bins, symmetric around zero (DVC plot data)."""
+    edge = float(np.max(np.abs(residuals))) or 1.0
+    counts, edges = np.histogram(residuals, bins=HISTOGRAM_BINS, range=(-edge, edge))
+    centres = (edges[:-1] + edges[1:]) / 2
+    return pd.DataFrame({"residual": centres.round(DECIMALS), "count": counts})
+
+
+def write_plots(scored: Scored, plots_dir: Path, target: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pred = scored.predictions
+    m = scored.metrics
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    png = {"Software": None}  # no version stamp: same data, same bytes
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    edge = float(np.max(np.abs(pred["residual"]))) or 1.0
+    ax.hist(pred["residual"], bins=HISTOGRAM_BINS, range=(-edge, edge), color="#4c72b0", edgecolor="white")
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel(f"residual (observed - predicted) {target}")
+    ax.set_ylabel("benchmark samples")
+    ax.set_title(f"Prediction error, n={m['n_benchmark']}: RMSE {m['rmse']:.3f}, bias {m['bias']:+.3f}")
+    fig.tight_layout()
+    with atomic_path(plots_dir / ERROR_PNG) as tmp:
+        fig.savefig(tmp, format="png", metadata=png)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    lo = float(min(pred["observed"].min(), pred["predicted"].min()))
+    hi = float(max(pred["observed"].max(), pred["predicted"].max()))
+    ax.plot([lo, hi], [lo, hi], color="black", linewidth=0.8, label="1:1")
+    ax.scatter(pred["observed"], pred["predicted"], s=14, alpha=0.75, color="#4c72b0")
+    ax.set_xlabel(f"observed {target}")
+    ax.set_ylabel(f"predicted {target}")
+    ax.set_title(f"R2 {m['r2']:.3f}, RPD {m['rpd']:.2f}, RPIQ {m['rpiq']:.2f}")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    with atomic_path(plots_dir / SCATTER_PNG) as tmp:
+        fig.savefig(tmp, format="png", metadata=png)
+    plt.close(fig)
+
+    with atomic_path(plots_dir / ERROR_CSV) as tmp:
+        error_histogram(pred["residual"].to_numpy()).to_csv(tmp, index=False)
+
+
+def write_outputs(scored: Scored, metrics_path: Path, predictions_path: Path) -> None:
+    with atomic_path(Path(metrics_path)) as tmp:
+        tmp.write_text(json.dumps(scored.metrics, indent=2, sort_keys=True) + "\n")
+    with atomic_path(Path(predictions_path)) as tmp:
+        scored.predictions.to_csv(tmp, index=False, float_format=f"%.{DECIMALS}f", lineterminator="\n")
+
+
+def evaluate(
+    params: EvaluateParams,
+    target: str,
+    model_dir: Path,
+    benchmark_path: Path,
+    metrics_path: Path,
+    predictions_path: Path,
+    plots_dir: Path,
+) -> Scored:
+    """Score, write every output, then apply the ``evaluate.rmse_max`` gate (GateError, exit 1)."""
+    pipeline, meta = load_model(model_dir)
+    benchmark = read_table(benchmark_path)
+    scored = score_benchmark(pipeline, meta, benchmark, Path(benchmark_path), target)
+    write_outputs(scored, metrics_path, predictions_path)
+    write_plots(scored, Path(plots_dir), target)
+    log.info("benchmark: %s", json.dumps(scored.metrics, sort_keys=True))
+    if params.rmse_max is not None and scored.metrics["rmse"] > params.rmse_max:
+        raise GateError(
+            f"benchmark RMSE {scored.metrics['rmse']:.4f} is above evaluate.rmse_max {params.rmse_max}"
+        )
+    return scored

@@ -1,0 +1,187 @@
+"""register: a new version of the registered model, tagged with its lineage, alias ``staging``.
+
+Runs only from ``main``. The version is created with all its tags in one call; if moving the
+alias fails afterwards, the version is deleted again, so no half-registered version remains.
+``production`` is never touched here: only promotion moves it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from soil_trainer.errors import DataError, TrackingError, UsageError
+from soil_trainer.io import atomic_path
+from soil_trainer.tracking import (
+    configure_mlflow,
+    ensure_reachable,
+    experiment_name,
+    git_branch,
+    pip_requirements,
+    redact,
+    with_retry,
+)
+from soil_trainer.train import METADATA, SERIALIZATION
+
+log = logging.getLogger(__name__)
+
+RELEASE_BRANCH = "main"
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    name: str
+    version: str
+    alias: str
+    uri: str
+    run_id: str
+
+
+def check_branch(branch: str | None) -> str:
+    """Registration happens only from main; anything else is a usage error (exit 2)."""
+    branch = branch or git_branch()
+    if branch != RELEASE_BRANCH:
+        raise UsageError(
+            f"register runs only on the {RELEASE_BRANCH} branch, not {branch or 'an unknown branch'!r}; "
+            "pull requests train and evaluate but never register"
+        )
+    return branch
+
+
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: {what} not found")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object")
+    return data
+
+
+def version_tags(meta: dict[str, Any], metrics: dict[str, Any]) -> dict[str, str]:
+    """``git_revision``, ``data_version`` and ``metric.<name>`` for every benchmark number."""
+    tags = {"git_revision": str(meta.get("git_revision", "unknown")), "data_version": str(meta.get("data_version", ""))}
+    tags.update({f"metric.{k}": str(v) for k, v in sorted(metrics.items()) if isinstance(v, (int, float))})
+    return tags
+
+
+def model_source(client, model_dir: Path, meta: dict[str, Any]) -> tuple[str, str, str | None]:
+    """``(source, run_id, model_id)`` of the trained model on this server; logs it if absent.
+
+    The train stage's run is reused when the server knows it (the usual case on main, where
+    train and register share ``MLFLOW_TRACKING_URI``); otherwise the saved model directory is
+    logged as a new run, so the version still points at exactly the evaluated pipeline.
+    """
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
+
+    model_id, run_id = meta.get("model_id"), meta.get("run_id")
+    if model_id and run_id:
+        try:
+            client.get_logged_model(model_id)
+            client.get_run(run_id)
+            return f"models:/{model_id}", run_id, model_id
+        except MlflowException as exc:
+            log.info("run %s is not on this server (%s); logging the saved model", run_id, exc.error_code)
+    pipeline = mlflow.sklearn.load_model(str(model_dir))
+    signature = Model.load(str(model_dir)).signature
+    mlflow.set_experiment(experiment_name())
+    with mlflow.start_run(run_name="register") as run:
+        mlflow.set_tags({"git_revision": str(meta.get("git_revision")), "data_version": str(meta.get("data_version"))})
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            signature=signature,
+            serialization_format=SERIALIZATION,
+            pip_requirements=pip_requirements(),
+        )
+    return f"models:/{info.model_id}", run.info.run_id, info.model_id
+
+
+def register(
+    model_dir: Path,
+    metrics_path: Path,
+    name: str,
+    alias: str = "staging",
+    branch: str | None = None,
+) -> RegisteredVersion:
+    """Create version N of ``name`` from the trained model and point ``alias`` at it."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    check_branch(branch)
+    meta = read_json(Path(model_dir) / METADATA, "model metadata (run train first)")
+    metrics = read_json(metrics_path, "benchmark metrics (run evaluate first)")
+    uri = configure_mlflow()
+    ensure_reachable(uri)
+    client = MlflowClient()
+
+    try:
+        source, run_id, model_id = model_source(client, Path(model_dir), meta)
+    except TrackingError:
+        raise
+    except Exception as exc:
+        raise TrackingError(f"logging the model to {redact(uri)} failed: {exc}") from exc
+
+    def _ensure_registered_model() -> None:
+        try:
+            client.get_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            client.create_registered_model(name, description="Soil property model (soil-ci)")
+
+    with_retry(_ensure_registered_model, f"create registered model {name}", uri)
+    try:
+        version = client.create_model_version(
+            name, source=source, run_id=run_id, tags=version_tags(meta, metrics), model_id=model_id
+        )
+    except Exception as exc:
+        raise TrackingError(f"creating a version of {name} on {redact(uri)} failed: {exc}") from exc
+
+    try:
+        if version.status != "READY":
+            version = _wait_ready(client, name, version.version)
+        client.set_registered_model_alias(name, alias, version.version)
+    except Exception as exc:
+        _delete_quietly(client, name, version.version)
+        raise TrackingError(
+            f"setting alias {alias!r} on {name} version {version.version} failed, version deleted: {exc}"
+        ) from exc
+    log.info("registered %s version %s, alias %s", name, version.version, alias)
+    return RegisteredVersion(
+        name=name, version=str(version.version), alias=alias, uri=f"models:/{name}/{version.version}", run_id=run_id
+    )
+
+
+def _wait_ready(client, name: str, version: str, timeout_s: float = 120.0):
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        current = client.get_model_version(name, version)
+        if current.status == "READY":
+            return current
+        if current.status == "FAILED_REGISTRATION" or time.monotonic() > deadline:
+            raise TrackingError(f"{name} version {version} is {current.status}")
+        time.sleep(1.0)
+
+
+def _delete_quietly(client, name: str, version: str) -> None:
+    try:
+        client.delete_model_version(name, version)
+    except Exception as exc:  # noqa: BLE001 - the server may be gone; say so, the caller still fails
+        log.error("could not delete %s version %s after a failed registration: %s", name, version, exc)
+
+
+def write_version_file(registered: RegisteredVersion, out: Path) -> None:
+    with atomic_path(Path(out)) as tmp:
+        tmp.write_text(json.dumps(asdict(registered), indent=2, sort_keys=True) + "\n")

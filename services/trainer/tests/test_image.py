@@ -1,0 +1,40 @@
+"""The trainer image: its entry point, and train + evaluate on mounted data with no network."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+
+@pytest.mark.docker
+def test_trainer_image_trains_and_evaluates_mounted_data_without_network(
+    built_images, docker_client, prepared_data, repo_root, tmp_path
+):
+    image = built_images["trainer"]
+    assert b"register" in docker_client.containers.run(image, ["--help"], remove=True)
+    assert b"3." in docker_client.containers.run(image, entrypoint="dvc", command=["--version"], remove=True)
+
+    work = tmp_path / "work"
+    shutil.copytree(prepared_data, work / "data")
+    shutil.copy(repo_root / "params.yaml", work / "params.yaml")
+    for path in [work, *work.rglob("*")]:  # the image runs as 10001:10001
+        os.chmod(path, 0o777 if path.is_dir() else 0o666)
+    mount = {str(work): {"bind": "/work", "mode": "rw"}}
+    for command in (
+        ["train", "--params", "params.yaml", "--data-dir", "data", "--model-dir", "models/model"],
+        ["evaluate", "--params", "params.yaml", "--model-dir", "models/model", "--benchmark",
+         "data/benchmark.parquet", "--metrics", "metrics/metrics.json", "--predictions",
+         "metrics/predictions.csv", "--plots-dir", "reports"],
+    ):
+        docker_client.containers.run(
+            image, command, volumes=mount, network_mode="none", read_only=True,
+            tmpfs={"/tmp": ""}, environment={"SOILCI_GIT_REVISION": "image-test"}, remove=True,
+        )
+    metrics = json.loads((work / "metrics" / "metrics.json").read_text())
+    assert metrics["n_benchmark"] == 92 and 0 < metrics["rmse"] < 1.5
+    meta = json.loads((work / "models" / "model" / "soilci.json").read_text())
+    assert meta["git_revision"] == "image-test" and meta["run_id"]
+    assert (work / "mlruns").is_dir()  # the local MLflow store when MLFLOW_TRACKING_URI is unset

@@ -1,0 +1,97 @@
+"""The model pipeline: preprocessing maths, determinism, and a pickle that needs no trainer code."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from soil_trainer.config import PreprocessingParams, TrainParams
+from soil_trainer.dataset import load_limesoda
+from soil_trainer.errors import DataError, ParamsError
+from soil_trainer.model import build_preprocessing, fit_model, predict, resampling_matrix
+
+# Small but real: 3 components and 3-fold CV keep each fit well under a second.
+FAST = TrainParams(pls={"max_components": 3, "cv_folds": 3})
+
+
+@pytest.fixture(scope="module")
+def ssp_slice():
+    data = load_limesoda("SSP.460", "SOC_target")
+    frame = data.frame.iloc[:120]
+    return frame[data.bands].astype("float64"), frame["SOC_target"].to_numpy(), data.bands
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_resampling_reproduces_a_linear_spectrum_on_the_grid(descending):
+    positions = np.array([350.0, 352, 353, 355, 357, 359, 360, 362, 371, 380])
+    if descending:  # MIR datasets list wavenumbers from high to low
+        positions = positions[::-1]
+    weights, grid = resampling_matrix(positions, 5.0)
+    spectrum = 0.3 * positions - 7.0
+    np.testing.assert_allclose(grid, [350, 355, 360, 365, 370, 375, 380])
+    np.testing.assert_allclose(spectrum @ weights, 0.3 * grid - 7.0)
+    np.testing.assert_allclose(weights.sum(axis=0), 1.0)
+
+
+def test_preprocessing_follows_params_order_and_skips_disabled_steps():
+    bands = [f"wl_{350 + 2 * i}" for i in range(60)]
+    steps = build_preprocessing(bands, PreprocessingParams(snv=True, savgol_window=7, resample_step=4))
+    assert [name for name, _ in steps] == ["log10", "absorbance", "resample", "snv", "savgol"]
+    plain = PreprocessingParams(absorbance=False, resample_step=0, snv=False, savgol_window=0)
+    assert build_preprocessing(bands, plain) == []
+
+
+def test_savgol_window_longer_than_the_grid_is_rejected_with_its_key():
+    bands = [f"wl_{350 + 2 * i}" for i in range(60)]
+    with pytest.raises(ParamsError, match="train.preprocessing.savgol_window"):
+        build_preprocessing(bands, PreprocessingParams(resample_step=20, savgol_window=9))
+
+
+def test_same_data_and_params_give_the_same_model(ssp_slice):
+    spectra, target, _ = ssp_slice
+    first = fit_model(spectra, target, FAST)
+    second = fit_model(spectra, target, FAST)
+    assert first.best_params == second.best_params
+    assert first.cv_rmse == second.cv_rmse
+    assert pickle.dumps(first.pipeline) == pickle.dumps(second.pipeline)
+
+
+def test_absorbance_of_non_positive_reflectance_is_a_data_error(ssp_slice):
+    spectra, target, _ = ssp_slice
+    broken = spectra.copy()
+    broken.iloc[5, 10] = 0.0
+    with pytest.raises(DataError, match="absorbance needs positive reflectance"):
+        fit_model(broken, target, FAST)
+
+
+@pytest.mark.parametrize("model", ["ridge", "random_forest"])
+def test_other_regressors_are_selectable(ssp_slice, model):
+    spectra, target, _ = ssp_slice
+    params = TrainParams(model=model, ridge={"cv_folds": 3}, random_forest={"n_estimators": 20, "cv_folds": 3})
+    fitted = fit_model(spectra, target, params)
+    assert type(fitted.pipeline.steps[-1][1]).__name__ == {"ridge": "Ridge", "random_forest": "RandomForestRegressor"}[model]
+    assert np.isfinite(predict(fitted.pipeline, spectra.iloc[:5])).all()
+
+
+def test_pickled_pipeline_predicts_without_soil_trainer_installed(ssp_slice, tmp_path):
+    spectra, target, _ = ssp_slice
+    params = FAST.model_copy(update={"preprocessing": PreprocessingParams(snv=True, savgol_window=5)})
+    fitted = fit_model(spectra, target, params)
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(fitted.pipeline))
+    spectra.iloc[:7].to_parquet(tmp_path / "x.parquet")
+    script = (
+        "import sys, json, pickle\n"
+        "sys.modules['soil_trainer'] = None\n"  # any reference to the trainer package now fails
+        "sys.modules['mlflow'] = None\n"
+        "import pandas as pd\n"
+        f"model = pickle.load(open({str(tmp_path / 'model.pkl')!r}, 'rb'))\n"
+        f"x = pd.read_parquet({str(tmp_path / 'x.parquet')!r})\n"
+        "print(json.dumps(model.predict(x).reshape(-1).tolist()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    np.testing.assert_array_equal(json.loads(out.stdout), predict(fitted.pipeline, spectra.iloc[:7]))
