@@ -28,3 +28,9 @@ class StageFailed(SoilCIError):
         super().__init__(message or f"stage {stage!r} failed with exit code {code}")
         self.stage = stage
         self.exit_code = code
+
+
+class GateRefused(SoilCIError):
+    """A delivery check refused to go on (promote/rollback preconditions)."""
+
+    exit_code = 1
