@@ -1,0 +1,212 @@
+"""End to end: a throwaway git repo of the project, the pipeline in containers, and the PR report.
+
+One story, in order (the tests share the repo): main's run; a PR that changes a hyperparameter and
+gets a report comparing both; a warm rerun that starts nothing; a PR bringing a shifted batch that
+fails the drift gate; a PR whose training crashes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import copy_project
+from soilci.cli import main
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+BIN = Path(sys.executable).parent
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
+                          env={**os.environ, **GIT_ENV}).stdout.strip()
+
+
+def commit(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def set_param(repo: Path, dotted: str, value) -> None:
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    *parents, leaf = dotted.split(".")
+    node = params
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def last_run(repo: Path) -> dict:
+    return json.loads(max((repo / "runs").glob("*/run.json")).read_text())
+
+
+def outcomes(run: dict) -> dict[str, str]:
+    return {s["name"]: s["outcome"] for s in run["stages"]}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, built_images, mlflow_server, monkeypatch_module) -> Path:
+    """The project at main: git repo, its own DVC remote, small CV settings to keep training short."""
+    root = copy_project(tmp_path_factory.mktemp("pipeline") / "project")
+    remote = tmp_path_factory.mktemp("dvc-remote")
+    git(root, "init", "-q", "-b", "main")
+    subprocess.run([str(BIN / "dvc"), "remote", "add", "-d", "-f", "local", str(remote)], cwd=root, check=True,
+                   capture_output=True)
+    set_param(root, "train.pls.max_components", 8)
+    set_param(root, "train.pls.cv_folds", 5)
+    commit(root, "project")
+    monkeypatch_module.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    return root
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+@pytest.fixture(scope="module")
+def main_sha(project: Path) -> str:
+    """main's run, committed the way a merged PR carries its results."""
+    assert main(["pipeline", "--repo", str(project), "--push"]) == 0
+    assert outcomes(last_run(project)) == dict.fromkeys(["prepare", "drift", "train", "evaluate"], "ran")
+    return commit(project, "results of main's run")
+
+
+def test_main_run_records_every_stage_with_dvc_and_leaves_files_owned_by_the_tree_owner(project, main_sha):
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    assert set(lock["stages"]) == {"prepare", "drift", "train", "evaluate"}
+    assert json.loads((project / "reports" / "drift.json").read_text())["status"] == "pass"
+    assert (project / "models" / "model" / "MLmodel").exists()
+    owner = project.stat().st_uid
+    for path in [project / "metrics" / "metrics.json", project / "data" / "reference.parquet",
+                 *(project / "models" / "model").rglob("*")]:
+        assert path.stat().st_uid == owner, path
+    tracked = git(project, "ls-files").splitlines()
+    assert {"dvc.lock", "metrics/metrics.json", "metrics/predictions.csv", "reports/drift.json"} <= set(tracked)
+    assert not [f for f in tracked if f.startswith(("data/", "models/", "runs/", "mlruns/"))]
+    run = last_run(project)
+    for stage in run["stages"]:
+        assert (project / stage["log"]).stat().st_size > 0
+
+
+def test_fresh_clone_pulls_mains_outputs_from_the_remote_and_runs_no_stage(
+    project, main_sha, tmp_path, docker_client
+):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(project), str(clone)], check=True)
+    assert not (clone / "data").exists()
+    since = time.time() - 1
+    assert main(["pipeline", "--repo", str(clone)]) == 0
+    run = last_run(clone)
+    assert run["pull"] == "pulled" and set(outcomes(run).values()) == {"up to date"}
+    assert stage_containers_started(docker_client, since) == []
+    assert (clone / "models" / "model" / "MLmodel").exists()
+
+
+def test_hyperparameter_change_reruns_train_and_evaluate_and_the_report_compares_both(
+    project, main_sha, tmp_path, docker_client
+):
+    base_rmse = json.loads((project / "metrics" / "metrics.json").read_text())["rmse"]
+    set_param(project, "train.pls.max_components", 2)
+    commit(project, "fewer PLS components")
+
+    since = time.time() - 1
+    assert main(["pipeline", "--repo", str(project)]) == 0
+    assert outcomes(last_run(project)) == {"prepare": "up to date", "drift": "up to date",
+                                           "train": "ran", "evaluate": "ran"}
+    assert stage_containers_started(docker_client, since) == ["train", "evaluate"]
+    pr_rmse = json.loads((project / "metrics" / "metrics.json").read_text())["rmse"]
+    assert pr_rmse != base_rmse
+
+    out = tmp_path / "pr-report"
+    assert main(["report", "--base", main_sha, "--repo", str(project), "--out-dir", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| RMSE |"))
+    assert f"{base_rmse:.3f}" in row and f"{pr_rmse:.3f}" in row and f"{pr_rmse - base_rmse:+.3f}" in row
+    assert ("✅ better" in row) == (pr_rmse < base_rmse)
+    assert "**Data Drift Check: Passed**" in md
+    assert "95% CI [" in md and "paired bootstrap, 92 benchmark samples" in md
+    for name in ("prediction_error.png", "prediction_error_base.png"):
+        assert (out / "report" / name).stat().st_size > 5000
+        assert f"](report/{name})" in md
+    assert f"{main_sha[:7]} → {git(project, 'rev-parse', '--short=7', 'HEAD')}" in md
+    assert "(same)" in md  # same data, different model
+    assert "This run reproduced train, evaluate" in md
+    commit(project, "results of the PR's run")
+
+
+def stage_containers_started(docker_client, since: float) -> list[str]:
+    """Stage containers the engine started since ``since`` (from its event log)."""
+    events = docker_client.events(since=int(since), until=int(time.time()) + 1, decode=True,
+                                  filters={"type": "container", "event": "start", "label": "org.soilci.stage"})
+    return [e["Actor"]["Attributes"]["org.soilci.stage"] for e in events]
+
+
+def test_warm_rerun_with_nothing_changed_starts_no_container(project, main_sha, docker_client):
+    since = time.time() - 1
+    assert main(["pipeline", "--repo", str(project)]) == 0
+    run = last_run(project)
+    assert set(outcomes(run).values()) == {"up to date"} and run["images"] == {}
+    assert stage_containers_started(docker_client, since) == []
+
+
+def write_shifted_batch(project: Path, name: str) -> str:
+    """The incoming samples with a baseline offset of 5% of the mean signal, as a new batch file."""
+    incoming = pd.read_parquet(project / "data" / "incoming.parquet")
+    bands = [c for c in incoming.columns if c.startswith("wl_")]
+    offset = 0.05 * float(np.mean(incoming[bands].to_numpy()))
+    shifted = incoming.assign(**{b: incoming[b] + offset for b in bands})
+    shifted["sample_id"] = [f"{name}:{i}" for i in range(len(shifted))]
+    rel = f"batches/{name}.parquet"
+    shifted.to_parquet(project / rel, index=False)
+    return rel
+
+
+def test_shifted_batch_fails_at_the_drift_gate_and_the_report_says_failed(project, main_sha, capsys):
+    set_param(project, "prepare.incoming_batch", write_shifted_batch(project, "shifted"))
+    commit(project, "a shifted batch")
+
+    assert main(["pipeline", "--repo", str(project), "--base", main_sha]) == 1
+    run = last_run(project)
+    assert run["stopped_at"] == "drift" and run["exit_code"] == 1
+    assert outcomes(run) == {"prepare": "ran", "drift": "failed", "train": "not run", "evaluate": "not run"}
+    drift = json.loads((project / "reports" / "drift.json").read_text())
+    assert drift["status"] == "fail"
+    assert (project / "reports" / "drift.png").exists()
+
+    md = (project / "report.md").read_text()  # written by the pipeline itself
+    assert "**Data Drift Check: Failed**" in md
+    assert md.splitlines()[0].startswith("## 🔴 Do not merge")
+    assert "Not evaluated: the run stopped before the benchmark evaluation." in md
+    assert "report/drift.png" in md and (project / "report" / "drift.png").exists()
+
+
+def test_crashing_stage_exits_with_its_code_and_names_its_log(project, main_sha, capsys):
+    git(project, "checkout", "-q", main_sha, "--", "params.yaml")
+    git(project, "rm", "-q", "batches/shifted.parquet")
+    set_param(project, "train.pls.max_components", 0)  # rejected by the trainer: exit 2
+
+    code = main(["pipeline", "--repo", str(project)])
+    err = capsys.readouterr().err
+    assert code == 2
+    run = last_run(project)
+    assert run["stopped_at"] == "train"
+    # The batch is gone again: prepare and drift come back from DVC's run-cache, not a container.
+    assert outcomes(run)["prepare"] == "restored" and outcomes(run)["drift"] == "restored"
+    assert run["pull"] == "pulled"  # the failed gate's leftovers do not block the pull
+    assert "stage 'train' failed with exit code 2" in err and "train.log" in err
+    assert "max_components" in (project / run["stages"][2]["log"]).read_text()

@@ -1,0 +1,58 @@
+"""soilci pipeline --local: the same stages and gate semantics, run here without Docker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import copy_project
+from soilci.cli import main
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env={**os.environ, **GIT_ENV})
+
+
+def test_local_run_stops_at_the_drift_gate_with_exit_1_and_a_failed_report(tmp_path, prepared_data, capsys,
+                                                                         monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
+    root = copy_project(tmp_path / "project")
+    git(root, "init", "-q", "-b", "main")
+    subprocess.run([str(BIN / "dvc"), "remote", "add", "-d", "-f", "local", str(tmp_path / "remote")], cwd=root,
+                   check=True, capture_output=True)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "main")
+
+    # A batch of the incoming samples with a baseline offset of 5% of the mean signal.
+    incoming = pd.read_parquet(prepared_data / "incoming.parquet")
+    bands = [c for c in incoming.columns if c.startswith("wl_")]
+    offset = 0.05 * float(np.mean(incoming[bands].to_numpy()))
+    incoming.assign(**{b: incoming[b] + offset for b in bands}).to_parquet(root / "batches" / "lab-b.parquet")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["prepare"]["incoming_batch"] = "batches/lab-b.parquet"
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    assert main(["pipeline", "--local", "--repo", str(root), "--base", "main"]) == 1
+    run = json.loads(next((root / "runs").glob("*/run.json")).read_text())
+    assert run["mode"] == "local" and run["stopped_at"] == "drift"
+    assert [s["outcome"] for s in run["stages"]] == ["ran", "failed", "not run", "not run"]
+    assert "soil-drift check" in (root / run["stages"][1]["log"]).read_text()
+    assert json.loads((root / "reports" / "drift.json").read_text())["status"] == "fail"
+    assert not (root / "models" / "model").exists()  # nothing was trained on the drifted batch
+
+    md = (root / "report.md").read_text()
+    assert "**Data Drift Check: Failed**" in md and "🔴 Do not merge" in md
+    assert "No base metrics at this revision" not in md  # not evaluated, which says more
+    assert "Not evaluated: the run stopped before the benchmark evaluation." in md

@@ -1,0 +1,123 @@
+"""The GitHub workflows: valid against GitHub's schema, clean under zizmor, thin and least-privileged."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
+BIN = Path(sys.executable).parent
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+# What a step may run: the project's CLIs and the tools that set them up.
+ALLOWED_PROGRAMS = {"soilci", "soil-trainer", "dvc", "cml", "python", "uv", "echo"}
+
+
+def tool(name: str) -> str:
+    path = BIN / name if (BIN / name).exists() else shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed (uv sync installs it from the dev group)")
+    return str(path)
+
+
+def load(path: Path) -> dict:
+    # YAML 1.1 reads the key `on` as True; GitHub reads it as "on".
+    return {("on" if k is True else k): v for k, v in yaml.safe_load(path.read_text()).items()}
+
+
+def steps(workflow: dict):
+    for job_name, job in workflow["jobs"].items():
+        for step in job.get("steps", []):
+            yield job_name, step
+
+
+def test_both_workflows_exist():
+    assert {p.name for p in WORKFLOWS} >= {"pr.yaml", "main.yaml"}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_validates_against_githubs_schema(path: Path):
+    proc = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_zizmor_finds_nothing():
+    proc = subprocess.run([tool("zizmor"), "--offline", "--no-progress", *map(str, WORKFLOWS)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No findings" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_actions_are_pinned_by_commit_sha_with_a_version_comment(path: Path):
+    text = path.read_text()
+    uses = re.findall(r"uses:\s*(\S+)(.*)", text)
+    assert uses
+    for ref, rest in uses:
+        assert PINNED.match(ref), f"{path.name}: {ref} is not pinned to a full commit SHA"
+        assert re.search(r"#\s*v\d", rest), f"{path.name}: {ref} has no version comment"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_permissions_start_empty_and_each_job_asks_for_its_own(path: Path):
+    workflow = load(path)
+    assert workflow["permissions"] == {}
+    for name, job in workflow["jobs"].items():
+        assert "permissions" in job, f"{path.name}: job {name} sets no permissions"
+        assert all(v in {"read", "write", "none"} for v in job["permissions"].values())
+        writes = {k for k, v in job["permissions"].items() if v == "write"}
+        assert writes <= {"pull-requests", "packages"}, f"{path.name}: job {name} writes {writes}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_superseded_runs_are_cancelled_or_queued(path: Path):
+    assert "group" in load(path)["concurrency"]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_steps_only_call_the_projects_cli(path: Path):
+    for job, step in steps(load(path)):
+        if "run" not in step:
+            continue
+        for line in step["run"].strip().splitlines():
+            program = line.split()[0]
+            assert program in ALLOWED_PROGRAMS, f"{path.name}/{job}: step runs {program!r}: {line}"
+            assert not re.search(r"\b(if|for|while|case)\b.*\b(then|do|in)\b", line), f"logic in YAML: {line}"
+
+
+def test_pr_workflow_runs_pipeline_report_and_updates_one_comment():
+    workflow = load(ROOT / ".github" / "workflows" / "pr.yaml")
+    assert "pull_request" in workflow["on"]
+    runs = [step.get("run", "") for _, step in steps(workflow)]
+    order = [next(i for i, r in enumerate(runs) if r.startswith(cmd))
+             for cmd in ("dvc pull", "soilci pipeline", "soilci report --base origin/main", "cml comment update")]
+    assert order == sorted(order)
+    checkout = next(s for _, s in steps(workflow) if s.get("uses", "").startswith("actions/checkout"))
+    assert checkout["with"]["fetch-depth"] == 0
+    assert workflow["concurrency"]["cancel-in-progress"] is True
+    # Only the job that posts the comment may write to pull requests, and it runs no PR code.
+    for name, job in workflow["jobs"].items():
+        posts = any("cml comment" in s.get("run", "") for s in job["steps"])
+        assert (job["permissions"].get("pull-requests") == "write") == posts, name
+        if posts:
+            assert not any("soilci" in s.get("run", "") for s in job["steps"])
+
+
+def test_main_workflow_runs_pipeline_then_registers_then_delivers():
+    workflow = load(ROOT / ".github" / "workflows" / "main.yaml")
+    assert workflow["on"]["push"]["branches"] == ["main"]
+    runs = [step.get("run", "") for _, step in steps(workflow)]
+    order = [next(i for i, r in enumerate(runs) if cmd in r)
+             for cmd in ("soilci pipeline", "soil-trainer register", "soilci publish-image", "soilci bump")]
+    assert order == sorted(order)
+    # Pushing images is the only job that may write packages.
+    for name, job in workflow["jobs"].items():
+        pushes = any("publish-image" in s.get("run", "") for s in job["steps"])
+        assert (job["permissions"].get("packages") == "write") == pushes, name
