@@ -1,0 +1,204 @@
+"""The developer stack end to end: scripts/up.sh and compose.yaml on a project copy, real containers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO_ROOT, copy_project, free_port
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+# Variables the stack reads; the test's .env must be the only source, so the shell's are dropped.
+STACK_VARS = ("COMPOSE_PROJECT_NAME", "COMPOSE_FILE", "MLFLOW_PORT", "MODEL_API_PORT", "MODEL_NAME",
+              "SOILCI_DATASET", "SOILCI_INCOMING_BATCH", "SOILCI_BIND_ADDRESS", "SOILCI_IMAGE_TAG")
+
+
+def compose_command() -> list[str]:
+    if subprocess.run(["docker", "compose", "version"], check=False, capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if os.environ.get("CI"):
+        raise RuntimeError("neither docker compose nor docker-compose is installed")
+    pytest.skip("neither docker compose nor docker-compose is installed")
+
+
+@dataclass
+class Stack:
+    root: Path
+    name: str
+    env: dict[str, str]
+    api: str
+    mlflow: str
+    compose: list[str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def up(self, label: str) -> subprocess.CompletedProcess:
+        start = time.monotonic()
+        result = subprocess.run(
+            ["bash", "scripts/up.sh", "--no-setup"], cwd=self.root, env=self.env,
+            capture_output=True, text=True, timeout=900, check=False,
+        )
+        self.timings[label] = time.monotonic() - start
+        (self.root / f"up-{label}.log").write_text(result.stdout + result.stderr)
+        print(f"{label} up: {self.timings[label]:.1f}s (exit {result.returncode})")
+        return result
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([*self.compose, *args], cwd=self.root, env=self.env,
+                              capture_output=True, text=True, check=check, timeout=300)
+
+    def container(self, service: str) -> str:
+        return self.run("ps", "-q", service).stdout.split()[0]
+
+    def started_at(self, service: str) -> str:
+        return docker("inspect", "-f", "{{.State.StartedAt}}", self.container(service))
+
+    def last_log(self, service: str) -> str:
+        cid = self.container(service)
+        since = docker("inspect", "-f", "{{.State.StartedAt}}", cid)
+        return subprocess.run(["docker", "logs", "--since", since, cid],
+                              capture_output=True, text=True, check=True).stdout
+
+    def model_versions(self) -> list[dict]:
+        reply = httpx.get(f"{self.mlflow}/api/2.0/mlflow/model-versions/search",
+                          params={"filter": "name='soil-carbon'"}, timeout=10)
+        reply.raise_for_status()
+        return reply.json().get("model_versions", [])
+
+    def staging_version(self) -> str:
+        reply = httpx.get(f"{self.mlflow}/api/2.0/mlflow/registered-models/alias",
+                          params={"name": "soil-carbon", "alias": "staging"}, timeout=10)
+        reply.raise_for_status()
+        return reply.json()["model_version"]["version"]
+
+    def leftovers(self) -> dict[str, list[str]]:
+        label = f"label=com.docker.compose.project={self.name}"
+        return {
+            kind: subprocess.run(cmd + ["--filter", label, "-q"], capture_output=True, text=True,
+                                 check=True).stdout.split()
+            for kind, cmd in {"containers": ["docker", "ps", "-a"], "volumes": ["docker", "volume", "ls"],
+                              "networks": ["docker", "network", "ls"]}.items()
+        }
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, docker_client):
+    from soilci.images import git_revision, resolve_base_image
+
+    compose = compose_command()
+    root = copy_project(tmp_path_factory.mktemp("stack"))
+    tag = f"stack-{uuid.uuid4().hex[:8]}"
+    name = f"soilci-test-{tag}"
+    api_port, mlflow_port = free_port(), free_port()
+    # Own image tags: a concurrent `soilci build` retagging soil-*:local cannot recreate our containers.
+    (root / ".env").write_text(
+        f"COMPOSE_PROJECT_NAME={name}\nSOILCI_IMAGE_TAG={tag}\nSOILCI_BIND_ADDRESS=127.0.0.1\n"
+        f"MLFLOW_PORT={mlflow_port}\nMODEL_API_PORT={api_port}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in STACK_VARS}
+    env["BASE_IMAGE"] = resolve_base_image(docker_client)
+    # The revision label `soilci build` gives the same sources, so every layer comes from its cache.
+    env["SOILCI_VCS_REF"] = git_revision(REPO_ROOT)
+    built = Stack(root, name, env, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{mlflow_port}", compose)
+    try:
+        yield built
+    finally:
+        built.run("down", "-v", "--remove-orphans", "--timeout", "5", check=False)
+        images = [f"soil-{svc}:{tag}" for svc in ("mlflow", "drift", "trainer", "model-api")]
+        subprocess.run(["docker", "rmi", "--no-prune", *images], check=False, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def cold_up(stack) -> subprocess.CompletedProcess:
+    assert not any(stack.leftovers().values()), "the stack must start from a clean state"
+    return stack.up("cold")
+
+
+def test_cold_up_serves_the_new_staging_version_with_the_trainers_predictions(stack, cold_up, prepared_data):
+    assert cold_up.returncode == 0, cold_up.stdout + cold_up.stderr
+    assert f"{stack.api}/docs" in cold_up.stdout
+    assert stack.mlflow in cold_up.stdout
+    assert "runs/compose" in cold_up.stdout
+    assert httpx.get(f"{stack.api}/docs", timeout=10).status_code == 200
+    assert httpx.get(stack.mlflow, timeout=10).status_code == 200
+
+    versions = stack.model_versions()
+    assert [v["version"] for v in versions] == ["1"]
+    assert stack.staging_version() == "1"
+    info = httpx.get(f"{stack.api}/v1/model", timeout=10).json()
+    assert (info["name"], info["version"], info["alias"]) == ("soil-carbon", "1", "staging")
+
+    # Real benchmark spectra in, the trainer's recorded benchmark predictions out.
+    recorded = pd.read_csv(stack.root / "runs/compose/metrics/predictions.csv").set_index("sample_id")
+    benchmark = pd.read_parquet(prepared_data / "benchmark.parquet").iloc[::4]
+    spectra = benchmark[info["bands"]].to_dict(orient="records")
+    reply = httpx.post(f"{stack.api}/v1/predict", json={"spectra": spectra}, timeout=30)
+    assert reply.status_code == 200, reply.text
+    expected = recorded.loc[benchmark["sample_id"], "predicted"].to_numpy()
+    # predictions.csv records 6 decimals.
+    np.testing.assert_allclose(reply.json()["predictions"], expected, rtol=0, atol=1e-6)
+
+
+def test_second_up_reuses_the_cached_results_without_retraining(stack, cold_up):
+    assert cold_up.returncode == 0, "needs the cold stack"
+    warm = stack.up("warm")
+    assert warm.returncode == 0, warm.stdout + warm.stderr
+
+    train_log = stack.last_log("train")
+    assert "Stage 'train' didn't change, skipping" in train_log, train_log
+    assert "Stage 'evaluate' didn't change, skipping" in train_log, train_log
+    assert [v["version"] for v in stack.model_versions()] == ["1"]
+    assert httpx.get(f"{stack.api}/v1/model", timeout=10).json()["version"] == "1"
+    assert stack.timings["warm"] < stack.timings["cold"]
+
+
+def test_drift_gate_failure_stops_before_training_and_keeps_serving_the_previous_version(
+    stack, cold_up, prepared_data
+):
+    assert cold_up.returncode == 0, "needs the cold stack"
+    # Benchmark-disjoint samples with a baseline offset of 5% of the mean signal on every band.
+    incoming = pd.read_parquet(prepared_data / "incoming.parquet")
+    bands = [c for c in incoming.columns if c.startswith(("wl_", "wn_"))]
+    shifted = incoming.copy()
+    shifted[bands] = shifted[bands] + 0.05 * float(incoming[bands].to_numpy().mean())
+    shifted["sample_id"] = [f"shifted:{i}" for i in range(len(shifted))]
+    shifted.to_parquet(stack.root / "batches" / "shifted.parquet", index=False)
+    with open(stack.root / ".env", "a") as env_file:
+        env_file.write("SOILCI_INCOMING_BATCH=batches/shifted.parquet\n")
+    train_started = stack.started_at("train")
+
+    result = stack.up("drift-fail")
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "stage 'drift' failed" in output
+    verdict = json.loads((stack.root / "runs/compose/reports/drift.json").read_text())
+    assert verdict["status"] == "fail"
+    assert verdict["summary"] in output
+    assert stack.started_at("train") == train_started, "train must not run after a failed gate"
+    assert [v["version"] for v in stack.model_versions()] == ["1"]
+    assert "keeps serving soil-carbon version 1" in output
+    info = httpx.get(f"{stack.api}/v1/model", timeout=10).json()
+    assert (info["version"], info["alias"]) == ("1", "staging")
+
+
+def test_down_leaves_nothing_running(stack, cold_up):
+    stack.run("down", "-v", "--remove-orphans", "--timeout", "5")
+    assert stack.leftovers() == {"containers": [], "volumes": [], "networks": []}
