@@ -1,1 +1,1 @@
-"""soil_model_api."""
+"""soil_model_api: serves one registered soil-spectroscopy model over HTTP."""

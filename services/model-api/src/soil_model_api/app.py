@@ -1,0 +1,135 @@
+"""create_app: the FastAPI application around one model slot, loaded in the background at start."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+
+from soil_model_api.config import Settings, get_settings
+from soil_model_api.errors import ConfigError
+from soil_model_api.metrics import MetricsMiddleware, ServiceMetrics
+from soil_model_api.model_loader import LoadedModel, ModelState, load_model, run_self_check
+from soil_model_api.routes import health, predict
+from soil_model_api.routes import model as model_routes
+from soil_model_api.schemas import predict_request_body
+from soil_model_api.validation import BandSchema, InvalidRequest
+
+log = logging.getLogger(__name__)
+
+
+class Serving:
+    """Per-model hot-path helpers: the band schema, the constant part of responses, the counter."""
+
+    def __init__(self, loaded: LoadedModel, settings: Settings, metrics: ServiceMetrics):
+        info = loaded.info
+        self.schema = BandSchema(loaded.bands, settings.max_batch)
+        head = orjson.dumps({"model_name": info.name, "model_version": info.version, "target": info.target,
+                             "bands": loaded.bands})
+        self.prefix = head[:-1] + b',"predictions":'
+        self._predicted = metrics.predictions.labels(info.name or "", info.version or "")
+        self._batch = metrics.batch_size
+
+    def count(self, n: int) -> None:
+        self._predicted.inc(n)
+        self._batch.observe(n)
+
+
+def set_ready(app: FastAPI, loaded: LoadedModel, check: dict) -> None:
+    """Publish a self-checked model to the routes (one assignment each, so requests see old or new)."""
+    state: ModelState = app.state.model_state
+    metrics: ServiceMetrics = app.state.metrics
+    info = loaded.info
+    if app.state.settings.blas_threads:
+        # After unpickling, so the BLAS libraries the model pulled in are loaded and get the limit.
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(app.state.settings.blas_threads)
+    app.state.serving = Serving(loaded, app.state.settings, metrics)
+    state.model, state.self_check, state.error, state.status = loaded, check, None, "ready"
+    app.openapi_schema = None
+    metrics.model_info.labels(info.name or "", info.version or "", info.alias or "", info.slot or "",
+                              info.image_tag or "", info.git_revision or "").set(1)
+    metrics.ready.set(1)
+    log.info("serving %s version %s from %s (%d bands; self-check %s)", info.name, info.version, info.source,
+             len(info.bands), check)
+
+
+async def load_until_ready(app: FastAPI) -> None:
+    """Load and self-check the model off the event loop; retry with backoff until it works."""
+    settings: Settings = app.state.settings
+    state: ModelState = app.state.model_state
+    delay = 1.0
+    while True:
+        state.attempts += 1
+        try:
+            loaded = await asyncio.to_thread(load_model, settings)
+            check = await asyncio.to_thread(run_self_check, loaded)
+        except ConfigError as exc:  # retrying cannot fix the environment
+            state.status, state.error = "failed", str(exc)
+            log.error("model source misconfigured: %s", exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - registry down, file missing, bad pickle: all retried
+            state.status = "failed"
+            state.error = f"{exc} (attempt {state.attempts}; retrying in {delay:.0f}s)"
+            log.error("loading the model failed: %s", state.error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, settings.load_retry_max_seconds)
+            continue
+        set_ready(app, loaded, check)
+        return
+
+
+def create_app(settings: Settings | None = None, model: LoadedModel | None = None) -> FastAPI:
+    """The app; with ``model`` it serves that model at once, else it loads the configured one at start."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        task = None
+        if app.state.model_state.model is None:
+            task = asyncio.create_task(load_until_ready(app))
+        yield
+        if task is not None:
+            task.cancel()
+
+    app = FastAPI(
+        title="soil-model-api",
+        version="0.1.0",
+        summary="Predictions from one registered soil-spectroscopy model version.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.model_state = ModelState()
+    app.state.metrics = ServiceMetrics()
+    app.state.serving = None
+    app.include_router(predict.router)
+    app.include_router(model_routes.router)
+    app.include_router(health.router)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+
+    @app.exception_handler(InvalidRequest)
+    async def invalid_request(_: Request, exc: InvalidRequest) -> Response:
+        return Response(orjson.dumps(exc.body()), status_code=exc.status, media_type="application/json")
+
+    def openapi() -> dict:
+        # The predict body schema names the loaded model's bands; cache it only once they are known.
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        loaded = app.state.model_state.model
+        if loaded is not None:
+            body = predict_request_body(loaded.bands, settings.max_batch, loaded.example[0].tolist())
+            schema["paths"]["/v1/predict"]["post"]["requestBody"] = body
+            app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
+    if model is not None:
+        set_ready(app, model, run_self_check(model))
+    return app

@@ -1,0 +1,1 @@
+"""HTTP routes: predict, model info, health and metrics."""

@@ -1,0 +1,80 @@
+"""POST /v1/predict: validate the raw body against the model's bands, predict, answer with orjson."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from soil_model_api.schemas import ERROR_RESPONSES, PredictResponse, predict_request_body
+from soil_model_api.validation import InvalidRequest, problem
+
+router = APIRouter(tags=["predict"])
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, or 413 as soon as it is longer than ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise InvalidRequest(413, [problem([], f"body of {declared} bytes is above the limit of {limit} "
+                                               "(MODEL_API_MAX_BODY_BYTES)", "too_large")])
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise InvalidRequest(413, [problem([], f"body is above the limit of {limit} bytes "
+                                                   "(MODEL_API_MAX_BODY_BYTES)", "too_large")])
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/v1/predict",
+    summary="Predict the target for one or many spectra",
+    description=(
+        "Each spectrum is either an array of values in the model's band order or an object mapping "
+        "every band name to its value (see `GET /v1/model` for the bands). Values must be finite "
+        "numbers; wrong band names or counts, NaN, Infinity, strings, empty batches (422) and batches "
+        "above MODEL_API_MAX_BATCH (413) are rejected, each error naming its field."
+    ),
+    response_model=PredictResponse,
+    responses=ERROR_RESPONSES,
+    openapi_extra={"requestBody": predict_request_body(None, 1000, None)},
+)
+async def predict(request: Request) -> Response:
+    # The body is read raw: a nested pydantic model would cost more than the prediction itself.
+    app = request.app
+    model = app.state.model_state.model
+    if model is None:
+        return Response(orjson.dumps({"detail": "model not loaded yet; see GET /readyz"}), status_code=503,
+                        media_type="application/json")
+    serving = app.state.serving
+    spectra = serving.schema.parse(await read_body(request, app.state.settings.max_body_bytes))
+    try:
+        predictions = model.predict(spectra)
+    except Exception:  # noqa: BLE001 - the model rejected valid-looking input; find which spectra
+        predictions = None
+    if predictions is None or not np.isfinite(predictions).all():
+        raise InvalidRequest(422, unpredictable_rows(model, spectra))
+    serving.count(len(predictions))
+    # Constant fields are serialised once per model; only the predictions change per request.
+    body = serving.prefix + orjson.dumps(predictions, option=orjson.OPT_SERIALIZE_NUMPY) + b"}"
+    return Response(body, media_type="application/json")
+
+
+def unpredictable_rows(model, spectra: np.ndarray) -> list[dict]:
+    """Name the spectra the model cannot score (e.g. extreme values overflow its preprocessing)."""
+    bad = []
+    for i in range(spectra.shape[0]):
+        try:
+            ok = bool(np.isfinite(model.predict(spectra[i:i + 1])).all())
+        except Exception:  # noqa: BLE001
+            ok = False
+        if not ok:
+            bad.append(i)
+    if not bad:  # only the batch as a whole failed
+        return [problem(["spectra"], "the model cannot score this batch", "unpredictable")]
+    return [problem(["spectra", i], "the model gives no finite prediction for this spectrum; "
+                                    "check its values are on the training data's scale", "unpredictable")
+            for i in bad[:10]]

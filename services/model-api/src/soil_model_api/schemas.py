@@ -1,0 +1,122 @@
+"""Response models and the model-specific OpenAPI schema of the predict request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int] = Field(description="Where the problem is, e.g. ['body', 'spectra', 0, 'wl_400']")
+    msg: str = Field(description="What is wrong and what is expected")
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    """FastAPI's error shape: one item per problem, each naming its field."""
+
+    detail: list[ErrorItem] | str
+
+
+class PredictResponse(BaseModel):
+    predictions: list[float] = Field(description="One prediction per spectrum, in request order")
+    model_name: str | None = Field(description="Registered model name")
+    model_version: str | None = Field(description="Registered model version (null for an unregistered model)")
+    target: str | None = Field(description="What is predicted, e.g. SOC_target")
+    bands: list[str] = Field(description="The band order the values were read in")
+
+    model_config = {
+        "protected_namespaces": (),
+        "json_schema_extra": {
+            "examples": [{
+                "predictions": [1.42],
+                "model_name": "soil-carbon",
+                "model_version": "7",
+                "target": "SOC_target",
+                "bands": ["wl_350", "wl_352", "..."],
+            }]
+        },
+    }
+
+
+class ModelInfoResponse(BaseModel):
+    name: str | None
+    version: str | None
+    alias: str | None = Field(description="The alias MODEL_URI resolved, e.g. staging")
+    aliases: list[str] = Field(description="All aliases of the version when it was loaded")
+    git_revision: str | None
+    data_version: str | None
+    target: str | None
+    metrics: dict[str, float] = Field(description="Benchmark metrics (rmse, r2, rpd, ...)")
+    bands: list[str] = Field(description="Expected band names, in the order array inputs use")
+    n_bands: int
+    slot: str | None = Field(description="blue or green, from MODEL_API_SLOT")
+    image_tag: str | None = Field(description="From MODEL_API_IMAGE_TAG")
+    source: str = Field(description="The MODEL_URI or MODEL_DIR the model was loaded from")
+    max_batch: int = Field(description="Most spectra per predict request (MODEL_API_MAX_BATCH)")
+
+
+class HealthResponse(BaseModel):
+    status: str = Field(examples=["alive"])
+
+
+class ReadyResponse(BaseModel):
+    status: str = Field(description="ready, loading or failed", examples=["ready"])
+    model_version: str | None = None
+    attempts: int = 0
+    detail: str | None = None
+    self_check: dict[str, Any] = Field(default_factory=dict)
+
+    model_config = {"protected_namespaces": ()}
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse, "description": "More spectra than MODEL_API_MAX_BATCH, or a body too large"},
+    422: {"model": ErrorResponse, "description": "Invalid body: each item names the field and the reason"},
+    503: {"model": ErrorResponse, "description": "No model loaded yet"},
+}
+
+
+def predict_request_body(bands: list[str] | None, max_batch: int, example: list[float] | None) -> dict[str, Any]:
+    """The requestBody object for ``POST /v1/predict``; exact (names, counts) once the bands are known."""
+    number = {"type": "number", "description": "A finite value (NaN and Infinity are rejected)"}
+    if bands:
+        as_array = {
+            "type": "array", "items": number, "minItems": len(bands), "maxItems": len(bands),
+            "title": "SpectrumValues",
+            "description": f"{len(bands)} values in the model's band order ({bands[0]} ... {bands[-1]}; "
+                           "see GET /v1/model)",
+        }
+        as_object = {
+            "type": "object", "title": "SpectrumByBand",
+            "properties": {b: number for b in bands}, "required": list(bands), "additionalProperties": False,
+            "description": "Band name -> value; every band of the model, no others",
+        }
+    else:
+        as_array = {"type": "array", "items": number, "minItems": 1, "title": "SpectrumValues"}
+        as_object = {"type": "object", "additionalProperties": number, "minProperties": 1, "title": "SpectrumByBand"}
+    schema = {
+        "type": "object",
+        "title": "PredictRequest",
+        "required": ["spectra"],
+        "additionalProperties": False,
+        "properties": {
+            "spectra": {
+                "type": "array", "minItems": 1, "maxItems": max_batch,
+                "items": {"oneOf": [as_array, as_object]},
+                "description": f"1 to {max_batch} spectra; each an array in band order or an object by band name",
+            }
+        },
+    }
+    examples: dict[str, Any] = {}
+    if bands and example is not None:
+        examples = {
+            "array": {"summary": "One spectrum as values in band order", "value": {"spectra": [example]}},
+            "by_band": {"summary": "One spectrum by band name",
+                        "value": {"spectra": [dict(zip(bands, example, strict=True))]}},
+        }
+    content: dict[str, Any] = {"schema": schema}
+    if examples:
+        content["examples"] = examples
+    return {"required": True, "content": {"application/json": content}}

@@ -1,0 +1,43 @@
+"""serve and check: run the app under uvicorn, or load the model once and self-check it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+
+from soil_model_api.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def serve(settings: Settings) -> int:
+    """Run uvicorn with one worker: the service is CPU-light per request and the host has two cores."""
+    import uvicorn
+
+    from soil_model_api.app import create_app
+
+    settings.model_source()  # a misconfigured source fails here, before the port opens
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        workers=1,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        proxy_headers=False,
+        server_header=False,
+    )
+    return 0
+
+
+def check(settings: Settings) -> int:
+    """Load the configured model and run its self-check; print what /v1/model would report."""
+    from soil_model_api.model_loader import load_model, run_self_check
+
+    loaded = load_model(settings)
+    result = run_self_check(loaded)
+    info = asdict(loaded.info)
+    info["bands"] = f"{len(loaded.bands)} bands: {loaded.bands[0]} ... {loaded.bands[-1]}"
+    print(json.dumps({"model": info, "self_check": result}, indent=2))
+    return 0

@@ -1,0 +1,222 @@
+"""Turn a raw ``/v1/predict`` body into a float64 array in band order, or say exactly what is wrong.
+
+A 100-spectrum request is about 1 MB of JSON, so the body is parsed with orjson and checked with a
+few whole-batch numpy operations; only a body that fails those is walked value by value, to name
+each offending field. Errors use FastAPI's shape: ``{"detail": [{"loc", "msg", "type"}]}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+import orjson
+
+MAX_REPORTED = 10  # errors listed per response; the count says how many there were in all
+
+
+class InvalidRequest(Exception):
+    """A rejected request: HTTP status plus FastAPI-style error details."""
+
+    def __init__(self, status: int, errors: list[dict[str, Any]]):
+        super().__init__(errors[0]["msg"] if errors else "invalid request")
+        self.status = status
+        self.errors = errors
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": self.errors}
+
+
+def problem(loc: list[str | int], msg: str, kind: str) -> dict[str, Any]:
+    return {"loc": ["body", *loc], "msg": msg, "type": kind}
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    if isinstance(value, bool):
+        return "boolean"
+    return {str: "string", type(None): "null", list: "array", dict: "object", int: "number",
+            float: "number"}.get(type(value), type(value).__name__)
+
+
+class BandSchema:
+    """The model's bands, prepared once for fast per-request lookups."""
+
+    def __init__(self, bands: list[str], max_batch: int):
+        self.bands = list(bands)
+        self.n = len(self.bands)
+        self.band_set = frozenset(self.bands)
+        self.max_batch = max_batch
+        self._plain_names = not any('"' in b or "\\" in b for b in self.bands)
+        self._take = itemgetter(*self.bands) if self.n > 1 else (lambda d: (d[self.bands[0]],))
+
+    def describe(self) -> str:
+        if self.n <= 3:
+            return ", ".join(self.bands)
+        return f"{self.bands[0]}, {self.bands[1]}, ..., {self.bands[-1]}"
+
+    def parse(self, body: bytes) -> np.ndarray:
+        """A (n_spectra, n_bands) float64 array, or InvalidRequest (422, or 413 above max_batch)."""
+        spectra = self._spectra(decode(body))
+        rows, by_name = self._rows(spectra)
+        values = None
+        if self._only_numbers(body, sum(by_name)):
+            try:
+                values = np.array(rows, dtype=np.float64)
+            except (ValueError, OverflowError, TypeError):  # nested arrays, ints beyond float64
+                values = None
+            if values is not None and values.shape != (len(rows), self.n):
+                values = None
+        if values is None:
+            values = self._convert_slowly(rows, by_name)
+        finite = np.isfinite(values)
+        if not finite.all():
+            bad = np.argwhere(~finite)
+            errors = [
+                problem(self._loc(int(i), int(j), by_name), f"{self._label(int(j))}: {_number_text(values[i, j])} "
+                        "is not allowed; band values must be finite numbers", "finite_number")
+                for i, j in bad[:MAX_REPORTED]
+            ]
+            raise InvalidRequest(422, _with_count(errors, len(bad)))
+        return values
+
+    def _only_numbers(self, body: bytes, n_objects: int) -> bool:
+        """True when the raw body cannot hold a string, boolean or null value.
+
+        Every quote is then a key's (``"spectra"`` and each band name of each object spectrum), and
+        no ``true``/``false``/``null`` token appears; numpy would otherwise turn ``"1.5"`` or ``true``
+        into a float without complaint.
+        """
+        if n_objects == 0:
+            # Only arrays: after the first '[' there is nothing but numbers, so no quote and none of
+            # the letters of true/false/null (single-byte searches are memchr-fast).
+            start = body.find(b"[")
+            return all(body.find(c, start) < 0 for c in (b'"', b"t", b"f", b"n"))
+        if not self._plain_names:
+            return False
+        if body.count(b'"') != 2 + 2 * self.n * n_objects:
+            return False
+        return b"true" not in body and b"false" not in body and b"null" not in body
+
+    def _spectra(self, doc: Any) -> list:
+        if not isinstance(doc, dict):
+            raise InvalidRequest(422, [problem([], f"expected a JSON object with a 'spectra' array, got {json_type(doc)}",
+                                               "model_attributes_type")])
+        unknown = [k for k in doc if k != "spectra"]
+        if unknown:
+            raise InvalidRequest(422, [problem([k], "unknown field; the body has only 'spectra'", "extra_forbidden")
+                                       for k in unknown[:MAX_REPORTED]])
+        if "spectra" not in doc:
+            raise InvalidRequest(422, [problem(["spectra"], "field required: a list of spectra", "missing")])
+        spectra = doc["spectra"]
+        if not isinstance(spectra, list):
+            raise InvalidRequest(422, [problem(["spectra"], f"expected an array of spectra, got {json_type(spectra)}",
+                                               "list_type")])
+        if not spectra:
+            raise InvalidRequest(422, [problem(["spectra"], "empty batch: send at least one spectrum", "too_short")])
+        if len(spectra) > self.max_batch:
+            raise InvalidRequest(413, [problem(
+                ["spectra"], f"batch of {len(spectra)} spectra is above the limit of {self.max_batch} "
+                "(MODEL_API_MAX_BATCH); split it into smaller requests", "too_long")])
+        return spectra
+
+    def _rows(self, spectra: list) -> tuple[list, list[bool]]:
+        """Each spectrum's values in band order; objects are reordered by band name."""
+        rows, by_name, errors, n_errors = [], [], [], 0
+        for i, spectrum in enumerate(spectra):
+            kind = type(spectrum)
+            if kind is list:
+                if len(spectrum) == self.n:
+                    rows.append(spectrum)
+                    by_name.append(False)
+                    continue
+                msg = (f"expected {self.n} values in the model's band order ({self.describe()}), "
+                       f"got {len(spectrum)}")
+                err = problem(["spectra", i], msg, "band_count")
+            elif kind is dict:
+                if spectrum.keys() == self.band_set:
+                    rows.append(self._take(spectrum))
+                    by_name.append(True)
+                    continue
+                err = self._band_name_problem(i, spectrum)
+            else:
+                err = problem(["spectra", i], f"expected an array of {self.n} numbers or an object mapping band "
+                              f"name to number, got {json_type(spectrum)}", "spectrum_type")
+            n_errors += 1
+            if len(errors) < MAX_REPORTED:
+                errors.append(err)
+        if errors:
+            raise InvalidRequest(422, _with_count(errors, n_errors))
+        return rows, by_name
+
+    def _band_name_problem(self, i: int, spectrum: dict) -> dict[str, Any]:
+        missing = [b for b in self.bands if b not in spectrum]
+        unknown = [str(k) for k in spectrum if k not in self.band_set]
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} bands ({_head(missing)})")
+        if unknown:
+            parts.append(f"{len(unknown)} unknown bands ({_head(unknown)})")
+        return problem(["spectra", i], "; ".join(parts) + f"; the model expects {self.n} bands: {self.describe()}",
+                       "band_names")
+
+    def _convert_slowly(self, rows: list, by_name: list[bool]) -> np.ndarray:
+        """Value-by-value conversion that names every non-number (strings, booleans, nulls, arrays)."""
+        out = np.empty((len(rows), self.n), dtype=np.float64)
+        errors, n_errors = [], 0
+        for i, row in enumerate(rows):
+            for j, value in enumerate(row):
+                kind = type(value)
+                if kind is float or kind is int:
+                    try:
+                        out[i, j] = float(value)
+                        continue
+                    except OverflowError:
+                        msg = "number too large for a float64"
+                else:
+                    msg = f"expected a number, got {json_type(value)}"
+                n_errors += 1
+                if len(errors) < MAX_REPORTED:
+                    errors.append(problem(self._loc(i, j, by_name), f"{self._label(j)}: {msg}", "float_type"))
+        if errors:
+            raise InvalidRequest(422, _with_count(errors, n_errors))
+        return out
+
+    def _loc(self, i: int, j: int, by_name: list[bool]) -> list[str | int]:
+        return ["spectra", i, self.bands[j] if by_name[i] else j]
+
+    def _label(self, j: int) -> str:
+        return f"band {self.bands[j]} (position {j})"
+
+
+def decode(body: bytes) -> Any:
+    """Parse JSON with orjson; NaN/Infinity tokens (not JSON, but common) are parsed to be named later."""
+    if not body.strip():
+        raise InvalidRequest(422, [problem([], "the request body is empty; send {\"spectra\": [...]}", "missing")])
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        strict_error = str(exc)
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidRequest(422, [problem([], f"the body is not valid JSON: {strict_error}", "json_invalid")]) from None
+
+
+def _with_count(errors: list[dict[str, Any]], total: int) -> list[dict[str, Any]]:
+    if total > len(errors):
+        errors[-1] = {**errors[-1], "msg": errors[-1]["msg"] + f" (and {total - len(errors)} more problems)"}
+    return errors
+
+
+def _head(names: list[str], k: int = 5) -> str:
+    return ", ".join(names[:k]) + (", ..." if len(names) > k else "")
+
+
+def _number_text(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"

@@ -1,0 +1,263 @@
+"""Fixtures for the model-api tests: a real trained model, the benchmark set, a live service."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+VENV_BIN = Path(sys.executable).parent
+BAND_PREFIXES = ("wl_", "wn_")
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    bands: list[str]
+    spectra: np.ndarray  # benchmark.parquet's bands, float64, in band order
+    expected: np.ndarray  # the saved model's own predict() on the benchmark DataFrame
+    sample_ids: list[str]
+    evaluated: np.ndarray | None  # ``soil-trainer evaluate``'s predictions.csv (printed to 6 decimals)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 60.0) -> dict:
+    """Poll ``/readyz`` until it answers 200; fail early if the process died."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"service exited with {proc.returncode}")
+        try:
+            resp = httpx.get(f"{url}/readyz", timeout=2)
+            if resp.status_code == 200:
+                return resp.json()
+            last = resp.text
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.2)
+    raise TimeoutError(f"{url}/readyz not ready after {timeout}s: {last}")
+
+
+def train_fixture_model(data_dir: Path, out: Path, band_step: int = 1) -> Path:
+    """A small real pipeline (per-spectrum scaling + PLS) saved the way the trainer saves models.
+
+    ``band_step`` > 1 keeps every n-th band, for tests whose cost grows with the band count.
+    """
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.cross_decomposition import PLSRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, scale
+
+    reference = pd.read_parquet(data_dir / "reference.parquet")
+    bands = [c for c in reference.columns if c.startswith(BAND_PREFIXES)][::band_step]
+    X, y = reference[bands].astype("float64"), reference["SOC_target"]
+    pipeline = make_pipeline(FunctionTransformer(scale, kw_args={"axis": 1}), PLSRegression(n_components=8))
+    pipeline.fit(X, y)
+    mlflow.sklearn.save_model(
+        pipeline, str(out), serialization_format="cloudpickle",
+        signature=infer_signature(X, pipeline.predict(X)), input_example=X.iloc[:1],
+        pip_requirements=["scikit-learn"],  # skip MLflow's slow environment inference
+    )
+    meta = {"name": "soil-carbon", "version": None, "git_revision": "fixture", "data_version": "fixture",
+            "target": "SOC_target", "bands": bands, "metrics": {"rmse": 0.5}}
+    (out / "soilci.json").write_text(json.dumps(meta))
+    return out
+
+
+@contextlib.contextmanager
+def environment(**values: str):
+    """Set environment variables for the block only (session fixtures cannot use monkeypatch)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def trainer_verbs() -> set[str]:
+    """The verbs ``soil-trainer`` offers (its parser lists them)."""
+    import argparse
+
+    from soil_trainer.cli import build_parser
+
+    actions = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return {verb for a in actions for verb in a.choices}
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    path: Path
+    by_trainer: bool  # made by ``soil-trainer train`` (else the fixture pipeline)
+    params: Path
+
+
+def quick_params(dest: Path) -> Path:
+    """The project's params.yaml with a cheaper PLS search (fewer components and folds), same pipeline."""
+    import yaml
+
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    pls = params.get("train", {}).get("pls", {})
+    for key, value in (("max_components", 8), ("cv_folds", 3)):
+        if key in pls:
+            pls[key] = value
+    dest.write_text(yaml.safe_dump(params))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def trained_model(prepared_data, mlflow_server, tmp_path_factory) -> TrainedModel:
+    """``models/model`` from ``soil-trainer train`` when the trainer has it, else the fixture pipeline."""
+    out = tmp_path_factory.mktemp("models") / "model"
+    params = quick_params(out.parent / "params.yaml")
+    code = None
+    if "train" in trainer_verbs():
+        from soil_trainer.cli import main as trainer_main
+
+        with environment(MLFLOW_TRACKING_URI=mlflow_server):
+            code = trainer_main(["train", "--params", str(params),
+                                 "--data-dir", str(prepared_data), "--model-dir", str(out)])
+        assert code == 0, f"soil-trainer train exited {code}"
+    else:  # a trainer without its train verb: the same kind of pipeline, fitted here
+        train_fixture_model(prepared_data, out)
+    # A container's non-root user must be able to read the mounted model.
+    for path in [out, *out.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return TrainedModel(path=out, by_trainer=code == 0, params=params)
+
+
+@pytest.fixture(scope="session")
+def model_dir(trained_model) -> Path:
+    return trained_model.path
+
+
+@pytest.fixture(scope="session")
+def benchmark(prepared_data, trained_model, tmp_path_factory) -> Benchmark:
+    """The benchmark spectra, the saved model's predictions for them, and the trainer's evaluate output."""
+    import mlflow.sklearn
+
+    frame = pd.read_parquet(prepared_data / "benchmark.parquet")
+    bands = [c for c in frame.columns if c.startswith(BAND_PREFIXES)]
+    with environment(MLFLOW_ALLOW_PICKLE_DESERIALIZATION="true"):
+        estimator = mlflow.sklearn.load_model(str(trained_model.path))
+    expected = np.asarray(estimator.predict(frame[bands]), dtype=np.float64).ravel()
+    evaluated = None
+    if trained_model.by_trainer and "evaluate" in trainer_verbs():
+        from soil_trainer.cli import main as trainer_main
+
+        out = tmp_path_factory.mktemp("evaluate")
+        code = trainer_main(["evaluate", "--params", str(trained_model.params),
+                             "--model-dir", str(trained_model.path),
+                             "--benchmark", str(prepared_data / "benchmark.parquet"),
+                             "--metrics", str(out / "metrics.json"), "--predictions", str(out / "predictions.csv"),
+                             "--plots-dir", str(out / "plots")])
+        assert code in (0, 1), f"soil-trainer evaluate exited {code}"
+        predicted = pd.read_csv(out / "predictions.csv").set_index("sample_id")["predicted"]
+        evaluated = predicted.loc[frame["sample_id"]].to_numpy(np.float64)
+    return Benchmark(bands=bands, spectra=frame[bands].to_numpy(np.float64), expected=expected,
+                     sample_ids=frame["sample_id"].tolist(), evaluated=evaluated)
+
+
+class ServiceRunner:
+    """Starts ``soil-model-api serve`` processes on loopback ports and stops them all at the end."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.procs: list[tuple[subprocess.Popen, object]] = []
+
+    def start(self, env: dict[str, str], ready: bool = True, timeout: float = 60.0) -> str:
+        port = free_port()
+        log_path = self.log_dir / f"service-{port}.log"
+        log = open(log_path, "w")  # noqa: SIM115 - open for the process's lifetime, closed in stop_all
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_", "MLFLOW_"))}
+        full_env.update({"MODEL_API_PORT": str(port), "MODEL_API_HOST": "127.0.0.1", **env})
+        proc = subprocess.Popen([str(VENV_BIN / "soil-model-api"), "serve"], env=full_env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        self.procs.append((proc, log))
+        url = f"http://127.0.0.1:{port}"
+        try:
+            if ready:
+                wait_until_ready(url, proc=proc, timeout=timeout)
+            else:
+                wait_until_alive(url, proc=proc, timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - any start failure is reported with the service log
+            log.flush()
+            raise RuntimeError(f"{exc}\n{log_path.read_text()[-3000:]}") from None
+        return url
+
+    def stop_all(self) -> None:
+        for proc, log in self.procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
+
+
+def wait_until_alive(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"service exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url}/healthz not up after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory):
+    runner = ServiceRunner(tmp_path_factory.mktemp("service-logs"))
+    yield runner
+    runner.stop_all()
+
+
+@dataclass(frozen=True)
+class LiveService:
+    url: str
+    slot: str
+    image_tag: str
+    max_batch: int
+
+
+@pytest.fixture(scope="session")
+def service(services, model_dir) -> LiveService:
+    """One live service on the trained model, shared by the tests that only send requests."""
+    slot, tag, max_batch = "green", "sha-0123abc", 100
+    url = services.start({"MODEL_DIR": str(model_dir), "MODEL_API_SLOT": slot, "MODEL_API_IMAGE_TAG": tag,
+                          "MODEL_API_MAX_BATCH": str(max_batch)})
+    return LiveService(url=url, slot=slot, image_tag=tag, max_batch=max_batch)
+
+
+@pytest.fixture(scope="session")
+def few_band_service(services, prepared_data, tmp_path_factory) -> LiveService:
+    """A live service on a real PLS model of every 40th band (21 bands), so generated requests stay small."""
+    out = train_fixture_model(prepared_data, tmp_path_factory.mktemp("few-band") / "model", band_step=40)
+    url = services.start({"MODEL_DIR": str(out), "MODEL_API_MAX_BATCH": "20"})
+    return LiveService(url=url, slot="", image_tag="", max_batch=20)

@@ -1,0 +1,58 @@
+"""The built image: non-root, read-only root filesystem, HEALTHCHECK, same predictions as the trainer."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.docker
+
+IMAGE_SIZE_GOAL = 600e6
+
+
+def wait_healthy(container, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container.reload()
+        state = container.attrs["State"]
+        if state["Status"] == "exited":
+            raise AssertionError(f"container exited: {container.logs()[-2000:].decode()}")
+        if state.get("Health", {}).get("Status") == "healthy":
+            return
+        time.sleep(1)
+    raise AssertionError(f"not healthy after {timeout}s: {container.attrs['State'].get('Health')}")
+
+
+def test_image_serves_a_read_only_mounted_model_as_non_root(docker_client, built_images, model_dir, benchmark):
+    image = docker_client.images.get(built_images["model-api"])
+    container = docker_client.containers.run(
+        image.id, detach=True, read_only=True, user="10001:10001", tmpfs={"/tmp": "rw,size=64m"},
+        environment={"MODEL_DIR": "/models/model", "MODEL_API_SLOT": "blue", "MODEL_API_IMAGE_TAG": "sha-feed123"},
+        volumes={str(model_dir): {"bind": "/models/model", "mode": "ro"}},
+        ports={"8000/tcp": ("127.0.0.1", None)},
+    )
+    try:
+        wait_healthy(container)
+        container.reload()
+        port = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
+        url = f"http://127.0.0.1:{port}"
+        ready = httpx.get(f"{url}/readyz", timeout=10)
+        info = httpx.get(f"{url}/v1/model", timeout=10).json()
+        resp = httpx.post(f"{url}/v1/predict", json={"spectra": benchmark.spectra.tolist()}, timeout=30)
+        memory = container.stats(stream=False)["memory_stats"].get("usage", 0)
+        uid = container.exec_run("id -u").output.decode().strip()
+    finally:
+        container.remove(force=True)
+
+    assert ready.status_code == 200, ready.text
+    assert resp.status_code == 200, resp.text
+    np.testing.assert_allclose(resp.json()["predictions"], benchmark.expected, rtol=0, atol=1e-9)
+    assert (info["slot"], info["image_tag"]) == ("blue", "sha-feed123")
+    assert uid == "10001"
+    assert image.attrs["Config"]["User"] == "10001:10001"
+    assert image.attrs["Config"]["Healthcheck"]["Test"][0] == "CMD"
+    print(f"\nsoil-model-api image {image.attrs['Size'] / 1e6:.0f} MB; container memory {memory / 2**20:.0f} MiB")
+    assert image.attrs["Size"] < IMAGE_SIZE_GOAL

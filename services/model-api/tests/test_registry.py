@@ -1,0 +1,70 @@
+"""Loading from a real MLflow registry by alias: the service pins the version and reports its lineage."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import numpy as np
+
+REGISTERED = "soil-carbon-model-api-test"  # its own name, so other tests' versions of soil-carbon stay apart
+
+
+def register(tracking_uri: str, model_dir, tags: dict[str, str]) -> str:
+    """Log the model directory as a run's artifacts, register it, tag the version, move alias staging.
+
+    Only the client API is used, so the process-wide MLflow tracking URI of other tests is left alone.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name("model-api-tests")
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment("model-api-tests")
+    run = client.create_run(experiment_id)
+    client.log_artifacts(run.info.run_id, str(model_dir), artifact_path="model")
+    client.set_terminated(run.info.run_id)
+    try:
+        client.create_registered_model(REGISTERED)
+    except MlflowException:  # already there from an earlier test in this session
+        pass
+    version = client.create_model_version(REGISTERED, source=f"{run.info.artifact_uri}/model",
+                                          run_id=run.info.run_id, tags=tags).version
+    client.set_registered_model_alias(REGISTERED, "staging", version)
+    return str(version)
+
+
+def test_alias_uri_serves_that_version_with_registry_lineage(mlflow_server, model_dir, services, benchmark,
+                                                             tmp_path):
+    tags = {"git_revision": "3f2a9c1", "data_version": "md5:abc", "metric.rmse": "0.42", "metric.r2": "0.81"}
+    version = register(mlflow_server, model_dir, tags)
+
+    url = services.start({"MODEL_URI": f"models:/{REGISTERED}@staging", "MLFLOW_TRACKING_URI": mlflow_server,
+                          "MODEL_API_SLOT": "blue", "MODEL_API_CACHE_DIR": str(tmp_path)}, timeout=120)
+    info = httpx.get(f"{url}/v1/model").json()
+    resp = httpx.post(f"{url}/v1/predict", json={"spectra": benchmark.spectra.tolist()}, timeout=30)
+
+    assert (info["name"], info["version"], info["alias"]) == (REGISTERED, version, "staging")
+    assert "staging" in info["aliases"]
+    assert (info["git_revision"], info["data_version"]) == ("3f2a9c1", "md5:abc")
+    assert info["metrics"]["rmse"] == 0.42 and info["metrics"]["r2"] == 0.81
+    assert info["slot"] == "blue"
+    assert resp.status_code == 200
+    assert resp.json()["model_version"] == version
+    np.testing.assert_allclose(resp.json()["predictions"], benchmark.expected, rtol=0, atol=1e-9)
+    assert not any((tmp_path / "soil-model-api").iterdir()), "the download is removed once loaded"
+
+
+def test_unknown_alias_leaves_the_service_unready_with_the_registry_error(mlflow_server, services):
+    url = services.start({"MODEL_URI": f"models:/{REGISTERED}@nonexistent", "MLFLOW_TRACKING_URI": mlflow_server},
+                         ready=False)
+
+    for _ in range(150):
+        ready = httpx.get(f"{url}/readyz")
+        if ready.json()["detail"]:
+            break
+        time.sleep(0.2)
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "failed"
+    assert "nonexistent" in ready.json()["detail"]
+    assert httpx.get(f"{url}/healthz").status_code == 200
