@@ -85,20 +85,21 @@ def build_image(
     client = client or docker_client()
     name = image_name(service, tag)
     args = {"BASE_IMAGE": resolve_base_image(client), "VCS_REF": git_revision(root), **(buildargs or {})}
+    image_id = stream_build(
+        client, name, on_line,
+        path=str(root), dockerfile=f"services/{service}/Dockerfile", buildargs=args,
+    )
+    return BuiltImage(service=service, tag=name, image_id=image_id)
+
+
+def stream_build(client, tag: str, on_line: Callable[[str], None] | None = None, **build_kwargs) -> str:
+    """Run one build through the Docker API, streaming its lines; return the image id or raise BuildError."""
     image_id = None
     tail: list[str] = []
-    for chunk in client.api.build(
-        path=str(root),
-        dockerfile=f"services/{service}/Dockerfile",
-        tag=name,
-        buildargs=args,
-        rm=True,
-        forcerm=True,
-        decode=True,
-    ):
+    for chunk in client.api.build(tag=tag, rm=True, forcerm=True, decode=True, **build_kwargs):
         if "error" in chunk:
             detail = chunk.get("errorDetail", {}).get("message", chunk["error"])
-            raise BuildError(f"{name}: build failed: {detail.strip()}\n" + "".join(tail[-15:]))
+            raise BuildError(f"{tag}: build failed: {detail.strip()}\n" + "".join(tail[-15:]))
         line = chunk.get("stream", "")
         if line:
             tail.append(line)
@@ -106,6 +107,4 @@ def build_image(
                 on_line(line.rstrip("\n"))
         if "aux" in chunk and "ID" in chunk["aux"]:
             image_id = chunk["aux"]["ID"]
-    if image_id is None:
-        image_id = client.images.get(name).id
-    return BuiltImage(service=service, tag=name, image_id=image_id)
+    return image_id or client.images.get(tag).id

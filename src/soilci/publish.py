@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from soilci.errors import BuildError, ConfigError, SoilCIError
+from soilci.images import stream_build
+from soilci.io import atomic_path
+from soilci.errors import ConfigError, SoilCIError
 from soilci.gitops import TAG_PATTERN
 from soilci.images import build_image, docker_client, git_revision
 
@@ -55,23 +56,6 @@ class Published:
     model_version: str
     git_revision: str
     service_image: str
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; rename it over ``path`` only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
 
 
 def image_tag(revision: str, model_version: str) -> str:
@@ -151,27 +135,7 @@ def download_model(model_name: str, model_version: str, dest: Path, tracking_uri
 
 
 def _build(client, context: Path, tag: str, service_image: str, on_line) -> str:
-    image_id, tail = None, []
-    for chunk in client.api.build(
-        path=str(context),
-        tag=tag,
-        buildargs={"SERVICE_IMAGE": service_image},
-        rm=True,
-        forcerm=True,
-        pull=False,
-        decode=True,
-    ):
-        if "error" in chunk:
-            detail = chunk.get("errorDetail", {}).get("message", chunk["error"])
-            raise BuildError(f"{tag}: build failed: {detail.strip()}\n" + "".join(tail[-10:]))
-        line = chunk.get("stream", "")
-        if line:
-            tail.append(line)
-            if on_line:
-                on_line(line.rstrip("\n"))
-        if "aux" in chunk and "ID" in chunk["aux"]:
-            image_id = chunk["aux"]["ID"]
-    return image_id or client.images.get(tag).id
+    return stream_build(client, tag, on_line, path=str(context), buildargs={"SERVICE_IMAGE": service_image}, pull=False)
 
 
 def push(client, repository: str, tag: str, on_line: Callable[[str], None] | None = None) -> str:

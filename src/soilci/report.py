@@ -8,11 +8,8 @@ import hashlib
 import html
 import io
 import json
-import os
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from string import Template
@@ -21,6 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from soilci.io import atomic_path
 from soilci.errors import ConfigError
 
 METRICS_PATH = "metrics/metrics.json"
@@ -758,23 +756,6 @@ def _details_html(ctx: ReportContext) -> str:
 # ---------------------------------------------------------------------------------------------
 # Entry point
 # ---------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; rename it over ``path`` only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
