@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,11 +72,13 @@ def train_fixture_model(data_dir: Path, out: Path, band_step: int = 1) -> Path:
     X, y = reference[bands].astype("float64"), reference["SOC_target"]
     pipeline = make_pipeline(FunctionTransformer(scale, kw_args={"axis": 1}), PLSRegression(n_components=8))
     pipeline.fit(X, y)
-    mlflow.sklearn.save_model(
-        pipeline, str(out), serialization_format="cloudpickle",
-        signature=infer_signature(X, pipeline.predict(X)), input_example=X.iloc[:1],
-        pip_requirements=["scikit-learn"],  # skip MLflow's slow environment inference
-    )
+    with warnings.catch_warnings():  # MLflow's own input-example code trips a pandas deprecation
+        warnings.filterwarnings("ignore", message="Operation with range is deprecated")
+        mlflow.sklearn.save_model(
+            pipeline, str(out), serialization_format="cloudpickle",
+            signature=infer_signature(X, pipeline.predict(X)), input_example=X.iloc[:1],
+            pip_requirements=["scikit-learn"],  # skip MLflow's slow environment inference
+        )
     meta = {"name": "soil-carbon", "version": None, "git_revision": "fixture", "data_version": "fixture",
             "target": "SOC_target", "bands": bands, "metrics": {"rmse": 0.5}}
     (out / "soilci.json").write_text(json.dumps(meta))

@@ -26,6 +26,15 @@ def wait_healthy(container, timeout: float = 90.0) -> None:
     raise AssertionError(f"not healthy after {timeout}s: {container.attrs['State'].get('Health')}")
 
 
+def wait_ready(url: str, timeout: float = 60.0) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        ready = httpx.get(f"{url}/readyz", timeout=10)
+        if ready.status_code == 200 or time.monotonic() > deadline:
+            return ready
+        time.sleep(0.3)
+
+
 def test_image_serves_a_read_only_mounted_model_as_non_root(docker_client, built_images, model_dir, benchmark):
     image = docker_client.images.get(built_images["model-api"])
     container = docker_client.containers.run(
@@ -39,7 +48,7 @@ def test_image_serves_a_read_only_mounted_model_as_non_root(docker_client, built
         container.reload()
         port = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
         url = f"http://127.0.0.1:{port}"
-        ready = httpx.get(f"{url}/readyz", timeout=10)
+        ready = wait_ready(url)  # healthy means alive; the model may still be loading
         info = httpx.get(f"{url}/v1/model", timeout=10).json()
         resp = httpx.post(f"{url}/v1/predict", json={"spectra": benchmark.spectra.tolist()}, timeout=30)
         memory = container.stats(stream=False)["memory_stats"].get("usage", 0)
