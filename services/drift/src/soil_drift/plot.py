@@ -75,7 +75,7 @@ def _key_panel(ax, verdict: DriftVerdict) -> None:
     ax.hist(ref, bins=bins, density=True, alpha=0.45, color=REFERENCE_COLOUR, label="reference")
     ax.hist(cand, bins=bins, density=True, alpha=0.45, color=CANDIDATE_COLOUR, label="candidate")
     result = next(t for t in verdict.tests if t.name == key)
-    ax.set_title(f"{key}: KS D={result.statistic:.3f}, adjusted p={result.p_adjusted:.3g}")
+    ax.set_title(f"{key}: KS D={result.statistic:.2f}, Holm p={result.p_adjusted:.2g}")
     ax.set_xlabel(key)
     ax.set_ylabel("density")
     ax.legend(fontsize=7)
@@ -93,7 +93,7 @@ def _tests_panel(ax, verdict: DriftVerdict) -> None:
     threshold = verdict.alpha / len(verdict.tests)
     ax.axvline(-np.log10(threshold), color="black", ls="--", lw=0.8,
                label=f"Holm threshold of the smallest p ({threshold:.2g})")
-    ax.set_xlabel("−log10 p (capped at 50); red: drifted after Holm correction")
+    ax.set_xlabel("−log10 p (capped at 50); red: drifted")
     ax.set_title(f"Most significant of {len(verdict.tests)} tests")
     ax.legend(fontsize=7, loc="lower right")
 
