@@ -14,6 +14,12 @@ from soilci.publish import image_tag, stage_model
 DIGEST = "sha256:" + "c" * 64
 
 
+def publish(*args: str, registry: str | None = "127.0.0.1:1") -> int:
+    """Run ``soilci publish-image`` with a fixed git revision (and an unreachable registry)."""
+    extra = ["--registry", registry] if registry else []
+    return main(["publish-image", *args, *extra, "--git-revision", "0123456789ab"])
+
+
 @pytest.fixture
 def model_dir(tmp_path) -> Path:
     """The files publish-image looks at in an MLflow model directory (contents are not loaded)."""
@@ -50,37 +56,13 @@ def test_staged_model_carries_the_registered_version_and_is_world_readable(model
 
 def test_publish_refuses_a_model_dir_recording_another_version(model_dir, capsys):
     model_dir.joinpath("soilci.json").write_text(json.dumps({"name": "soil-carbon", "version": "6"}))
-    rc = main(
-        [
-            "publish-image",
-            "--model-version",
-            "7",
-            "--model-dir",
-            str(model_dir),
-            "--registry",
-            "127.0.0.1:1",
-            "--git-revision",
-            "0123456789ab",
-        ]
-    )
+    rc = publish("--model-version", "7", "--model-dir", str(model_dir))
     assert rc == 2
     assert "soilci.json: records version 6, but --model-version is 7" in capsys.readouterr().err
 
 
 def test_publish_refuses_a_directory_that_is_not_an_mlflow_model(tmp_path, capsys):
-    rc = main(
-        [
-            "publish-image",
-            "--model-version",
-            "7",
-            "--model-dir",
-            str(tmp_path),
-            "--registry",
-            "127.0.0.1:1",
-            "--git-revision",
-            "0123456789ab",
-        ]
-    )
+    rc = publish("--model-version", "7", "--model-dir", str(tmp_path))
     assert rc == 2
     assert "not an MLflow model directory (no MLmodel file)" in capsys.readouterr().err
 
@@ -88,17 +70,7 @@ def test_publish_refuses_a_directory_that_is_not_an_mlflow_model(tmp_path, capsy
 def test_publish_needs_a_registry(model_dir, capsys, monkeypatch):
     monkeypatch.delenv("REGISTRY", raising=False)
     monkeypatch.delenv("SOILCI_REGISTRY", raising=False)
-    rc = main(
-        [
-            "publish-image",
-            "--model-version",
-            "7",
-            "--model-dir",
-            str(model_dir),
-            "--git-revision",
-            "0123456789ab",
-        ]
-    )
+    rc = publish("--model-version", "7", "--model-dir", str(model_dir), registry=None)
     assert rc == 2
     assert "no registry: pass --registry or set REGISTRY" in capsys.readouterr().err
 
@@ -107,19 +79,7 @@ def test_publish_reads_name_and_version_from_the_register_record(tmp_path, model
     record = tmp_path / "registered.json"
     record.write_text(json.dumps({"name": "soil-carbon", "version": "9"}))
     model_dir.joinpath("soilci.json").write_text(json.dumps({"name": "soil-carbon", "version": "8"}))
-    rc = main(
-        [
-            "publish-image",
-            "--registered",
-            str(record),
-            "--model-dir",
-            str(model_dir),
-            "--registry",
-            "127.0.0.1:1",
-            "--git-revision",
-            "0123456789ab",
-        ]
-    )
+    rc = publish("--registered", str(record), "--model-dir", str(model_dir))
     assert rc == 2
     assert "records version 8, but --model-version is 9" in capsys.readouterr().err
 
