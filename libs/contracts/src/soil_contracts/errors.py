@@ -1,0 +1,40 @@
+"""The exit-code contract of every soil-ci console script, and the root of every error hierarchy.
+
+| code | meaning |
+| --- | --- |
+| 0 | success (for a gate: passed, or drift accepted with a warning) |
+| 1 | a verdict: a gate said no (drift, a metric past its limit, a delivery check refused) |
+| 2 | bad input, params, arguments or repository state; nothing was written |
+| 3 | a service the command needs did not answer (MLflow, Docker engine, registry) |
+| 4 | an image failed to build or push |
+| 70 | an unexpected internal error (a bug): never a verdict (``EX_SOFTWARE`` from BSD sysexits.h) |
+| 130 | interrupted (Ctrl-C) |
+
+A pipeline stage's own exit code passes through ``soilci pipeline`` unchanged.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes shared by ``soilci``, ``soil-drift``, ``soil-trainer`` and ``soil-model-api``."""
+
+    OK = 0
+    VERDICT = 1
+    BAD_INPUT = 2
+    UNAVAILABLE = 3
+    BUILD_FAILED = 4
+    INTERNAL = 70
+    INTERRUPTED = 130
+
+
+class SoilError(Exception):
+    """Root of each package's error hierarchy; ``exit_code`` is what the CLI boundary returns."""
+
+    exit_code: int = ExitCode.BAD_INPUT
+
+
+class ContractError(SoilError, ValueError):
+    """A shared record (model metadata, run or release record) is missing, unreadable or invalid."""
