@@ -36,7 +36,7 @@ def untag_stage_images(project: Path) -> list[str]:
     import docker.errors
 
     from soilci.images import docker_client, image_name, resolve_base_image
-    from soilci.pipeline import input_digest
+    from soilci.pipeline.run import input_digest
 
     client = docker_client()
     base = resolve_base_image(client)

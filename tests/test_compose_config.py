@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, copy_project
+from tests.support import REPO_ROOT, copy_project
 
 STAGE_PY = REPO_ROOT / "deploy" / "compose" / "stage.py"
 ONE_SHOT_CHAIN = [("drift", "prepare"), ("train", "drift"), ("register", "train"), ("model-api", "register")]

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO_ROOT, copy_project, free_port
+from tests.support import REPO_ROOT, copy_project, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

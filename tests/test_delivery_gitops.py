@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from soilci.bump import bump, bump_request
 from soilci.cli import main
+from soilci.delivery.bump import bump, bump_request
+from soilci.delivery.gitops import commit_and_push, other
+from soilci.delivery.promote import promote, rollback
 from soilci.errors import GateRefused
-from soilci.gitops import commit_and_push, other
-from soilci.promote import promote, rollback
 
 ROOT = Path(__file__).resolve().parents[1]
 OVERLAY = "deploy/kustomize/overlays/staging"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from soilci.cli import main
-from soilci.gitops import ImageRef
-from soilci.publish import image_tag, stage_model
+from soilci.delivery.gitops import ImageRef
+from soilci.delivery.publish import image_tag, stage_model
 
 DIGEST = "sha256:" + "c" * 64
 

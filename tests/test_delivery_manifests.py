@@ -10,7 +10,15 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from soilci.gitops import COLOURS, LIVE_SERVICE, PREVIEW_SERVICE, ImageRef, StagingOverlay, other, render
+from soilci.delivery.gitops import (
+    COLOURS,
+    LIVE_SERVICE,
+    PREVIEW_SERVICE,
+    ImageRef,
+    StagingOverlay,
+    other,
+    render,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 KUSTOMIZE = ROOT / "deploy" / "kustomize"

@@ -17,12 +17,12 @@ import httpx
 import pandas as pd
 import pytest
 
-from soilci.bump import bump, bump_request
 from soilci.cli import main
+from soilci.delivery.bump import bump, bump_request
+from soilci.delivery.gitops import COLOURS, LIVE_FILE, ImageRef, StagingOverlay, render
+from soilci.delivery.promote import promote, rollback
+from soilci.delivery.publish import Published, publish_image
 from soilci.errors import GateRefused
-from soilci.gitops import COLOURS, LIVE_FILE, ImageRef, StagingOverlay, render
-from soilci.promote import promote, rollback
-from soilci.publish import Published, publish_image
 
 pytestmark = pytest.mark.docker
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import copy_project
+from tests.support import copy_project
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

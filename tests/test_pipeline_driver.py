@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_project
 from soilci.cli import main
-from soilci.pipeline import Stage, input_digest, load_stages
+from soilci.pipeline.run import Stage, input_digest, load_stages
+from tests.support import copy_project
 
 BIN = Path(sys.executable).parent
 
@@ -83,7 +83,7 @@ def test_pipeline_cli_help_lists_local_base_and_push(capsys):
 
 @pytest.mark.skipif(os.getuid() != 0, reason="ownership handling differs when not root")
 def test_containers_run_as_the_image_user_when_root_owns_the_tree(project: Path):
-    from soilci.pipeline import IMAGE_USER, ContainerRunner
+    from soilci.pipeline.run import IMAGE_USER, ContainerRunner
 
     runner = ContainerRunner(project, client=None)
     assert runner.user == IMAGE_USER and runner.chown_to == (0, 0)

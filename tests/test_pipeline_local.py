@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import copy_project
 from soilci.cli import main
+from tests.support import copy_project
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

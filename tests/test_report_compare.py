@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from soilci.cli import main
-from soilci.report import (
+from soilci.report.build import (
     BLOCK,
     READY,
     REVIEW,

@@ -1,8 +1,10 @@
-"""Errors of the operator CLI; ``exit_code`` is what ``main`` returns."""
+"""Errors of the operator CLI; ``exit_code`` follows ``soil_contracts.errors.ExitCode``."""
+
+from soil_contracts.errors import ExitCode, SoilError
 
 
-class SoilCIError(Exception):
-    exit_code = 2
+class SoilCIError(SoilError):
+    """Root of soilci's errors (bad input: exit 2 unless a subclass says otherwise)."""
 
 
 class ConfigError(SoilCIError):
@@ -12,13 +14,13 @@ class ConfigError(SoilCIError):
 class DockerUnavailable(SoilCIError):
     """No Docker engine answers."""
 
-    exit_code = 3
+    exit_code = ExitCode.UNAVAILABLE
 
 
 class BuildError(SoilCIError):
     """An image failed to build."""
 
-    exit_code = 4
+    exit_code = ExitCode.BUILD_FAILED
 
 
 class StageFailed(SoilCIError):
@@ -33,4 +35,4 @@ class StageFailed(SoilCIError):
 class GateRefused(SoilCIError):
     """A delivery check refused to go on (promote/rollback preconditions)."""
 
-    exit_code = 1
+    exit_code = ExitCode.VERDICT

@@ -17,8 +17,8 @@ from string import Template
 import numpy as np
 import pandas as pd
 import yaml
+from soil_contracts.files import atomic_path
 
-from soilci.io import atomic_path
 from soilci.errors import ConfigError
 
 METRICS_PATH = "metrics/metrics.json"

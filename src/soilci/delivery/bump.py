@@ -7,8 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from soilci.errors import ConfigError
-from soilci.gitops import (
+from soilci.delivery.gitops import (
     DEFAULT_OVERLAY,
     TAG_PATTERN,
     Checkout,
@@ -18,6 +17,7 @@ from soilci.gitops import (
     other,
     placeholder,
 )
+from soilci.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from soilci.errors import ConfigError, GateRefused, SoilCIError
-from soilci.gitops import (
+from soilci.delivery.gitops import (
     DEFAULT_OVERLAY,
     LIVE_FILE,
     LIVE_SERVICE,
@@ -24,6 +23,7 @@ from soilci.gitops import (
     commit_and_push,
     other,
 )
+from soilci.errors import ConfigError, GateRefused, SoilCIError
 
 PRODUCTION_ALIAS = "production"
 

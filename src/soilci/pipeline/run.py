@@ -660,7 +660,7 @@ def _push_step(root: Path, run_dir: Path, progress: Progress) -> None:
 def _report_after_gate(root: Path, base: str | None, out_dir: Path, progress: Progress) -> None:
     """Write the report for a run a gate stopped; a missing base must not hide the gate's verdict."""
     from soilci.errors import SoilCIError
-    from soilci.report import write_report
+    from soilci.report.build import write_report
 
     ref = base or "HEAD"
     try:

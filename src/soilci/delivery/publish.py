@@ -10,11 +10,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from soilci.images import stream_build
-from soilci.io import atomic_path
+from soil_contracts.files import atomic_path
+
+from soilci.delivery.gitops import TAG_PATTERN
 from soilci.errors import ConfigError, SoilCIError
-from soilci.gitops import TAG_PATTERN
-from soilci.images import build_image, docker_client, git_revision
+from soilci.images import build_image, docker_client, git_revision, stream_build
 
 IMAGE_NAME = "soil-model-api"
 MODEL_PATH = "/models/model"

@@ -1,0 +1,43 @@
+"""Arguments of ``soilci build`` and ``soilci pipeline``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("build", help="build the service images (drift, trainer, model-api)")
+    p.add_argument("services", nargs="*", metavar="SERVICE", help="default: all three")
+    p.add_argument("--tag", default=None, help="image tag (default: SOILCI_IMAGE_TAG or 'local')")
+    p.add_argument("--quiet", action="store_true", help="do not stream the build output")
+
+    p = sub.add_parser("pipeline", help="run pull -> drift -> train -> evaluate in containers")
+    p.add_argument("--local", action="store_true", help="run the stages here, without Docker")
+    p.add_argument("--repo", type=Path, default=Path("."), help="project working tree (default: .)")
+    p.add_argument("--base", default="origin/main",
+                   help="revision the report compares with when a gate stops the run (default: origin/main)")
+    p.add_argument("--out-dir", type=Path, default=None,
+                   help="where that report goes (default: the working tree)")
+    p.add_argument("--push", action="store_true", help="push the outputs to the DVC remote after a good run")
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from soilci.images import SERVICES, build_image
+
+    for service in args.services or SERVICES:
+        print(f"==> building soil-{service}", file=sys.stderr, flush=True)
+        on_line = None if args.quiet else (lambda line: print(f"    {line}", file=sys.stderr, flush=True))
+        built = build_image(service, tag=args.tag, on_line=on_line)
+        print(f"{built.tag} {built.image_id}")
+    return 0
+
+
+def run_pipeline(args: argparse.Namespace) -> int:
+    from soilci.pipeline.run import run_pipeline as run
+
+    return run(args.repo, local=args.local, base=args.base, out_dir=args.out_dir, push_outputs=args.push)
+
+
+COMMANDS = {"build": run_build, "pipeline": run_pipeline}
