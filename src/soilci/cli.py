@@ -9,7 +9,7 @@ import sys
 from soil_contracts.cli import run_main
 
 # Subpackages that contribute verbs, in the order --help lists them.
-SECTIONS = ("soilci.pipeline.cli", "soilci.report.cli", "soilci.delivery.cli")
+SECTIONS = ("soilci.library.cli", "soilci.pipeline.cli", "soilci.report.cli", "soilci.delivery.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ import argparse
 import json
 
 import pytest
+
 from soil_contracts.bands import SpectralAxis, band_columns, band_name, band_positions, spectral_axis
 from soil_contracts.cli import run_main
 from soil_contracts.errors import ContractError, ExitCode, SoilError

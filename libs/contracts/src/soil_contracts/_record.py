@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from soil_contracts.errors import ContractError
 from soil_contracts.files import write_text_atomic
 
+YAML_SUFFIXES = {".yaml", ".yml"}
+
 
 class Record(BaseModel):
     """A JSON file that crosses a package boundary; unknown keys and wrong types are refused."""
@@ -35,10 +37,13 @@ class Record(BaseModel):
             raise ContractError(f"{path}: {what} not found") from exc
         except OSError as exc:
             raise ContractError(f"{path}: cannot read {what} ({exc.strerror or exc})") from exc
+        yaml_file = path.suffix.lower() in YAML_SUFFIXES
         try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ContractError(f"{path}: {what} is not valid UTF-8 JSON ({exc})") from exc
+            text = raw.decode("utf-8")
+            data = _yaml_load(text) if yaml_file else json.loads(text)
+        except (UnicodeDecodeError, ValueError) as exc:
+            form = "YAML" if yaml_file else "JSON"
+            raise ContractError(f"{path}: {what} is not valid UTF-8 {form} ({exc})") from exc
         return cls.parse(data, where=str(path))
 
     @classmethod
@@ -58,6 +63,22 @@ class Record(BaseModel):
         """Indented JSON with a final newline; ``kind`` is not written."""
         return json.dumps(self.model_dump(mode="json", exclude={"kind"}), indent=2, sort_keys=True) + "\n"
 
+    def to_yaml(self) -> str:
+        """Block-style YAML in field order; ``kind`` is not written."""
+        import yaml
+
+        return yaml.safe_dump(self.model_dump(mode="json", exclude={"kind"}), sort_keys=False, allow_unicode=True)
+
     def save(self, path: Path | str) -> Path:
-        """Write the record to ``path`` all-or-nothing; returns ``path``."""
-        return write_text_atomic(path, self.to_json())
+        """Write the record to ``path`` (YAML for ``.yaml``/``.yml``, else JSON) all-or-nothing."""
+        yaml_file = Path(path).suffix.lower() in YAML_SUFFIXES
+        return write_text_atomic(path, self.to_yaml() if yaml_file else self.to_json())
+
+
+def _yaml_load(text: str) -> object:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc).replace("\n", " ")) from exc

@@ -1,0 +1,164 @@
+"""The spectral library's shared contracts: its canonical form (params) and each batch's metadata.
+
+A library is a folder (``library/`` by default) that a team grows one batch per pull request::
+
+    library/benchmark/batch.yaml          the fixed benchmark set (metadata in git)
+    library/benchmark/spectra.parquet     its rows (tracked by DVC: spectra.parquet.dvc in git)
+    library/batches/<id>/batch.yaml       one batch of field samples
+    library/batches/<id>/spectra.parquet
+
+Every ``spectra.parquet`` is canonical: ``sample_id``, the batch's target columns, then one float
+column per band of the canonical grid (``wl_<nm>`` or ``wn_<cm-1>``) in the canonical scale.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from soil_contracts._record import Record
+from soil_contracts.bands import SpectralAxis, band_name
+
+BATCH_FILE = "batch.yaml"
+SPECTRA_FILE = "spectra.parquet"
+BENCHMARK_DIR = "benchmark"
+BATCHES_DIR = "batches"
+SAMPLE_ID = "sample_id"
+BATCH_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+
+
+class Scale(StrEnum):
+    """The y axis of a spectrum.
+
+    ``absorbance`` is apparent absorbance log10(1/R) with R the reflectance fraction.
+    """
+
+    REFLECTANCE_FRACTION = "reflectance_fraction"
+    REFLECTANCE_PERCENT = "reflectance_percent"
+    ABSORBANCE = "absorbance"
+
+
+class Grid(BaseModel):
+    """An evenly spaced axis grid: ``start``, ``start + step``, ... up to ``stop`` inclusive (nm or cm-1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: float
+    stop: float
+    step: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Grid:
+        if self.stop <= self.start:
+            raise ValueError(f"stop ({self.stop}) must be above start ({self.start})")
+        return self
+
+    def positions(self) -> list[float]:
+        """The grid's positions, ascending."""
+        n = round((self.stop - self.start) / self.step) + 1
+        return [round(self.start + i * self.step, 6) for i in range(n) if self.start + i * self.step <= self.stop + 1e-9]
+
+    def columns(self, axis: SpectralAxis) -> list[str]:
+        """The band column names of this grid on ``axis`` (``wl_350``, ``wl_355``, ...)."""
+        return [band_name(axis, p) for p in self.positions()]
+
+
+class LibrarySpec(BaseModel):
+    """``params.yaml`` ``library:``: where the library is and the canonical form of every batch in it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = "library"
+    axis: SpectralAxis = SpectralAxis.WAVELENGTH_NM
+    grid: Grid
+    scale: Scale = Scale.REFLECTANCE_PERCENT
+    # Spectra closer than this (root-mean-square difference over the grid, in the canonical scale's
+    # units) are the same sample: see docs/LIBRARY.md for how the threshold was chosen.
+    duplicate_rms: float = Field(default=0.05, gt=0)
+
+    def batch_dir(self, root: Path, batch_id: str) -> Path:
+        return Path(root) / self.path / BATCHES_DIR / batch_id
+
+    def benchmark_dir(self, root: Path) -> Path:
+        return Path(root) / self.path / BENCHMARK_DIR
+
+
+class SourceFile(BaseModel):
+    """Where a batch came from and what it was before import normalised it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str  # file name only, or ``limesoda:<dataset>``
+    sha256: str | None = None
+    format: str  # limesoda | csv | parquet, with the header style (numeric, ossl, limesoda)
+    axis: SpectralAxis
+    scale: Scale
+    bands: int = Field(ge=1)
+    first: float  # first and last source band position
+    last: float
+
+
+class DriftAcceptance(BaseModel):
+    """A lead's recorded decision to accept this batch's drift (reviewed in the PR like any change)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=3)
+    by: str = Field(min_length=1)
+
+
+class BatchMetadata(Record):
+    """``<batch>/batch.yaml``: what a batch is; validated on every read.
+
+    Attributes:
+        id: the batch's folder name.
+        instrument, lab, date: free text about the measurement.
+        axis, scale: of the stored (canonical) spectra; equal to params' ``library``.
+        targets: target column -> unit (``SOC_target: "%"``, ``pH_target: pH``).
+        rows: samples in the batch; ``pending``: per target, rows still waiting for a lab value.
+        content_sha256: sha256 of the stored spectra and targets (see ``soil_trainer.library``).
+        source: the file it was imported from.
+        drift_acceptance: set by a lead to accept this batch's drift.
+    """
+
+    kind: str = "batch metadata"
+
+    schema_version: int = 1
+    id: str = Field(pattern=BATCH_ID_PATTERN)
+    instrument: str = Field(min_length=1)
+    lab: str = Field(min_length=1)
+    date: str = Field(min_length=1)
+    description: str = ""
+    axis: SpectralAxis
+    scale: Scale
+    targets: dict[str, str] = Field(min_length=1)
+    rows: int = Field(ge=1)
+    pending: dict[str, int] = Field(default_factory=dict)
+    content_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    source: SourceFile
+    drift_acceptance: DriftAcceptance | None = None
+
+    @field_validator("targets")
+    @classmethod
+    def _units_named(cls, value: dict[str, str]) -> dict[str, str]:
+        for column, unit in value.items():
+            if not str(unit).strip():
+                raise ValueError(f"target {column!r} has no unit")
+        return value
+
+
+class BaseLibrary(Record):
+    """``.soilci/base.json``: the library as the base revision holds it (written by ``soilci pipeline``).
+
+    ``prepare`` reads it to tell what the branch adds: batches absent at the base are the drift gate's
+    candidate; batches unchanged since the base are its reference. A DVC dependency of ``prepare``.
+    """
+
+    kind: str = "base library listing"
+
+    ref: str  # as given (``origin/main``)
+    commit: str | None = None  # None: the ref does not resolve (no base yet); everything is new
+    batches: dict[str, str] = Field(default_factory=dict)  # batch id -> content_sha256 at the base
+    benchmark_sha256: str | None = None

@@ -1,0 +1,122 @@
+"""``soilci library import``: a source file -> a validated, canonical library batch (or the benchmark)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from soil_contracts.bands import SpectralAxis
+from soil_contracts.library import SAMPLE_ID, BatchMetadata, LibrarySpec, Scale, SourceFile
+from soil_trainer.errors import DataError
+from soil_trainer.library.content import Duplicate, content_sha256, find_duplicates
+from soil_trainer.library.formats import RawSpectra, read_source
+from soil_trainer.library.normalize import check_scale, convert_axis, convert_scale, resample
+from soil_trainer.library.schema import validate_batch
+from soil_trainer.library.store import Batch, list_batch_dirs, read_batch, write_batch
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """What the user says about a source file (the metadata that the file cannot carry)."""
+
+    source: str
+    batch_id: str
+    instrument: str
+    lab: str
+    date: str
+    axis: SpectralAxis | None
+    scale: Scale | None
+    targets: dict[str, str]  # column -> unit
+    id_column: str = SAMPLE_ID
+    description: str = ""
+    folds: list[int] | None = None
+
+
+@dataclass
+class ImportResult:
+    """The written batch, and what was noticed on the way."""
+
+    batch: Batch
+    duplicates_in_library: list[Duplicate] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+def canonical_frame(raw: RawSpectra, req: BatchRequest, spec: LibrarySpec) -> pd.DataFrame:
+    """Axis, scale and grid normalisation of ``raw`` into the canonical table (validated)."""
+    axis = raw.axis or req.axis
+    if axis is None:
+        raise DataError(f"{raw.source}: numeric band headers do not say the axis; give --axis")
+    if req.axis is not None and raw.axis is not None and req.axis is not raw.axis:
+        raise DataError(f"{raw.source}: --axis {req.axis.value}, but the columns are {raw.axis.value}")
+    scale = req.scale or raw.scale_hint
+    if scale is None:
+        raise DataError(f"{raw.source}: give --scale (reflectance_fraction, reflectance_percent or absorbance)")
+    if raw.scale_hint is not None and scale is not raw.scale_hint:
+        raise DataError(f"{raw.source}: --scale {scale.value}, but the OSSL columns are {raw.scale_hint.value}")
+    check_scale(raw.values, scale, raw.ids, raw.source)
+    values = convert_scale(raw.values, scale, spec.scale)
+    positions = convert_axis(raw.positions, axis, spec.axis)
+    canonical = resample(positions, values, spec.grid, raw.source)
+    bands = spec.grid.columns(spec.axis)
+    frame = pd.concat(
+        [pd.DataFrame({SAMPLE_ID: raw.ids.astype(str)}),
+         raw.targets.reset_index(drop=True).astype(np.float64),
+         pd.DataFrame(canonical, columns=bands)],
+        axis=1,
+    )
+    return validate_batch(frame, bands, list(req.targets), raw.source)
+
+
+def _sha256(source: str) -> str | None:
+    path = Path(source)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def import_batch(req: BatchRequest, spec: LibrarySpec, root: Path, *, benchmark: bool = False,
+                 replace: bool = False) -> ImportResult:
+    """Read, normalise, check against the library and write one batch (or the benchmark set).
+
+    Raises:
+        DataError: bad source (see ``read_source``), a sample that duplicates a benchmark sample
+            (named), the batch exists and ``replace`` is False, or nothing to import.
+    """
+    raw = read_source(req.source, id_column=req.id_column, targets=list(req.targets), folds=req.folds)
+    frame = canonical_frame(raw, req, spec)
+    target = spec.benchmark_dir(root) if benchmark else spec.batch_dir(root, req.batch_id)
+    if target.exists() and not replace:
+        raise DataError(f"{target}: exists; replacing a batch is explicit (--replace) and shows in the report")
+    new = frame[spec.grid.columns(spec.axis)].to_numpy(np.float64)
+    result_dups: list[Duplicate] = []
+    if not benchmark and spec.benchmark_dir(root).exists():
+        bench = read_batch(spec.benchmark_dir(root), spec)
+        leaks = find_duplicates(frame[SAMPLE_ID].to_numpy(), new, bench.frame[SAMPLE_ID].to_numpy(),
+                                bench.spectra, np.full(len(bench.frame), "benchmark"), spec.duplicate_rms)
+        if leaks:
+            named = ", ".join(f"{d.sample} = {d.of} (rms {d.rms:.3g})" for d in leaks[:5])
+            raise DataError(f"{req.source}: {len(leaks)} sample(s) duplicate benchmark samples ({named}); "
+                            "the benchmark must stay unseen: remove them from the batch")
+    if not benchmark:
+        others = [read_batch(d, spec) for d in list_batch_dirs(root, spec) if d.name != req.batch_id]
+        if others:
+            old = np.vstack([b.spectra for b in others])
+            ids = np.concatenate([b.frame[SAMPLE_ID].to_numpy() for b in others])
+            owner = np.concatenate([np.full(len(b.frame), b.meta.id) for b in others])
+            result_dups = find_duplicates(frame[SAMPLE_ID].to_numpy(), new, ids, old, owner, spec.duplicate_rms)
+    meta = BatchMetadata(
+        id="benchmark" if benchmark else req.batch_id,
+        instrument=req.instrument, lab=req.lab, date=req.date, description=req.description,
+        axis=spec.axis, scale=spec.scale, targets=req.targets, rows=len(frame),
+        pending={t: int(frame[t].isna().sum()) for t in req.targets},
+        content_sha256=content_sha256(frame),
+        source=SourceFile(
+            file=req.source if raw.format == "limesoda" else Path(req.source).name, sha256=_sha256(req.source),
+            format=f"{raw.format}/{raw.style}", axis=raw.axis or req.axis, scale=req.scale or raw.scale_hint,
+            bands=len(raw.positions), first=float(raw.positions[0]), last=float(raw.positions[-1]),
+        ),
+    )
+    path = write_batch(target, meta, frame)
+    return ImportResult(Batch(meta=meta, frame=frame, path=path), result_dups, raw.ignored)

@@ -1,0 +1,202 @@
+"""Importing a batch: every supported file format gives the same canonical rows; bad files are refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from soil_contracts.library import Scale
+from soil_trainer.errors import DataError
+from soil_trainer.library.importer import BatchRequest, import_batch
+from soil_trainer.library.store import read_batch
+
+from .conftest import UNITS, bands_of
+
+
+def request(source, batch_id="lab-2024", *, scale=Scale.REFLECTANCE_PERCENT, axis=None, targets=None, folds=None):
+    from soil_contracts.bands import SpectralAxis
+
+    return BatchRequest(source=str(source), batch_id=batch_id, instrument="test spectrometer", lab="test lab",
+                        date="2024", axis=SpectralAxis(axis) if axis else None, scale=scale,
+                        targets=targets or {"SOC_target": "%"}, folds=folds)
+
+
+def export(frame: pd.DataFrame, path, rename, values=lambda v: v, *, targets=("SOC_target",)):
+    """Write ``frame``'s fold rows as an instrument/OSSL/LimeSoDa export would hold them."""
+    bands = bands_of(frame)
+    out = frame[["sample_id", *targets]].copy()
+    spectra = pd.DataFrame(values(frame[bands].to_numpy()), columns=[rename(b) for b in bands])
+    out = pd.concat([out.reset_index(drop=True), spectra], axis=1)
+    if str(path).endswith(".csv"):
+        out.to_csv(path, index=False)
+    else:
+        out.to_parquet(path, index=False)
+    return path
+
+
+def nm(b: str) -> float:
+    return float(b.split("_")[1])
+
+
+@pytest.fixture
+def fold3(ssp460):
+    return ssp460[ssp460.fold == 3].reset_index(drop=True)
+
+
+@pytest.fixture
+def canonical(tmp_path_factory, spec):
+    root = tmp_path_factory.mktemp("limesoda")
+    result = import_batch(request("limesoda:SSP.460", folds=[3]), spec, root)
+    return result.batch.frame
+
+
+@pytest.mark.parametrize(
+    ("name", "rename", "values", "kwargs"),
+    [
+        ("numeric.csv", lambda b: f"{nm(b):g}", lambda v: v, {"axis": "wavelength_nm"}),
+        ("limesoda.parquet", lambda b: b, lambda v: v, {}),
+        ("ossl_fraction.csv", lambda b: f"scan_visnir.{nm(b):g}_ref", lambda v: v / 100,
+         {"scale": Scale.REFLECTANCE_FRACTION}),
+        ("absorbance.csv", lambda b: f"{nm(b):g}", lambda v: np.log10(100 / v),
+         {"axis": "wavelength_nm", "scale": Scale.ABSORBANCE}),
+        ("wavenumber.csv", lambda b: f"{1e7 / nm(b):.10f}", lambda v: v, {"axis": "wavenumber_cm-1"}),
+    ],
+)
+def test_each_format_imports_to_the_same_canonical_rows(tmp_path, spec, fold3, canonical, name, rename, values,
+                                                       kwargs):
+    source = export(fold3, tmp_path / name, rename, values)
+    result = import_batch(request(source, **kwargs), spec, tmp_path)
+    got = result.batch.frame
+    assert list(got.columns) == list(canonical.columns)
+    assert (got["sample_id"] == canonical["sample_id"]).all()
+    np.testing.assert_allclose(got.iloc[:, 1:].to_numpy(float), canonical.iloc[:, 1:].to_numpy(float), rtol=0,
+                               atol=1e-9)
+    again = read_batch(result.batch.path, spec)
+    assert again.meta.content_sha256 == result.batch.meta.content_sha256
+    assert again.meta.source.bands == 830 and again.meta.rows == 46
+
+
+def test_canonical_batch_is_on_the_library_grid_and_scale(canonical, spec):
+    bands = [c for c in canonical.columns if c.startswith("wl_")]
+    assert bands == spec.grid.columns(spec.axis) and len(bands) == 430
+    assert 2 < canonical[bands].to_numpy().max() < 100
+
+
+def test_rows_waiting_for_lab_values_are_legal_and_counted(tmp_path, spec, fold3):
+    pending = fold3.copy()
+    pending.loc[:4, "SOC_target"] = np.nan
+    source = export(pending, tmp_path / "pending.csv", lambda b: f"{nm(b):g}")
+    meta = import_batch(request(source, axis="wavelength_nm"), spec, tmp_path).batch.meta
+    assert meta.pending == {"SOC_target": 5} and meta.rows == 46
+
+
+def write_text(path, text):
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("mixed_scales", "mixed scales in one batch: 3 of 46 rows"),
+        ("fraction_declared_percent", "look like reflectance fraction"),
+        ("unsorted", "not in order or repeat a position"),
+        ("duplicated_column", "duplicated columns 350"),
+        ("semicolon", "semicolon-separated"),
+        ("decimal_comma", "decimal comma"),
+        ("short_range", "canonical grid needs 350-2495"),
+        ("missing_target", "target column(s) SOC_target not in the file"),
+        ("index_column", "looks like a saved pandas index"),
+        ("non_finite", "is not a finite number"),
+        ("text_band", "is not a finite number"),
+        ("bool_band", "true/false"),
+        ("empty", "file is empty"),
+    ],
+)
+def test_bad_files_are_refused_naming_file_column_or_row_and_nothing_is_written(tmp_path, spec, fold3, case,
+                                                                                 message):
+    numeric = lambda b: f"{nm(b):g}"
+    path = tmp_path / f"{case}.csv"
+    if case == "mixed_scales":
+        data = fold3.copy()
+        bands = bands_of(data)
+        data.loc[:2, bands] = data.loc[:2, bands] / 100
+        export(data, path, numeric)
+    elif case == "fraction_declared_percent":
+        export(fold3, path, numeric, lambda v: v / 100)
+    elif case == "unsorted":
+        export(fold3[["sample_id", "SOC_target", *reversed(bands_of(fold3)[:5]), *bands_of(fold3)[5:]]], path, numeric)
+    elif case == "duplicated_column":
+        export(fold3, path, numeric)
+        lines = path.read_text().splitlines()
+        lines[0] = lines[0].replace(",352,", ",350,", 1)
+        path.write_text("\n".join(lines) + "\n")
+    elif case == "semicolon":
+        export(fold3, path, numeric)
+        text = path.read_text().replace(",", ";")
+        path.write_text(text)
+    elif case == "decimal_comma":
+        export(fold3, path, numeric)
+        lines = path.read_text().splitlines()
+        cells = lines[1].split(",")
+        cells[2] = '"' + cells[2].replace(".", ",") + '"'  # one value written with a decimal comma
+        path.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    elif case == "short_range":
+        export(fold3[["sample_id", "SOC_target", *bands_of(fold3)[10:]]], path, numeric)
+    elif case == "missing_target":
+        export(fold3, path, numeric, targets=())
+    elif case == "index_column":
+        data = fold3[["sample_id", "SOC_target", *bands_of(fold3)]]
+        data.rename(columns={b: numeric(b) for b in bands_of(fold3)}).to_csv(path)
+    elif case == "non_finite":
+        data = fold3.copy()
+        data.loc[3, "wl_500"] = np.inf
+        export(data, path, numeric)
+    elif case == "text_band":
+        data = fold3.copy().astype({"wl_500": object})
+        data.loc[3, "wl_500"] = "n/a"
+        export(data, path, numeric)
+    elif case == "bool_band":
+        path = tmp_path / "bool.parquet"
+        data = fold3.copy().astype({"wl_500": bool})
+        export(data, path, lambda b: b)
+    elif case == "empty":
+        path.write_text("")
+    with pytest.raises(DataError) as info:
+        import_batch(request(path, axis=None if case == "bool_band" else "wavelength_nm"), spec, tmp_path)
+    assert message in str(info.value)
+    assert not (tmp_path / "library").exists()
+
+
+def test_resubmitted_benchmark_spectra_under_new_ids_are_refused(tmp_path, spec, ssp460):
+    import_batch(request("limesoda:SSP.460", "benchmark", folds=[1, 2]), spec, tmp_path, benchmark=True)
+    bench = ssp460[ssp460.fold.isin([1, 2])].head(7).copy()
+    bench["sample_id"] = [f"new-{i}" for i in range(len(bench))]
+    fresh = ssp460[ssp460.fold == 3]
+    source = export(pd.concat([fresh, bench]), tmp_path / "resubmitted.csv", lambda b: f"{nm(b):g}")
+    with pytest.raises(DataError, match=r"7 sample\(s\) duplicate benchmark samples \(new-0 = SSP.460:"):
+        import_batch(request(source, axis="wavelength_nm"), spec, tmp_path)
+    assert not (tmp_path / "library" / "batches").exists()
+
+
+def test_an_existing_batch_is_replaced_only_when_asked(tmp_path, spec):
+    import_batch(request("limesoda:SSP.460", folds=[3]), spec, tmp_path)
+    with pytest.raises(DataError, match="exists; replacing a batch is explicit"):
+        import_batch(request("limesoda:SSP.460", folds=[3]), spec, tmp_path)
+    assert import_batch(request("limesoda:SSP.460", folds=[3]), spec, tmp_path, replace=True).batch.meta.rows == 46
+
+
+def test_metadata_with_unknown_keys_or_missing_fields_is_refused_on_read(tmp_path, spec):
+    path = import_batch(request("limesoda:SSP.460", folds=[3], targets=UNITS), spec, tmp_path).batch.path
+    meta = path / "batch.yaml"
+    text = meta.read_text()
+    meta.write_text(text + "colour: blue\n")
+    with pytest.raises(DataError, match="colour: Extra inputs are not permitted"):
+        read_batch(path, spec)
+    meta.write_text(text.replace("lab: test lab\n", ""))
+    with pytest.raises(DataError, match="lab: Field required"):
+        read_batch(path, spec)
+    (path / "batch.yaml").unlink()
+    with pytest.raises(DataError, match="batch metadata not found"):
+        read_batch(path, spec)

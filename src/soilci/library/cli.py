@@ -1,0 +1,53 @@
+"""Arguments of ``soilci library`` (import, list, demo)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parsers(sub) -> None:
+    lib = sub.add_parser("library", help="the spectral library: import a batch, list batches, build the demo")
+    verbs = lib.add_subparsers(dest="library_command", required=True)
+
+    p = verbs.add_parser("import", help="turn a spectra file into a library batch (canonical axis, grid, scale)")
+    p.add_argument("source", help="a .csv/.parquet file, or limesoda:<dataset> (e.g. limesoda:SSP.460)")
+    p.add_argument("--batch", required=True, metavar="ID", help="batch id = folder name (a-z, 0-9, . _ -)")
+    p.add_argument("--instrument", required=True, help="spectrometer (free text)")
+    p.add_argument("--lab", required=True, help="laboratory (free text)")
+    p.add_argument("--date", required=True, help="measurement date or period (free text)")
+    p.add_argument("--description", default="", help="anything else a reader should know")
+    p.add_argument("--axis", choices=["wavelength_nm", "wavenumber_cm-1"], default=None,
+                   help="x axis of numeric band headers (350, 351, ...); OSSL/LimeSoDa names say it themselves")
+    p.add_argument("--scale", choices=["reflectance_fraction", "reflectance_percent", "absorbance"], default=None,
+                   help="y axis of the file's spectra (OSSL *_abs columns say absorbance themselves)")
+    p.add_argument("--target", action="append", default=[], metavar="COLUMN=UNIT", required=True,
+                   help="a soil property column and its unit, e.g. SOC_target=%% (repeat for each)")
+    p.add_argument("--id-column", default="sample_id", help="the sample id column (default: sample_id)")
+    p.add_argument("--folds", default=None, help="limesoda: sources only: comma-separated LimeSoDa folds")
+    p.add_argument("--benchmark", action="store_true",
+                   help="write the fixed benchmark set (library/benchmark) instead of a batch")
+    p.add_argument("--replace", action="store_true", help="replace an existing batch (shown in the PR report)")
+    p.add_argument("--no-dvc", action="store_true", help="do not 'dvc add' the spectra file")
+    _common(p)
+
+    p = verbs.add_parser("list", help="the library's batches as a table")
+    _common(p)
+
+    p = verbs.add_parser("demo", help="build the demo library from LimeSoDa SSP.460 (the README's main job)")
+    p.add_argument("--no-dvc", action="store_true", help="do not 'dvc add' the spectra files")
+    _common(p)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repo", type=Path, default=Path("."), help="project working tree (default: .)")
+    p.add_argument("--params", type=Path, default=None, help="params file (default: <repo>/params.yaml)")
+
+
+def run_library(args: argparse.Namespace) -> int:
+    from soilci.library import verbs
+
+    return {"import": verbs.run_import, "list": verbs.run_list, "demo": verbs.run_demo}[args.library_command](args)
+
+
+COMMANDS = {"library": run_library}

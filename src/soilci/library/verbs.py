@@ -1,0 +1,154 @@
+"""``soilci library import | list | demo``: the operator side of the spectral library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from soilci.errors import ConfigError
+
+# The README's main job: LimeSoDa SSP.460 (Schmidinger & Heuvelink 2023) split by its own folds into the
+# fixed benchmark set and a first batch. Fold 3 is left for the "use your own data" walk-through.
+DEMO_SOURCE = "limesoda:SSP.460"
+DEMO_TARGETS = {"SOC_target": "%", "pH_target": "pH", "Clay_target": "%"}
+DEMO_BATCHES = (
+    ("benchmark", [1, 2], "LimeSoDa SSP.460 folds 1-2: the fixed benchmark set"),
+    ("ssp460-campaign-1", [4, 5, 6, 7, 8, 9, 10], "LimeSoDa SSP.460 folds 4-10"),
+)
+
+
+def load_spec(repo: Path, params: Path | None):
+    """params.yaml ``library:`` as a LibrarySpec; ConfigError names the key."""
+    import yaml
+    from pydantic import ValidationError
+
+    from soil_contracts.library import LibrarySpec
+
+    path = params or Path(repo) / "params.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read params ({exc})") from None
+    section = data.get("library") if isinstance(data, dict) else None
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: no 'library:' section (the canonical axis, grid and scale)")
+    try:
+        return LibrarySpec.model_validate(section)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"{path}: library.{'.'.join(str(x) for x in err['loc'])}: {err['msg']}") from None
+
+
+def _targets(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        column, sep, unit = pair.partition("=")
+        if not sep or not column.strip() or not unit.strip():
+            raise ConfigError(f"--target {pair!r}: expected COLUMN=UNIT, e.g. SOC_target=%")
+        out[column.strip()] = unit.strip()
+    return out
+
+
+def _folds(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--folds {text!r}: expected comma-separated integers, e.g. 1,2") from None
+
+
+def _dvc_add(repo: Path, spectra: Path) -> None:
+    import contextlib
+
+    from dvc.repo import Repo
+
+    with contextlib.chdir(repo), Repo(str(repo)) as dvc:
+        dvc.add(str(spectra.relative_to(repo)))
+
+
+def _import(repo: Path, spec, req, *, benchmark: bool, replace: bool, dvc: bool):
+    from soil_contracts.library import SPECTRA_FILE
+    from soil_trainer.errors import SoilTrainerError
+    from soil_trainer.library.importer import import_batch
+
+    try:
+        result = import_batch(req, spec, repo, benchmark=benchmark, replace=replace)
+    except SoilTrainerError as exc:
+        raise ConfigError(str(exc)) from None
+    if dvc and (repo / ".dvc").is_dir():
+        _dvc_add(repo, result.batch.path / SPECTRA_FILE)
+    return result
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from soil_contracts.bands import SpectralAxis
+    from soil_contracts.library import Scale
+    from soil_trainer.library.importer import BatchRequest
+
+    repo = args.repo.resolve()
+    spec = load_spec(repo, args.params)
+    req = BatchRequest(
+        source=args.source, batch_id=args.batch, instrument=args.instrument, lab=args.lab, date=args.date,
+        axis=SpectralAxis(args.axis) if args.axis else None, scale=Scale(args.scale) if args.scale else None,
+        targets=_targets(args.target), id_column=args.id_column, description=args.description,
+        folds=_folds(args.folds),
+    )
+    result = _import(repo, spec, req, benchmark=args.benchmark, replace=args.replace, dvc=not args.no_dvc)
+    meta = result.batch.meta
+    rel = result.batch.path.relative_to(repo)
+    print(f"{rel}: {meta.rows} samples, {len(spec.grid.positions())} bands ({spec.axis.value}, {spec.scale.value}); "
+          f"pending lab values: {', '.join(f'{k} {v}' for k, v in meta.pending.items())}", file=sys.stderr)
+    for dup in result.duplicates_in_library[:10]:
+        print(f"  duplicate of the library: {dup.sample} = {dup.of} in {dup.of_batch} (rms {dup.rms:.3g}); "
+              "it is not trained on twice", file=sys.stderr)
+    if result.ignored_columns:
+        print(f"  ignored columns: {', '.join(result.ignored_columns[:10])}", file=sys.stderr)
+    print(f"next: git add {rel} && dvc push && git commit", file=sys.stderr)
+    print(rel)
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from soil_trainer.errors import SoilTrainerError
+    from soil_trainer.library.store import list_batch_dirs, read_batch
+
+    repo = args.repo.resolve()
+    spec = load_spec(repo, args.params)
+    dirs = ([spec.benchmark_dir(repo)] if spec.benchmark_dir(repo).exists() else []) + list_batch_dirs(repo, spec)
+    print(f"{'batch':<24} {'rows':>5} {'pending':>8}  {'instrument':<18} {'date':<12} source")
+    for directory in dirs:
+        try:
+            meta = read_batch(directory, spec).meta
+        except SoilTrainerError as exc:
+            raise ConfigError(str(exc)) from None
+        pending = sum(meta.pending.values())
+        print(f"{meta.id:<24} {meta.rows:>5} {pending:>8}  {meta.instrument[:18]:<18} {meta.date[:12]:<12} "
+              f"{meta.source.file}")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Import the demo batches that are missing; existing ones are kept (their content is checked)."""
+    from soil_contracts.library import Scale
+    from soil_trainer.library.importer import BatchRequest
+    from soil_trainer.library.store import read_batch
+
+    repo = args.repo.resolve()
+    spec = load_spec(repo, args.params)
+    for batch_id, folds, description in DEMO_BATCHES:
+        benchmark = batch_id == "benchmark"
+        target = spec.benchmark_dir(repo) if benchmark else spec.batch_dir(repo, batch_id)
+        if (target / "spectra.parquet").exists():
+            read_batch(target, spec)
+            print(f"{target.relative_to(repo)}: present", file=sys.stderr)
+            continue
+        req = BatchRequest(
+            source=DEMO_SOURCE, batch_id=batch_id, instrument="vis-NIR spectrometer (LimeSoDa SSP.460)",
+            lab="LimeSoDa", date="see LimeSoDa SSP.460", axis=None, scale=Scale.REFLECTANCE_PERCENT,
+            targets=DEMO_TARGETS, description=description, folds=folds,
+        )
+        result = _import(repo, spec, req, benchmark=benchmark, replace=True, dvc=not args.no_dvc)
+        print(f"{target.relative_to(repo)}: imported {result.batch.meta.rows} samples", file=sys.stderr)
+    return 0
