@@ -185,6 +185,13 @@ def _numbers(column: pd.Series, source: str, name: str, *, allow_missing: bool) 
     """A column as float64; names the first cell that is not a finite number (NaN allowed for targets)."""
     if pd.api.types.is_bool_dtype(column.dtype):
         raise DataError(f"{source}: column {name!r} holds true/false values, not numbers")
+    if pd.api.types.is_numeric_dtype(column.dtype):  # Parquet/LimeSoDa: typed already, only finiteness to check
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isfinite(values) & ~(np.isnan(values) & allow_missing)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise DataError(f"{source}: column {name!r}, row {row + 1}: {values[row]!r} is not a finite number")
+        return values
     text = column.astype(str).str.strip()
     empty = column.isna().to_numpy() | text.isin(["", "nan", "NaN", "NA", "None"]).to_numpy()
     parsed = pd.to_numeric(text.where(~empty), errors="coerce").to_numpy(dtype=np.float64)
