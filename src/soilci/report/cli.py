@@ -15,7 +15,7 @@ def add_parsers(sub) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from soilci.report.build import write_report
+    from soilci.report.write import write_report
 
     files = write_report(args.repo, args.base, args.out_dir)
     print(f"{files.verdict.icon} {files.verdict.title}: {files.verdict.reason}", file=sys.stderr)

@@ -1,0 +1,71 @@
+"""Everything one report says, gathered once: both revisions, drift, the comparison, the verdict, images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from soil_contracts.records import RunRecord
+
+from soilci.report.compare import RmseDifference, bootstrap_rmse_difference
+from soilci.report.inputs import (
+    DriftResult,
+    Revision,
+    latest_run,
+    read_base,
+    read_drift,
+    read_rmse_ceiling,
+    read_working_tree,
+    stale_stages,
+)
+from soilci.report.plots import copy_drift_plot, plot_errors, reset_assets
+from soilci.report.verdict import Verdict, decide
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """The facts behind a report; ``pr`` keeps its metrics even when ``stale`` leaves them out of the verdict."""
+
+    base: Revision
+    pr: Revision
+    drift: DriftResult
+    difference: RmseDifference | None
+    verdict: Verdict
+    stale: list[str] | None
+    run: RunRecord | None
+    rmse_max: float | None
+    plots: dict[str, Path]  # "PR" / base label -> image file
+    drift_plot: Path | None
+
+
+def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
+    """Read both revisions, compare and decide; draw the images into ``assets`` (emptied first).
+
+    Raises:
+        ConfigError: not a git repository, no such ``base_ref``, or an unreadable result file.
+    """
+    repo = Path(repo).resolve()
+    base = read_base(repo, base_ref)
+    pr = read_working_tree(repo)
+    drift = read_drift(repo)
+    stale = stale_stages(repo)
+    # Metrics left over from an earlier run do not describe this tree: leave them out.
+    current = replace(pr, metrics=None, predictions=None) if stale else pr
+    difference = None
+    if base.predictions is not None and current.predictions is not None:
+        difference = bootstrap_rmse_difference(base.predictions, current.predictions)
+    rmse_max = read_rmse_ceiling(repo)
+    verdict = decide(
+        drift_status=drift.status,
+        pr_metrics=current.metrics,
+        base_metrics=base.metrics,
+        difference=difference,
+        stale=stale,
+        rmse_max=rmse_max,
+    )
+    reset_assets(assets)
+    return ReportContext(
+        base=base, pr=pr, drift=drift, difference=difference, verdict=verdict, stale=stale,
+        run=latest_run(repo), rmse_max=rmse_max, plots=plot_errors(current, base, assets),
+        drift_plot=copy_drift_plot(drift, assets),
+    )

@@ -1,0 +1,278 @@
+"""What the report compares: this run's results from the working tree, the base revision's from git."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from soil_contracts.errors import ContractError
+from soil_contracts.git import UNKNOWN, git_revision
+from soil_contracts.records import RunRecord
+
+from soilci.errors import ConfigError
+
+METRICS_PATH = "metrics/metrics.json"
+PREDICTIONS_PATH = "metrics/predictions.csv"
+DRIFT_PATH = "reports/drift.json"
+DRIFT_PLOT_PATH = "reports/drift.png"
+LOCK_PATH = "dvc.lock"
+PARAMS_PATH = "params.yaml"
+TRAINING_FILES = ("reference.parquet", "incoming.parquet")
+# Changes to these do not make the code differ from HEAD: they are what the pipeline writes.
+PIPELINE_OUTPUTS = ("dvc.lock", "metrics/", "reports/", ".gitignore")
+
+
+@dataclass(frozen=True)
+class Revision:
+    """What one side of the comparison produced."""
+
+    label: str  # "main", "base" or "PR"
+    ref: str  # as given, e.g. "origin/main", or "working tree"
+    sha: str | None
+    metrics: dict[str, float] | None  # metrics.json: rmse, r2, rpd, rpiq, mae, bias, n_* counts
+    predictions: pd.DataFrame | None  # one row a benchmark sample: sample_id, observed, predicted, error
+    data_files: dict[str, str] = field(default_factory=dict)  # path -> md5, prepare's outs in dvc.lock
+    dirty: bool = False
+
+    @property
+    def short(self) -> str:
+        """The first 7 hex digits of the commit, or ``n/a``."""
+        return self.sha[:7] if self.sha else "n/a"
+
+    @property
+    def data_version(self) -> str | None:
+        """The trainer's ``data_version`` of the training files, computed from dvc.lock (first 8 hex).
+
+        Same id as the model's MLflow tag and soilci.json: md5 over sorted ``<file name> <md5>`` lines
+        of the reference and incoming sets.
+        """
+        files = {Path(p).name: m for p, m in self.data_files.items() if Path(p).name in TRAINING_FILES}
+        if not files:
+            return None
+        text = "".join(f"{name} {md5}\n" for name, md5 in sorted(files.items()))
+        return hashlib.md5(text.encode()).hexdigest()[:8]
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise ConfigError("git is not installed; the report compares git revisions") from exc
+
+
+def resolve_revision(repo: Path, ref: str) -> str:
+    """Full commit SHA of ``ref`` in ``repo``.
+
+    Raises:
+        ConfigError: ``repo`` is not a git repository, or ``ref`` names no commit there (named).
+    """
+    if _git(repo, "rev-parse", "--git-dir").returncode != 0:
+        raise ConfigError(f"{repo}: not a git repository; the report compares git revisions")
+    proc = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise ConfigError(
+            f"base revision {ref!r} does not exist in {repo} "
+            "(fetch it first, e.g. `git fetch origin main`, or pass an existing --base)"
+        )
+    return proc.stdout.strip()
+
+
+def _show(repo: Path, sha: str, path: str) -> str | None:
+    proc = _git(repo, "show", f"{sha}:{path}")
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def parse_metrics(text: str, source: str) -> dict[str, float]:
+    """The numeric entries of a metrics.json (other entries are left out).
+
+    Raises:
+        ConfigError: not JSON, or not an object; ``source`` names the file.
+    """
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{source}: not valid JSON ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a JSON object of metric names to numbers")
+    return {k: float(v) for k, v in raw.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def parse_predictions(text: str, source: str) -> pd.DataFrame:
+    """A predictions.csv as rows of ``sample_id`` (str), ``observed``, ``predicted`` and ``error``.
+
+    ``error`` is predicted - observed, in the target's unit: positive when the model predicts too
+    high. Rows with a missing value are dropped.
+
+    Raises:
+        ConfigError: unreadable CSV or a missing column; ``source`` names the file.
+    """
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype={"sample_id": str})
+    except Exception as exc:  # pandas raises several types for malformed CSV
+        raise ConfigError(f"{source}: cannot read CSV ({type(exc).__name__}: {exc})") from exc
+    missing = {"sample_id", "observed", "predicted"} - set(frame.columns)
+    if missing:
+        raise ConfigError(f"{source}: missing columns {', '.join(sorted(missing))}")
+    frame = frame[["sample_id", "observed", "predicted"]].dropna()
+    return frame.assign(error=frame["predicted"].astype(float) - frame["observed"].astype(float))
+
+
+def parse_lock_data(text: str | None) -> dict[str, str]:
+    """md5 of each output of the ``prepare`` stage in a dvc.lock (the data a model saw); {} if none."""
+    if not text:
+        return {}
+    try:
+        lock = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return {}
+    outs = ((lock.get("stages") or {}).get("prepare") or {}).get("outs") or []
+    return {o["path"]: o.get("md5", "") for o in outs if isinstance(o, dict) and "path" in o}
+
+
+def read_base(repo: Path, ref: str) -> Revision:
+    """The base revision's committed metrics and predictions (None when it has none: a first PR).
+
+    Raises:
+        ConfigError: no such revision, or its committed metrics/predictions are unreadable.
+    """
+    sha = resolve_revision(repo, ref)
+    metrics_text = _show(repo, sha, METRICS_PATH)
+    preds_text = _show(repo, sha, PREDICTIONS_PATH)
+    return Revision(
+        label="main" if ref.split("/")[-1] in {"main", "master"} else "base",
+        ref=ref,
+        sha=sha,
+        metrics=parse_metrics(metrics_text, f"{ref}:{METRICS_PATH}") if metrics_text else None,
+        predictions=parse_predictions(preds_text, f"{ref}:{PREDICTIONS_PATH}") if preds_text else None,
+        data_files=parse_lock_data(_show(repo, sha, LOCK_PATH)),
+    )
+
+
+def read_working_tree(repo: Path) -> Revision:
+    """This run's metrics and predictions from the working tree.
+
+    Raises:
+        ConfigError: metrics.json or predictions.csv exists but is unreadable.
+    """
+    revision = git_revision(repo, env=False)
+    sha = None if revision == UNKNOWN else revision.removesuffix("-dirty")
+    # Uncommitted changes other than the pipeline's own outputs mean the code differs from HEAD.
+    status = _git(repo, "status", "--porcelain", "--untracked-files=no").stdout.splitlines()
+    dirty = any(
+        not line[3:].startswith(PIPELINE_OUTPUTS) and not line[3:].endswith(".gitignore") for line in status
+    )
+    metrics_file, preds_file, lock_file = repo / METRICS_PATH, repo / PREDICTIONS_PATH, repo / LOCK_PATH
+    return Revision(
+        label="PR",
+        ref="working tree",
+        sha=sha,
+        metrics=parse_metrics(metrics_file.read_text(), str(metrics_file)) if metrics_file.exists() else None,
+        predictions=parse_predictions(preds_file.read_text(), str(preds_file)) if preds_file.exists() else None,
+        data_files=parse_lock_data(lock_file.read_text() if lock_file.exists() else None),
+        dirty=dirty,
+    )
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """The drift gate's outcome (reports/drift.json) as the report shows it."""
+
+    status: str | None  # "pass" | "warn" | "fail" | None (not run)
+    summary: str
+    method: str | None
+    alpha: float | None
+    top: list[dict]  # most drifted first: name, kind, statistic, p_value
+    plot: Path | None
+
+    @property
+    def word(self) -> str:
+        """``Passed``, ``Warning``, ``Failed`` or ``Not run``."""
+        return {"pass": "Passed", "warn": "Warning", "fail": "Failed"}.get(self.status or "", "Not run")
+
+    @property
+    def badge(self) -> str:
+        return f"Data Drift Check: {self.word}"
+
+
+def read_drift(repo: Path) -> DriftResult:
+    """The working tree's drift result; status None when the gate did not run (no drift.json).
+
+    Raises:
+        ConfigError: drift.json is not JSON or its status is not pass, warn or fail.
+    """
+    path = repo / DRIFT_PATH
+    plot = repo / DRIFT_PLOT_PATH
+    if not path.exists():
+        return DriftResult(None, "The drift gate did not run.", None, None, [], None)
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+    status = raw.get("status")
+    if status not in {"pass", "warn", "fail"}:
+        raise ConfigError(f"{path}: status must be pass, warn or fail, got {status!r}")
+    return DriftResult(
+        status=status,
+        summary=str(raw.get("summary", "")),
+        method=raw.get("method"),
+        alpha=raw.get("alpha"),
+        top=[t for t in raw.get("top_drifted") or [] if isinstance(t, dict)],
+        plot=plot if plot.exists() else None,
+    )
+
+
+def read_rmse_ceiling(repo: Path) -> float | None:
+    """``evaluate.rmse_max`` from the working tree's params.yaml (None: no ceiling).
+
+    Raises:
+        ConfigError: params.yaml is not valid YAML.
+    """
+    path = repo / PARAMS_PATH
+    if not path.exists():
+        return None
+    try:
+        value = ((yaml.safe_load(path.read_text()) or {}).get("evaluate") or {}).get("rmse_max")
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    return float(value) if value is not None else None
+
+
+def stale_stages(repo: Path) -> list[str] | None:
+    """Stages whose outputs do not match the working tree (DVC's view); None if DVC cannot tell."""
+    if not (repo / "dvc.yaml").exists():
+        return None
+    try:
+        from dvc.repo import Repo
+
+        with contextlib.chdir(repo), Repo(str(repo)) as dvc_repo:
+            names = [s.name for s in dvc_repo.index.stages if getattr(s, "name", None)]
+            if not names:
+                return None
+            status = dvc_repo.status(targets=names)
+    except Exception:  # noqa: BLE001 - DVC raises many types for a broken or partial checkout
+        return None
+    order = {name: i for i, name in enumerate(names)}
+    return sorted((k.split(":")[-1] for k in status), key=lambda n: order.get(n, len(order)))
+
+
+def latest_run(repo: Path) -> RunRecord | None:
+    """The latest ``soilci pipeline`` run (runs/<run_id>/run.json); None if none, or it is unreadable."""
+    runs = sorted((repo / "runs").glob("*/run.json"))
+    if not runs:
+        return None
+    try:
+        return RunRecord.load(runs[-1])
+    except ContractError:
+        return None
+
+
+def reproduced_stages(run: RunRecord) -> list[str]:
+    """The stages a run ran or restored from the cache: their outputs are new in the tree."""
+    return [s.name for s in run.stages if s.outcome in {"ran", "restored"}]

@@ -1,0 +1,70 @@
+"""The report's images: prediction-error histograms of both sides, and the drift gate's plot."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from soil_contracts.files import atomic_path
+
+from soilci.report.inputs import DriftResult, Revision
+
+PR_COLOUR, BASE_COLOUR = "#1f6feb", "#8b949e"
+
+
+def reset_assets(assets: Path) -> None:
+    """Empty (or create) the folder of images beside report.md, so no image of an earlier report stays."""
+    if assets.exists():
+        shutil.rmtree(assets)
+    assets.mkdir(parents=True)
+
+
+def plot_errors(pr: Revision, base: Revision, assets: Path) -> dict[str, Path]:
+    """Prediction-error histograms of the PR (and the base), on the same axes so they compare.
+
+    Returns:
+        "PR" and/or the base's label -> PNG in ``assets`` (prediction_error.png,
+        prediction_error_base.png); a side without predictions has no image.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sides = [(s, "prediction_error.png" if s is pr else "prediction_error_base.png", c)
+             for s, c in ((pr, PR_COLOUR), (base, BASE_COLOUR)) if s.predictions is not None]
+    if not sides:
+        return {}
+    errors = np.concatenate([s.predictions["error"].to_numpy(float) for s, _, _ in sides])
+    edges = np.histogram_bin_edges(errors, bins=20)
+    top = max(np.histogram(s.predictions["error"], bins=edges)[0].max() for s, _, _ in sides) * 1.15
+    written = {}
+    for side, name, colour in sides:
+        err = side.predictions["error"].to_numpy(float)
+        fig, ax = plt.subplots(figsize=(4.6, 2.9), dpi=110)
+        ax.hist(err, bins=edges, color=colour, edgecolor="white")
+        ax.axvline(0, color="black", lw=0.8)
+        ax.axvline(err.mean(), color="#d29922", lw=1.2, ls="--", label=f"bias {err.mean():+.3f}")
+        ax.set_ylim(0, top)
+        ax.set_xlabel("predicted - observed")
+        ax.set_ylabel("benchmark samples")
+        rmse = float(np.sqrt(np.mean(err**2)))
+        ax.set_title(f"{side.label} ({side.short}): RMSE {rmse:.3f}, n={len(err)}", fontsize=10)
+        ax.legend(fontsize=8, frameon=False)
+        fig.tight_layout()
+        path = assets / name
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+        plt.close(fig)
+        written[side.label if side is base else "PR"] = path
+    return written
+
+
+def copy_drift_plot(drift: DriftResult, assets: Path) -> Path | None:
+    """The drift gate's plot copied to ``assets``/drift.png; None when the gate drew none."""
+    if drift.plot is None:
+        return None
+    path = assets / "drift.png"
+    shutil.copyfile(drift.plot, path)
+    return path

@@ -1,0 +1,75 @@
+"""The verdict on a PR: the merge rules of docs/SOP.md, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from soilci.report.compare import RmseDifference
+
+READY, REVIEW, BLOCK = "ready", "review", "block"
+VERDICT_TITLES = {READY: "Ready to merge", REVIEW: "Needs review", BLOCK: "Do not merge"}
+VERDICT_ICONS = {READY: "🟢", REVIEW: "🟡", BLOCK: "🔴"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``level`` is READY, REVIEW or BLOCK; ``reason`` is one lower-case clause without a full stop."""
+
+    level: str
+    reason: str
+
+    @property
+    def title(self) -> str:
+        return VERDICT_TITLES[self.level]
+
+    @property
+    def icon(self) -> str:
+        return VERDICT_ICONS[self.level]
+
+
+def decide(
+    *,
+    drift_status: str | None,
+    pr_metrics: dict[str, float] | None,
+    base_metrics: dict[str, float] | None,
+    difference: RmseDifference | None,
+    stale: list[str] | None,
+    rmse_max: float | None,
+) -> Verdict:
+    """Apply docs/SOP.md's merge rules in order; the first that matches decides.
+
+    Args:
+        drift_status: "pass", "warn", "fail", or None when the drift gate did not run.
+        pr_metrics, base_metrics: metrics.json of each side (None: none); RMSE in the target's unit.
+        difference: the paired bootstrap of the RMSE change (None: no paired predictions).
+        stale: stages not up to date in the working tree (None or []: none, or DVC cannot tell).
+        rmse_max: ``evaluate.rmse_max``, the RMSE ceiling (None: no ceiling).
+    """
+    # 1-4: do not merge
+    if drift_status == "fail":
+        return Verdict(BLOCK, "the drift gate failed: the incoming samples differ from the reference set")
+    if stale or pr_metrics is None or "rmse" not in pr_metrics:
+        missing = f" (not up to date: {', '.join(stale)})" if stale else ""
+        return Verdict(BLOCK, f"the pipeline did not finish, so there are no current benchmark metrics{missing}")
+    if rmse_max is not None and pr_metrics["rmse"] > rmse_max:
+        return Verdict(BLOCK, f"benchmark RMSE {pr_metrics['rmse']:.3f} is above the ceiling {rmse_max:g}")
+    if difference is not None and difference.finding == "degradation":
+        return Verdict(BLOCK, "benchmark RMSE is worse, and the difference is real (95% CI above 0)")
+    # 5-8: needs review
+    if drift_status == "warn":
+        return Verdict(REVIEW, "the drift gate warned: check the drifted features before merging")
+    if drift_status is None:
+        return Verdict(REVIEW, "the drift gate did not run")
+    if base_metrics is None or "rmse" not in base_metrics:
+        return Verdict(REVIEW, "no base metrics to compare with (first run): judge the absolute numbers")
+    if difference is None or difference.finding == "too few samples":
+        return Verdict(REVIEW, "base and PR share too few benchmark samples to compare them")
+    if difference.finding == "noise" and difference.delta > 0:
+        return Verdict(REVIEW, "benchmark RMSE is slightly worse, within noise")
+    # 9: ready
+    reason = {
+        "improvement": "benchmark RMSE improved, and the improvement is real",
+        "no change": "the model's benchmark predictions are unchanged",
+        "noise": "benchmark RMSE is no worse (difference within noise)",
+    }[difference.finding]
+    return Verdict(READY, f"{reason}; no data drift")

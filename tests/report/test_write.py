@@ -1,0 +1,70 @@
+"""write_report through ``soilci report``: base vs PR metrics, the bootstrap finding, plots, badge and verdict."""
+
+from __future__ import annotations
+
+from tests.report.results import DRIFT_FAIL, make_repo, run_report
+
+
+def test_better_model_shows_both_values_the_difference_a_real_improvement_and_plots(tmp_path, models, capsys):
+    repo, sha = make_repo(tmp_path, models["weak"], models["good"])
+    code, md, _ = run_report(repo, sha, capsys)
+    assert code == 0
+    base_rmse, pr_rmse = models["weak"][0]["rmse"], models["good"][0]["rmse"]
+    assert pr_rmse < base_rmse
+    row = next(line for line in md.splitlines() if line.startswith("| RMSE |"))
+    assert f"{base_rmse:.3f}" in row and f"{pr_rmse:.3f}" in row and f"{pr_rmse - base_rmse:+.3f}" in row
+    assert "✅ better" in row
+    assert "a real improvement" in md
+    assert md.splitlines()[0].startswith("## 🟢 Ready to merge")
+    assert "Data Drift Check: Passed" in md
+    assert f"{sha[:7]} → " in md  # code versions compared
+    assert "(changed)" in md  # data version differs
+    out = repo / "out"
+    for name in ("prediction_error.png", "prediction_error_base.png"):
+        assert (out / "report" / name).stat().st_size > 5000
+        assert f"(report/{name})" in md
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 2 and "Ready to merge" in html
+    # Above the fold stays short: the details are collapsed.
+    assert md.index("<details>") < 25 * 80 and len(md[: md.index("<details>")].splitlines()) <= 25
+
+
+def test_worse_model_is_a_real_degradation_and_must_not_merge(tmp_path, models, capsys):
+    repo, sha = make_repo(tmp_path, models["good"], models["weak"])
+    code, md, err = run_report(repo, sha, capsys)
+    assert code == 0
+    assert "a real degradation" in md and "🔻 worse" in md
+    assert md.splitlines()[0].startswith("## 🔴 Do not merge")
+    assert "Do not merge" in err
+
+
+def test_same_predictions_are_no_change(tmp_path, models, capsys):
+    repo, sha = make_repo(tmp_path, models["good"], models["good"])
+    _, md, _ = run_report(repo, sha, capsys)
+    assert "no change: identical predictions" in md and "95% CI [+0.000, +0.000]" in md
+    assert "🟢 Ready to merge" in md
+
+
+def test_failed_drift_gate_shows_the_failed_badge_the_top_drifted_features_and_blocks(tmp_path, models, capsys):
+    repo, sha = make_repo(tmp_path, models["weak"], models["good"], pr_drift=DRIFT_FAIL)
+    _, md, _ = run_report(repo, sha, capsys)
+    assert "❌ **Data Drift Check: Failed**" in md
+    assert "Top drifted: PC1 (p=1e-09), 1900-2000 nm (p=0.0002)" in md
+    assert md.splitlines()[0].startswith("## 🔴 Do not merge")
+    assert "drift gate failed" in md
+
+
+def test_first_pr_without_base_metrics_says_so_instead_of_failing(tmp_path, models, capsys):
+    repo, sha = make_repo(tmp_path, None, models["good"])
+    code, md, _ = run_report(repo, sha, capsys)
+    assert code == 0
+    assert "No base metrics at this revision (a first PR)" in md
+    assert "🟡 Needs review" in md
+    assert (repo / "out" / "report" / "prediction_error.png").exists()
+    assert not (repo / "out" / "report" / "prediction_error_base.png").exists()
+
+
+def test_rmse_above_the_ceiling_blocks_the_merge(tmp_path, models, capsys):
+    repo, sha = make_repo(tmp_path, models["weak"], models["good"], params="evaluate:\n  rmse_max: 0.01\n")
+    _, md, _ = run_report(repo, sha, capsys)
+    assert "above the ceiling 0.01" in md and "🔴 Do not merge" in md
