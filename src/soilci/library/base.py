@@ -1,0 +1,66 @@
+"""The base revision's library, read from git: what ``prepare`` compares the branch's library with."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from soil_contracts.errors import ContractError
+from soil_contracts.library import (
+    BATCH_FILE,
+    BATCHES_DIR,
+    BENCHMARK_DIR,
+    BaseLibrary,
+    BatchMetadata,
+    LibrarySpec,
+)
+from soilci.errors import ConfigError
+
+BASE_FILE = Path(".soilci") / "base.json"
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+
+
+def _meta_at(repo: Path, commit: str, path: str) -> BatchMetadata:
+    shown = _git(repo, "show", f"{commit}:{path}")
+    if shown.returncode != 0:
+        raise ConfigError(f"{commit[:12]}:{path}: cannot read ({shown.stderr.strip()})")
+    import yaml
+
+    try:
+        return BatchMetadata.parse(yaml.safe_load(shown.stdout), where=f"{commit[:12]}:{path}")
+    except (ContractError, yaml.YAMLError) as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def base_library(repo: Path, ref: str, spec: LibrarySpec) -> BaseLibrary:
+    """The library's batches (id -> content hash) and benchmark hash at ``ref``.
+
+    A ref that does not resolve (no main yet, a shallow clone) gives an empty base: every batch is new.
+    Raises ConfigError when a batch.yaml at the base is unreadable.
+    """
+    commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").stdout.strip()
+    if not commit:
+        return BaseLibrary(ref=ref)
+    prefix = f"{spec.path.rstrip('/')}/"
+    listed = _git(repo, "ls-tree", "-r", "--name-only", commit, "--", prefix)
+    batches: dict[str, str] = {}
+    benchmark = None
+    for path in listed.stdout.splitlines():
+        parts = Path(path).relative_to(spec.path).parts
+        if parts == (BENCHMARK_DIR, BATCH_FILE):
+            benchmark = _meta_at(repo, commit, path).content_sha256
+        elif len(parts) == 3 and parts[0] == BATCHES_DIR and parts[2] == BATCH_FILE:
+            batches[parts[1]] = _meta_at(repo, commit, path).content_sha256
+    return BaseLibrary(ref=ref, commit=commit, batches=batches, benchmark_sha256=benchmark)
+
+
+def write_base_listing(repo: Path, ref: str, spec: LibrarySpec) -> BaseLibrary:
+    """Write ``.soilci/base.json`` (only when it changes, so DVC sees no change for the same base)."""
+    listing = base_library(repo, ref, spec)
+    path = Path(repo) / BASE_FILE
+    if not path.exists() or path.read_text() != listing.to_json():
+        listing.save(path)
+    return listing
