@@ -86,3 +86,12 @@ def test_evaluate_without_a_trained_model_names_the_directory(project, capsys):
             "--predictions", str(project / "p.csv"), "--plots-dir", str(project / "reports")]
     assert main(args) == 2
     assert "nothing: not a trained model directory" in capsys.readouterr().err
+
+
+def test_a_params_file_without_the_model_name_is_refused_naming_the_key(project, capsys):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    del params["register"]["model_name"]
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    assert train(project) == 2
+    assert "register.model_name: Field required" in capsys.readouterr().err
+    assert not (project / "models").exists()

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import copy_project
+
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> None:
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
@@ -17,9 +19,7 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> None:
 
 @pytest.mark.slow
 def test_two_forced_dvc_repro_runs_give_identical_metrics(tmp_path):
-    import conftest
-
-    project = conftest.copy_project(tmp_path / "project")
+    project = copy_project(tmp_path / "project")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SOILCI_", "GITHUB_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update({"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",

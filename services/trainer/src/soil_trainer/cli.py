@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from soil_trainer.errors import SoilTrainerError
+from soil_contracts.cli import run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     reg.add_argument("--metrics", type=Path, default=Path("metrics/metrics.json"))
     reg.add_argument("--name", help="registered model name (default: register.model_name)")
     reg.add_argument("--branch", help="branch being built (default: GITHUB_REF_NAME, else git)")
-    reg.add_argument("--out", type=Path, help="write {name, version, alias, uri, run_id} as JSON here")
+    reg.add_argument("--out", type=Path, help="write the registered version's record (name, version, alias, uri, run_id) here")
     return parser
 
 
@@ -76,14 +76,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_register(args: argparse.Namespace) -> int:
     from soil_trainer.config import RegisterParams, load_section
-    from soil_trainer.registry import register, write_version_file
+    from soil_trainer.registry import register
 
     params = load_section(args.params, "register", RegisterParams)
     registered = register(
         args.model_dir, args.metrics, args.name or params.model_name, params.alias, branch=args.branch
     )
     if args.out:
-        write_version_file(registered, args.out)
+        registered.save(args.out)
     print(registered.version)
     return 0
 
@@ -92,17 +92,9 @@ COMMANDS = {"prepare": run_prepare, "train": run_train, "evaluate": run_evaluate
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 ok, 1 gate failed, 2 bad input, 3 MLflow unavailable, 70 a crash (never a verdict)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
-        return int(exc.code or 0)
-    try:
-        return COMMANDS[args.command](args)
-    except SoilTrainerError as exc:
-        print(f"soil-trainer {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    return run_main("soil-trainer", build_parser(), COMMANDS, argv)
 
 
 if __name__ == "__main__":

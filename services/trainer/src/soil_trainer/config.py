@@ -109,9 +109,12 @@ class EvaluateParams(_StrictSection):
 
 
 class RegisterParams(_StrictSection):
-    """params.yaml ``register``: the MLflow registered model and the alias a new version gets."""
+    """params.yaml ``register``: the MLflow registered model and the alias a new version gets.
 
-    model_name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] = "soil-carbon"
+    ``model_name`` has no default: params.yaml is the one place the model's name is written.
+    """
+
+    model_name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
     alias: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] = "staging"
 
     @field_validator("alias")
@@ -161,11 +164,13 @@ def load_section(path: Path, section: str, model: type[T]) -> T:
 
 
 class TrainerSettings(BaseSettings):
-    """Where the trainer runs (``SOILCI_*`` env vars); MLflow's own ``MLFLOW_*`` stay MLflow's."""
+    """Where the trainer runs (``SOILCI_*`` env vars); MLflow's own ``MLFLOW_*`` stay MLflow's.
+
+    ``SOILCI_GIT_REVISION`` is read by ``soil_contracts.git.git_revision``, like every package.
+    """
 
     model_config = SettingsConfigDict(env_prefix="SOILCI_", extra="ignore")
 
-    git_revision: str | None = None  # recorded on runs and versions; else ``git rev-parse HEAD``
     tracking_retries: int = Field(default=3, ge=1, le=20)  # attempts before "tracking server unreachable"
     tracking_backoff_s: float = Field(default=1.0, ge=0, le=60)  # first wait; doubles per attempt
 

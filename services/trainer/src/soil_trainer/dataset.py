@@ -1,27 +1,15 @@
-"""The one place that knows LimeSoDa's layout: band columns, targets, folds."""
+"""The one place that knows LimeSoDa's layout: targets, folds, and which columns are spectra."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from soil_contracts.bands import band_columns
 
 from soil_trainer.errors import ParamsError
-
-BAND_PATTERN = re.compile(r"^(wl|wn)_\d+(\.\d+)?$")
-SAMPLE_ID = "sample_id"
-
-
-def band_columns(columns: pd.Index | list[str]) -> list[str]:
-    """Spectral band columns in their original order (LimeSoDa's ``wl_<nm>`` or ``wn_<cm-1>``)."""
-    return [c for c in columns if BAND_PATTERN.match(str(c))]
-
-
-def band_positions(bands: list[str]) -> np.ndarray:
-    """Numeric wavelength (nm) or wavenumber (cm-1) of each band column."""
-    return np.array([float(str(b).split("_", 1)[1]) for b in bands])
+from soil_trainer.tables import SAMPLE_ID
 
 
 @dataclass(frozen=True)

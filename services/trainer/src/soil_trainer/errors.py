@@ -1,10 +1,10 @@
-"""Errors that map to the CLI's exit codes."""
+"""The trainer's error hierarchy; ``exit_code`` is what the CLI boundary returns."""
+
+from soil_contracts.errors import ExitCode, SoilError
 
 
-class SoilTrainerError(Exception):
-    """Base class; ``exit_code`` is what ``main`` returns."""
-
-    exit_code = 2
+class SoilTrainerError(SoilError):
+    """Base class of every trainer error (exit 2 unless a subclass says otherwise)."""
 
 
 class ParamsError(SoilTrainerError):
@@ -18,7 +18,7 @@ class DataError(SoilTrainerError):
 class GateError(SoilTrainerError):
     """A quality gate failed (e.g. benchmark RMSE above its ceiling)."""
 
-    exit_code = 1
+    exit_code = ExitCode.VERDICT
 
 
 class UsageError(SoilTrainerError):
@@ -28,4 +28,4 @@ class UsageError(SoilTrainerError):
 class TrackingError(SoilTrainerError):
     """The MLflow tracking server did not answer after the bounded retry, or rejected a write."""
 
-    exit_code = 3
+    exit_code = ExitCode.UNAVAILABLE

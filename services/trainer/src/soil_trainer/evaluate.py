@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from soil_contracts.files import atomic_path, write_json_atomic
+from soil_contracts.model import ModelMetadata
 
 from soil_trainer.config import EvaluateParams
-from soil_trainer.dataset import SAMPLE_ID
 from soil_trainer.errors import DataError, GateError, ParamsError
-from soil_trainer.io import atomic_path, read_table
-from soil_trainer.train import METADATA, check_frame
+from soil_trainer.saved_model import load_model
+from soil_trainer.tables import SAMPLE_ID, check_frame, read_table
 
 log = logging.getLogger(__name__)
 
@@ -56,28 +57,15 @@ def regression_metrics(observed: np.ndarray, predicted: np.ndarray) -> dict[str,
     }
 
 
-def load_model(model_dir: Path) -> tuple[Any, dict[str, Any]]:
-    """The scikit-learn pipeline and soilci.json from an MLflow model directory."""
-    import mlflow.sklearn
-
-    model_dir = Path(model_dir)
-    meta_path = model_dir / METADATA
-    if not (model_dir / "MLmodel").exists() or not meta_path.exists():
-        raise DataError(f"{model_dir}: not a trained model directory (needs MLmodel and {METADATA}); run train")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{meta_path}: not valid JSON ({exc})") from exc
-    return mlflow.sklearn.load_model(str(model_dir)), meta
-
-
-def score_benchmark(pipeline, meta: dict[str, Any], benchmark: pd.DataFrame, path: Path, target: str) -> Scored:
+def score_benchmark(
+    pipeline: Any, meta: ModelMetadata, benchmark: pd.DataFrame, path: Path, target: str
+) -> Scored:
     """Predict every benchmark row with a target; rows without one are dropped and counted."""
-    if meta.get("target") != target:
+    if meta.target != target:
         raise ParamsError(
-            f"prepare.target: {target!r}, but the model in models was trained on {meta.get('target')!r}; rerun train"
+            f"prepare.target: {target!r}, but the model in models was trained on {meta.target!r}; rerun train"
         )
-    bands = meta["bands"]
+    bands = meta.bands
     for column in (SAMPLE_ID, target):
         if column not in benchmark.columns:
             raise DataError(f"{path}: no {column} column")
@@ -102,7 +90,7 @@ def score_benchmark(pipeline, meta: dict[str, Any], benchmark: pd.DataFrame, pat
             "residual": (observed - predicted).round(DECIMALS),
         }
     )
-    train_metrics = meta.get("metrics", {})
+    train_metrics = meta.metrics
     metrics: dict[str, float | int] = {
         k: round(v, DECIMALS) for k, v in regression_metrics(observed, predicted).items()
     }
@@ -166,8 +154,7 @@ def write_plots(scored: Scored, plots_dir: Path, target: str) -> None:
 
 
 def write_outputs(scored: Scored, metrics_path: Path, predictions_path: Path) -> None:
-    with atomic_path(Path(metrics_path)) as tmp:
-        tmp.write_text(json.dumps(scored.metrics, indent=2, sort_keys=True) + "\n")
+    write_json_atomic(metrics_path, scored.metrics, sort_keys=True)
     with atomic_path(Path(predictions_path)) as tmp:
         scored.predictions.to_csv(tmp, index=False, float_format=f"%.{DECIMALS}f", lineterminator="\n")
 

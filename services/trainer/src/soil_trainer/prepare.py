@@ -7,17 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from soil_contracts.bands import band_columns
+from soil_contracts.files import atomic_path
 
 from soil_trainer.config import PrepareParams
-from soil_trainer.dataset import SAMPLE_ID, band_columns, load_limesoda
+from soil_trainer.dataset import load_limesoda
 from soil_trainer.errors import DataError, ParamsError
-from soil_trainer.io import atomic_path, read_table
+from soil_trainer.tables import BENCHMARK, INCOMING, REFERENCE, SAMPLE_ID, read_table
 
 log = logging.getLogger(__name__)
-
-REFERENCE = "reference.parquet"
-BENCHMARK = "benchmark.parquet"
-INCOMING = "incoming.parquet"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,9 @@
 
 Runs only from ``main``. The version is created with all its tags in one call; if moving the
 alias fails afterwards, the version is deleted again, so no half-registered version remains.
+Each version carries the model directory's content digest (tag ``soilci.model_digest``): when the
+alias already points at a version with this digest, that version is the outcome and nothing is
+created, so registering the same model twice gives one version.
 ``production`` is never touched here: only promotion moves it.
 """
 
@@ -9,35 +12,22 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from soil_contracts.git import git_branch
+from soil_contracts.model import ModelMetadata
+from soil_contracts.records import RegisteredVersion
+from soil_contracts.redact import redact_url
+
 from soil_trainer.errors import DataError, TrackingError, UsageError
-from soil_trainer.io import atomic_path
-from soil_trainer.tracking import (
-    configure_mlflow,
-    ensure_reachable,
-    experiment_name,
-    git_branch,
-    pip_requirements,
-    redact,
-    with_retry,
-)
-from soil_trainer.train import METADATA, SERIALIZATION
+from soil_trainer.saved_model import SERIALIZATION, load_metadata, model_digest, pip_requirements
+from soil_trainer.tracking import configure_mlflow, ensure_reachable, experiment_name, with_retry
 
 log = logging.getLogger(__name__)
 
 RELEASE_BRANCH = "main"
-
-
-@dataclass(frozen=True)
-class RegisteredVersion:
-    name: str
-    version: str
-    alias: str
-    uri: str
-    run_id: str
+DIGEST_TAG = "soilci.model_digest"
 
 
 def check_branch(branch: str | None) -> str:
@@ -51,10 +41,11 @@ def check_branch(branch: str | None) -> str:
     return branch
 
 
-def read_json(path: Path, what: str) -> dict[str, Any]:
+def read_metrics(path: Path) -> dict[str, Any]:
+    """evaluate's ``metrics.json`` (flat benchmark numbers). Raises DataError naming the file."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: {what} not found")
+        raise DataError(f"{path}: benchmark metrics (run evaluate first) not found")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
@@ -64,14 +55,14 @@ def read_json(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
-def version_tags(meta: dict[str, Any], metrics: dict[str, Any]) -> dict[str, str]:
-    """``git_revision``, ``data_version`` and ``metric.<name>`` for every benchmark number."""
-    tags = {"git_revision": str(meta.get("git_revision", "unknown")), "data_version": str(meta.get("data_version", ""))}
+def version_tags(meta: ModelMetadata, metrics: dict[str, Any], digest: str) -> dict[str, str]:
+    """``git_revision``, ``data_version``, the model digest and ``metric.<name>`` per benchmark number."""
+    tags = {"git_revision": meta.git_revision, "data_version": meta.data_version, DIGEST_TAG: digest}
     tags.update({f"metric.{k}": str(v) for k, v in sorted(metrics.items()) if isinstance(v, (int, float))})
     return tags
 
 
-def model_source(client, model_dir: Path, meta: dict[str, Any]) -> tuple[str, str, str | None]:
+def model_source(client, model_dir: Path, meta: ModelMetadata) -> tuple[str, str, str | None]:
     """``(source, run_id, model_id)`` of the trained model on this server; logs it if absent.
 
     The train stage's run is reused when the server knows it (the usual case on main, where
@@ -83,7 +74,7 @@ def model_source(client, model_dir: Path, meta: dict[str, Any]) -> tuple[str, st
     from mlflow.exceptions import MlflowException
     from mlflow.models import Model
 
-    model_id, run_id = meta.get("model_id"), meta.get("run_id")
+    model_id, run_id = meta.model_id, meta.run_id
     if model_id and run_id:
         try:
             client.get_logged_model(model_id)
@@ -93,9 +84,9 @@ def model_source(client, model_dir: Path, meta: dict[str, Any]) -> tuple[str, st
             log.info("run %s is not on this server (%s); logging the saved model", run_id, exc.error_code)
     pipeline = mlflow.sklearn.load_model(str(model_dir))
     signature = Model.load(str(model_dir)).signature
-    mlflow.set_experiment(experiment_name())
+    mlflow.set_experiment(experiment_name(meta.name))
     with mlflow.start_run(run_name="register") as run:
-        mlflow.set_tags({"git_revision": str(meta.get("git_revision")), "data_version": str(meta.get("data_version"))})
+        mlflow.set_tags({"git_revision": meta.git_revision, "data_version": meta.data_version})
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",
@@ -106,30 +97,63 @@ def model_source(client, model_dir: Path, meta: dict[str, Any]) -> tuple[str, st
     return f"models:/{info.model_id}", run.info.run_id, info.model_id
 
 
+def current_version(client, name: str, alias: str, digest: str):
+    """The version ``name@alias`` when it carries ``digest``; None otherwise or when there is none."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client.get_registered_model(name).aliases.get(alias)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        return None
+    if version is None:
+        return None
+    current = client.get_model_version(name, version)
+    return current if current.tags.get(DIGEST_TAG) == digest else None
+
+
+def version_record(name: str, version: str, alias: str, run_id: str | None) -> RegisteredVersion:
+    """The ``--out`` record of version ``version`` of ``name``."""
+    return RegisteredVersion(
+        name=name, version=str(version), alias=alias, uri=f"models:/{name}/{version}", run_id=run_id or ""
+    )
+
+
 def register(
     model_dir: Path,
     metrics_path: Path,
     name: str,
-    alias: str = "staging",
+    alias: str,
     branch: str | None = None,
 ) -> RegisteredVersion:
-    """Create version N of ``name`` from the trained model and point ``alias`` at it."""
+    """Create version N of ``name`` from the trained model and point ``alias`` at it.
+
+    When ``name@alias`` already is this model (same digest), return that version and create nothing.
+    """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     check_branch(branch)
-    meta = read_json(Path(model_dir) / METADATA, "model metadata (run train first)")
-    metrics = read_json(metrics_path, "benchmark metrics (run evaluate first)")
+    meta = load_metadata(model_dir)
+    metrics = read_metrics(metrics_path)
+    digest = model_digest(model_dir)
     uri = configure_mlflow()
     ensure_reachable(uri)
     client = MlflowClient()
+
+    existing = with_retry(lambda: current_version(client, name, alias, digest), f"look up {name}@{alias}", uri)
+    if existing is not None:
+        log.info("already registered: %s version %s (alias %s) is this model; nothing created",
+                 name, existing.version, alias)
+        return version_record(name, existing.version, alias, existing.run_id)
 
     try:
         source, run_id, model_id = model_source(client, Path(model_dir), meta)
     except TrackingError:
         raise
     except Exception as exc:
-        raise TrackingError(f"logging the model to {redact(uri)} failed: {exc}") from exc
+        raise TrackingError(f"logging the model to {redact_url(uri)} failed: {exc}") from exc
 
     def _ensure_registered_model() -> None:
         try:
@@ -142,10 +166,10 @@ def register(
     with_retry(_ensure_registered_model, f"create registered model {name}", uri)
     try:
         version = client.create_model_version(
-            name, source=source, run_id=run_id, tags=version_tags(meta, metrics), model_id=model_id
+            name, source=source, run_id=run_id, tags=version_tags(meta, metrics, digest), model_id=model_id
         )
     except Exception as exc:
-        raise TrackingError(f"creating a version of {name} on {redact(uri)} failed: {exc}") from exc
+        raise TrackingError(f"creating a version of {name} on {redact_url(uri)} failed: {exc}") from exc
 
     try:
         if version.status != "READY":
@@ -157,9 +181,7 @@ def register(
             f"setting alias {alias!r} on {name} version {version.version} failed, version deleted: {exc}"
         ) from exc
     log.info("registered %s version %s, alias %s", name, version.version, alias)
-    return RegisteredVersion(
-        name=name, version=str(version.version), alias=alias, uri=f"models:/{name}/{version.version}", run_id=run_id
-    )
+    return version_record(name, version.version, alias, run_id)
 
 
 def _wait_ready(client, name: str, version: str, timeout_s: float = 120.0):
@@ -180,8 +202,3 @@ def _delete_quietly(client, name: str, version: str) -> None:
         client.delete_model_version(name, version)
     except Exception as exc:  # noqa: BLE001 - the server may be gone; say so, the caller still fails
         log.error("could not delete %s version %s after a failed registration: %s", name, version, exc)
-
-
-def write_version_file(registered: RegisteredVersion, out: Path) -> None:
-    with atomic_path(Path(out)) as tmp:
-        tmp.write_text(json.dumps(asdict(registered), indent=2, sort_keys=True) + "\n")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+
+from soil_contracts.redact import redact_url
 
 from soil_trainer.config import get_settings
 from soil_trainer.errors import TrackingError
@@ -29,7 +30,6 @@ MLFLOW_DEFAULTS = {
     "MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK": "true",
     "MLFLOW_LOG_UV_FILES": "false",
 }
-EXPERIMENT = "soil-carbon"
 # Answers that retrying cannot change (the server is up and said no).
 DEFINITE_ERRORS = {
     "INVALID_PARAMETER_VALUE",
@@ -61,17 +61,9 @@ def configure_mlflow() -> str:
     return uri
 
 
-def experiment_name() -> str:
-    """``MLFLOW_EXPERIMENT_NAME`` if set, else ``soil-carbon``."""
-    return os.environ.get("MLFLOW_EXPERIMENT_NAME") or EXPERIMENT
-
-
-def redact(uri: str) -> str:
-    """A URI without user:password, for messages."""
-    scheme, sep, rest = uri.partition("://")
-    if sep and "@" in rest.split("/", 1)[0]:
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return uri
+def experiment_name(model_name: str) -> str:
+    """``MLFLOW_EXPERIMENT_NAME`` if set, else the registered model's name (``register.model_name``)."""
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME") or model_name
 
 
 def with_retry(action: Callable[[], T], what: str, uri: str) -> T:
@@ -84,13 +76,13 @@ def with_retry(action: Callable[[], T], what: str, uri: str) -> T:
             return action()
         except Exception as exc:  # MlflowException, requests/urllib3 errors, OSError
             if getattr(exc, "error_code", None) in DEFINITE_ERRORS:
-                raise TrackingError(f"MLflow at {redact(uri)} refused {what}: {_first_line(exc)}") from exc
+                raise TrackingError(f"MLflow at {redact_url(uri)} refused {what}: {_first_line(exc)}") from exc
             last = exc
             log.warning("%s: attempt %d/%d failed: %s", what, attempt, attempts, _first_line(exc))
             if attempt < attempts:
                 time.sleep(settings.tracking_backoff_s * 2 ** (attempt - 1))
     raise TrackingError(
-        f"MLflow tracking server {redact(uri)} unreachable: {what} failed {attempts} times "
+        f"MLflow tracking server {redact_url(uri)} unreachable: {what} failed {attempts} times "
         f"({_first_line(last)}); check MLFLOW_TRACKING_URI"
     ) from last
 
@@ -120,38 +112,3 @@ def data_version(files: dict[str, str]) -> str:
     """One id for a set of input files: md5 over their sorted ``name md5`` lines."""
     lines = "".join(f"{name} {md5}\n" for name, md5 in sorted(files.items()))
     return hashlib.md5(lines.encode()).hexdigest()
-
-
-def git_revision() -> str:
-    """``SOILCI_GIT_REVISION``, else ``git rev-parse HEAD``, else ``unknown``."""
-    explicit = get_settings().git_revision
-    if explicit:
-        return explicit
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def git_branch() -> str | None:
-    """``GITHUB_REF_NAME``, else ``git rev-parse --abbrev-ref HEAD``, else None."""
-    if os.environ.get("GITHUB_REF_NAME"):
-        return os.environ["GITHUB_REF_NAME"]
-    try:
-        branch = subprocess.run(
-            ["git", "rev-parse", "--abbrev-ref", "HEAD"], capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return branch or None
-
-
-def pip_requirements() -> list[str]:
-    """What the pickled pipeline needs to load: numpy, scipy, scikit-learn at their versions."""
-    import numpy
-    import scipy
-    import sklearn
-
-    return [f"numpy=={numpy.__version__}", f"scipy=={scipy.__version__}", f"scikit-learn=={sklearn.__version__}"]

@@ -2,39 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from soil_contracts.git import git_revision
+from soil_contracts.model import ModelMetadata
+from soil_contracts.redact import redact_url
 
 from soil_trainer.config import TrainParams
-from soil_trainer.dataset import SAMPLE_ID, band_columns
 from soil_trainer.errors import DataError, TrackingError
-from soil_trainer.io import read_table
 from soil_trainer.model import FittedModel, fit_model
-from soil_trainer.prepare import BENCHMARK, INCOMING, REFERENCE
-from soil_trainer.tracking import (
-    configure_mlflow,
-    data_version,
-    ensure_reachable,
-    experiment_name,
-    file_md5,
-    git_revision,
-    pip_requirements,
-    redact,
-)
+from soil_trainer.saved_model import SERIALIZATION, pip_requirements, save_model_dir
+from soil_trainer.tables import BENCHMARK, INCOMING, REFERENCE, SAMPLE_ID, check_frame, read_table
+from soil_trainer.tracking import configure_mlflow, data_version, ensure_reachable, experiment_name, file_md5
 
 log = logging.getLogger(__name__)
-
-METADATA = "soilci.json"
-SERIALIZATION = "pickle"  # plain pickle: loads with numpy, scipy and scikit-learn alone
 
 
 @dataclass(frozen=True)
@@ -46,31 +32,6 @@ class TrainingSet:
     bands: list[str]
     n_dropped: int
     files: dict[str, str]  # file name -> md5
-
-
-def check_frame(frame: pd.DataFrame, path: Path, target: str, bands: list[str] | None = None) -> list[str]:
-    """The target and band columns must be there and numeric; returns the frame's bands."""
-    found = band_columns(frame.columns)
-    if target not in frame.columns:
-        raise DataError(f"{path}: no target column {target!r} (prepare.target)")
-    if SAMPLE_ID not in frame.columns:
-        raise DataError(f"{path}: no {SAMPLE_ID} column")
-    if not found:
-        raise DataError(f"{path}: no spectral band columns (wl_*/wn_*)")
-    if bands is not None and found != bands:
-        missing = [b for b in bands if b not in found]
-        detail = f"missing {', '.join(missing[:5])}" if missing else "different band order or extra bands"
-        raise DataError(f"{path}: bands differ from {REFERENCE} ({detail})")
-    non_numeric = [c for c in [target, *found] if not pd.api.types.is_numeric_dtype(frame[c])]
-    if non_numeric:
-        raise DataError(f"{path}: non-numeric columns: {', '.join(non_numeric[:5])}")
-    bad = frame[found].isna().any(axis=1) | ~np.isfinite(frame[found].to_numpy(dtype=float)).all(axis=1)
-    if bad.any():
-        raise DataError(
-            f"{path}: {int(bad.sum())} rows have missing or infinite band values "
-            f"(e.g. {frame.loc[bad, SAMPLE_ID].iloc[0]}); spectra are never imputed"
-        )
-    return found
 
 
 def load_training_set(data_dir: Path, target: str) -> TrainingSet:
@@ -143,33 +104,33 @@ def log_run(
     training: TrainingSet,
     params: TrainParams,
     target: str,
-    metadata: dict[str, Any],
+    metadata: ModelMetadata,
     signature,
-) -> dict[str, str]:
-    """Log one MLflow run (params, CV metrics, lineage, the model); returns run and model ids."""
+) -> dict[str, str | None]:
+    """Log one MLflow run (params, CV metrics, lineage, the model); returns ``run_id`` and ``model_id``."""
     import mlflow
     import mlflow.sklearn
 
     uri = configure_mlflow()
 
-    def _log() -> dict[str, str]:
-        mlflow.set_experiment(experiment_name())
+    def _log() -> dict[str, str | None]:
+        mlflow.set_experiment(experiment_name(metadata.name))
         with mlflow.start_run(run_name=f"train-{params.model}") as run:
             mlflow.log_params(
                 {
                     **flatten("train", params.model_dump(mode="json")),
                     "prepare.target": target,
                     **flatten("best", fitted.best_params),
-                    "data_version": metadata["data_version"],
+                    "data_version": metadata.data_version,
                     **{f"data.{name}.md5": md5 for name, md5 in training.files.items()},
                 }
             )
-            mlflow.log_metrics(metadata["metrics"])
+            mlflow.log_metrics(metadata.metrics)
             mlflow.set_tags(
                 {
-                    "git_revision": metadata["git_revision"],
-                    "mlflow.source.git.commit": metadata["git_revision"],
-                    "data_version": metadata["data_version"],
+                    "git_revision": metadata.git_revision,
+                    "mlflow.source.git.commit": metadata.git_revision,
+                    "data_version": metadata.data_version,
                     "target": target,
                 }
             )
@@ -180,13 +141,13 @@ def log_run(
                 serialization_format=SERIALIZATION,
                 pip_requirements=pip_requirements(),
             )
-        return {"run_id": run.info.run_id, "model_id": info.model_id or ""}
+        return {"run_id": run.info.run_id, "model_id": info.model_id}
 
     # One attempt that writes: a half-logged run is marked FAILED by start_run's context manager.
     try:
         return _log()
     except Exception as exc:
-        raise TrackingError(f"logging the run to {redact(uri)} failed: {str(exc).splitlines()[0][:300]}") from exc
+        raise TrackingError(f"logging the run to {redact_url(uri)} failed: {str(exc).splitlines()[0][:300]}") from exc
 
 
 def model_signature(fitted: FittedModel, spectra: pd.DataFrame):
@@ -197,39 +158,14 @@ def model_signature(fitted: FittedModel, spectra: pd.DataFrame):
     return infer_signature(example, pd.Series(fitted.pipeline.predict(example).reshape(-1), name="prediction"))
 
 
-def save_model_dir(fitted: FittedModel, metadata: dict[str, Any], model_dir: Path, signature) -> None:
-    """Write the MLflow model directory beside ``model_dir`` and swap it in only when complete."""
-    import mlflow.sklearn
-
-    model_dir = Path(model_dir)
-    model_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", dir=model_dir.parent))
-    try:
-        target = staging / "model"
-        mlflow.sklearn.save_model(
-            fitted.pipeline,
-            target,
-            signature=signature,
-            serialization_format=SERIALIZATION,
-            pip_requirements=pip_requirements(),
-        )
-        (target / METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
-        old = staging / "old"
-        if model_dir.exists():
-            os.replace(model_dir, old)
-        os.replace(target, model_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def train(
     params: TrainParams,
     target: str,
     model_name: str,
     data_dir: Path,
     model_dir: Path,
-) -> dict[str, Any]:
-    """Fit, log the run, save the model directory; returns the soilci.json metadata.
+) -> ModelMetadata:
+    """Fit, log the run, save the model directory; returns its ``soilci.json``.
 
     Inputs are checked first, then the tracking server (so an unreachable one fails the stage
     before the fit); nothing is written unless the run was logged.
@@ -239,20 +175,21 @@ def train(
     log.info("training %s on %d rows x %d bands", params.model, len(training.target), len(training.bands))
     fitted = fit_model(training.spectra, training.target, params)
     log.info("chose %s, CV RMSE %.4f", fitted.best_params, fitted.cv_rmse)
-    metadata: dict[str, Any] = {
-        "name": model_name,
-        "version": None,
-        "git_revision": git_revision(),
-        "data_version": data_version(training.files),
-        "data_files": training.files,
-        "target": target,
-        "bands": training.bands,
-        "model": params.model,
-        "best_params": fitted.best_params,
-        "metrics": training_metrics(fitted, training),
-    }
+    metadata = ModelMetadata(
+        name=model_name,
+        version=None,
+        git_revision=git_revision(),
+        data_version=data_version(training.files),
+        data_files=training.files,
+        target=target,
+        bands=training.bands,
+        model=params.model,
+        best_params=fitted.best_params,
+        metrics=training_metrics(fitted, training),
+    )
     signature = model_signature(fitted, training.spectra)
-    metadata.update(log_run(fitted, training, params, target, metadata, signature))
-    save_model_dir(fitted, metadata, model_dir, signature)
+    ids = log_run(fitted, training, params, target, metadata, signature)
+    metadata = metadata.model_copy(update=ids)
+    save_model_dir(fitted.pipeline, metadata, model_dir, signature)
     log.info("wrote %s", model_dir)
     return metadata

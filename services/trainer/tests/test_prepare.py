@@ -9,9 +9,11 @@ import pytest
 import yaml
 from soil_trainer.cli import main
 
+from tests.support import REPO_ROOT
+
 
 def write_params(tmp_path: Path, **prepare) -> Path:
-    params = yaml.safe_load(Path(__file__).resolve().parents[1].joinpath("params.yaml").read_text())
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
     params["prepare"].update(prepare)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))

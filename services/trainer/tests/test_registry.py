@@ -1,0 +1,121 @@
+"""register against a real MLflow server: main only, lineage tags, alias staging, one version per model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from soil_contracts.model import ModelMetadata
+from soil_contracts.records import RegisteredVersion
+from soil_trainer.cli import main
+from soil_trainer.errors import TrackingError
+from soil_trainer.registry import DIGEST_TAG, register
+from soil_trainer.saved_model import model_digest
+
+
+def test_register_refuses_off_main_and_creates_nothing(workspace, capsys):
+    before = len(workspace.versions())
+    assert main(workspace.register_args("--branch", "feature/new-batch")) == 2
+    assert "only on the main branch" in capsys.readouterr().err
+    assert len(workspace.versions()) == before
+
+
+def test_registered_staging_model_predicts_like_the_local_model(workspace, tmp_path):
+    import mlflow.pyfunc
+    import mlflow.sklearn
+
+    name = workspace.model_name
+    out = tmp_path / "registered.json"
+    assert main(workspace.register_args("--branch", "main", "--out", str(out))) == 0
+    registered = RegisteredVersion.load(out)
+    assert registered.name == name and registered.alias == "staging"
+    assert registered.uri == f"models:/{name}/{registered.version}"
+
+    mv = workspace.client().get_model_version_by_alias(name, "staging")
+    assert mv.version == registered.version
+    meta = ModelMetadata.load(workspace.model_dir / "soilci.json")
+    metrics = json.loads(workspace.metrics.read_text())
+    assert mv.tags["git_revision"] == "0123abc"
+    assert mv.tags["data_version"] == meta.data_version
+    assert mv.tags[DIGEST_TAG] == model_digest(workspace.model_dir)
+    assert float(mv.tags["metric.rmse"]) == metrics["rmse"]
+    assert mv.run_id == meta.run_id == registered.run_id
+    assert "production" not in workspace.client().get_registered_model(name).aliases
+
+    benchmark = pd.read_parquet(workspace.data / "benchmark.parquet")[meta.bands]
+    served = mlflow.pyfunc.load_model(f"models:/{name}@staging").predict(benchmark)
+    local = mlflow.sklearn.load_model(str(workspace.model_dir)).predict(benchmark)
+    np.testing.assert_array_equal(np.asarray(served).reshape(-1), np.asarray(local).reshape(-1))
+
+
+def quick_retrain(workspace, dest) -> tuple:
+    """Train and evaluate a cheaper (so different) model into ``dest``; returns (model dir, metrics)."""
+    params = yaml.safe_load(workspace.params.read_text())
+    params["train"]["pls"].update(max_components=4, cv_folds=3)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params))
+    model_dir, metrics = dest / "models" / "model", dest / "metrics.json"
+    assert main(workspace.train_args(model_dir, dest / "params.yaml")) == 0
+    assert main(workspace.evaluate_args(metrics, dest / "predictions.csv", model_dir)) == 0
+    return model_dir, metrics
+
+
+def test_registering_the_same_model_twice_creates_one_version_and_a_retrained_one_a_new(
+    workspace, tmp_path, capsys, caplog
+):
+    caplog.set_level("INFO", logger="soil_trainer.registry")
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    assert main(workspace.register_args("--branch", "main", "--out", str(first))) == 0
+    count = len(workspace.versions())
+    capsys.readouterr()
+    caplog.clear()
+
+    assert main(workspace.register_args("--branch", "main", "--out", str(second))) == 0
+    assert capsys.readouterr().out.strip() == RegisteredVersion.load(first).version
+    assert RegisteredVersion.load(second) == RegisteredVersion.load(first)
+    assert len(workspace.versions()) == count
+    assert "already registered" in caplog.text
+
+    model_dir, metrics = quick_retrain(workspace, tmp_path)
+    assert model_digest(model_dir) != model_digest(workspace.model_dir)
+    third = tmp_path / "third.json"
+    assert main(workspace.register_args("--branch", "main", "--out", str(third), model_dir=model_dir,
+                                        metrics=metrics)) == 0
+    retrained = RegisteredVersion.load(third)
+    assert int(retrained.version) > int(RegisteredVersion.load(first).version)
+    assert len(workspace.versions()) == count + 1
+    staging = workspace.client().get_model_version_by_alias(workspace.model_name, "staging")
+    assert staging.version == retrained.version and staging.tags[DIGEST_TAG] == model_digest(model_dir)
+
+
+def test_model_digest_follows_names_and_bytes_not_the_folder(workspace, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(workspace.model_dir, copy)
+    assert model_digest(copy) == model_digest(workspace.model_dir)
+    (copy / "conda.yaml").rename(copy / "conda2.yaml")
+    renamed = model_digest(copy)
+    assert renamed != model_digest(workspace.model_dir)
+    (copy / "conda2.yaml").write_bytes((copy / "conda2.yaml").read_bytes() + b"\n")
+    assert model_digest(copy) != renamed
+
+
+def test_register_logs_the_saved_model_when_the_server_does_not_know_its_run(workspace, tmp_path):
+    model_dir = tmp_path / "model"
+    shutil.copytree(workspace.model_dir, model_dir)
+    meta = ModelMetadata.load(model_dir / "soilci.json")
+    # e.g. trained against another store
+    meta.model_copy(update={"run_id": "0" * 32, "model_id": "m-" + "0" * 32}).save(model_dir / "soilci.json")
+    registered = register(model_dir, workspace.metrics, workspace.model_name, "staging", branch="main")
+    mv = workspace.client().get_model_version(workspace.model_name, registered.version)
+    assert mv.run_id == registered.run_id != meta.run_id
+    assert workspace.client().get_run(mv.run_id).data.tags["data_version"] == meta.data_version
+
+
+def test_failed_alias_move_deletes_the_new_version(workspace):
+    before = {v.version for v in workspace.versions()}
+    with pytest.raises(TrackingError, match="version deleted"):
+        register(workspace.model_dir, workspace.metrics, workspace.model_name, alias="latest", branch="main")  # reserved
+    assert {v.version for v in workspace.versions()} == before
