@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from soil_contracts.model import ModelMetadata
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from tests.support import REPO_ROOT, free_port, stop_group, wait_for_http
+
 VENV_BIN = Path(sys.executable).parent
 BAND_PREFIXES = ("wl_", "wn_")
 
@@ -30,30 +28,6 @@ class Benchmark:
     expected: np.ndarray  # the saved model's own predict() on the benchmark DataFrame
     sample_ids: list[str]
     evaluated: np.ndarray | None  # ``soil-trainer evaluate``'s predictions.csv (printed to 6 decimals)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 60.0) -> dict:
-    """Poll ``/readyz`` until it answers 200; fail early if the process died."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"service exited with {proc.returncode}")
-        try:
-            resp = httpx.get(f"{url}/readyz", timeout=2)
-            if resp.status_code == 200:
-                return resp.json()
-            last = resp.text
-        except httpx.HTTPError as exc:
-            last = repr(exc)
-        time.sleep(0.2)
-    raise TimeoutError(f"{url}/readyz not ready after {timeout}s: {last}")
 
 
 def train_fixture_model(data_dir: Path, out: Path, band_step: int = 1) -> Path:
@@ -79,9 +53,8 @@ def train_fixture_model(data_dir: Path, out: Path, band_step: int = 1) -> Path:
             signature=infer_signature(X, pipeline.predict(X)), input_example=X.iloc[:1],
             pip_requirements=["scikit-learn"],  # skip MLflow's slow environment inference
         )
-    meta = {"name": "soil-carbon", "version": None, "git_revision": "fixture", "data_version": "fixture",
-            "target": "SOC_target", "bands": bands, "metrics": {"rmse": 0.5}}
-    (out / "soilci.json").write_text(json.dumps(meta))
+    ModelMetadata(name="soil-carbon", git_revision="fixture", data_version="fixture", target="SOC_target",
+                  bands=bands, model="pls", metrics={"rmse": 0.5}).save(out / ModelMetadata.FILE)
     return out
 
 
@@ -197,14 +170,11 @@ class ServiceRunner:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_", "MLFLOW_"))}
         full_env.update({"MODEL_API_PORT": str(port), "MODEL_API_HOST": "127.0.0.1", **env})
         proc = subprocess.Popen([str(VENV_BIN / "soil-model-api"), "serve"], env=full_env, stdout=log,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append((proc, log))
         url = f"http://127.0.0.1:{port}"
-        try:
-            if ready:
-                wait_until_ready(url, proc=proc, timeout=timeout)
-            else:
-                wait_until_alive(url, proc=proc, timeout=timeout)
+        try:  # /readyz answers 503 until the model passed its self-check
+            wait_for_http(f"{url}/readyz" if ready else f"{url}/healthz", timeout=timeout, proc=proc)
         except Exception as exc:  # noqa: BLE001 - any start failure is reported with the service log
             log.flush()
             raise RuntimeError(f"{exc}\n{log_path.read_text()[-3000:]}") from None
@@ -212,26 +182,28 @@ class ServiceRunner:
 
     def stop_all(self) -> None:
         for proc, log in self.procs:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_group(proc)
             log.close()
 
 
-def wait_until_alive(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"service exited with {proc.returncode}")
+@pytest.fixture
+def cli(monkeypatch):
+    """Run ``soil-model-api <argv>`` in process, the model source and registry given by ``env`` only."""
+    from soil_model_api.cli import main
+    from soil_model_api.config import SOURCE_VARIABLES, get_settings
+
+    def run(argv: list[str], env: dict[str, str]) -> int:
+        for var in (*SOURCE_VARIABLES, "MLFLOW_TRACKING_URI", "MODEL_API_MAX_BATCH"):
+            monkeypatch.delenv(var, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
         try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url}/healthz not up after {timeout}s")
+            return main(argv)
+        finally:
+            get_settings.cache_clear()
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -1,17 +1,23 @@
-"""Loading from a real MLflow registry by alias: the service pins the version and reports its lineage."""
+"""Loading from a real MLflow registry, by alias or by a register record: the version is pinned, its lineage shown."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
 import numpy as np
+from soil_contracts.records import RegisteredVersion
+
+from tests.support import free_port
 
 REGISTERED = "soil-carbon-model-api-test"  # its own name, so other tests' versions of soil-carbon stay apart
 
 
-def register(tracking_uri: str, model_dir, tags: dict[str, str]) -> str:
+def register(tracking_uri: str, model_dir, tags: dict[str, str]) -> RegisteredVersion:
     """Log the model directory as a run's artifacts, register it, tag the version, move alias staging.
+
+    Returns what ``soil-trainer register --out`` would record for that version.
 
     Only the client API is used, so the process-wide MLflow tracking URI of other tests is left alone.
     """
@@ -31,13 +37,14 @@ def register(tracking_uri: str, model_dir, tags: dict[str, str]) -> str:
     version = client.create_model_version(REGISTERED, source=f"{run.info.artifact_uri}/model",
                                           run_id=run.info.run_id, tags=tags).version
     client.set_registered_model_alias(REGISTERED, "staging", version)
-    return str(version)
+    return RegisteredVersion(name=REGISTERED, version=str(version), alias="staging",
+                             uri=f"models:/{REGISTERED}/{version}", run_id=run.info.run_id)
 
 
 def test_alias_uri_serves_that_version_with_registry_lineage(mlflow_server, model_dir, services, benchmark,
                                                              tmp_path):
     tags = {"git_revision": "3f2a9c1", "data_version": "md5:abc", "metric.rmse": "0.42", "metric.r2": "0.81"}
-    version = register(mlflow_server, model_dir, tags)
+    version = register(mlflow_server, model_dir, tags).version
 
     url = services.start({"MODEL_URI": f"models:/{REGISTERED}@staging", "MLFLOW_TRACKING_URI": mlflow_server,
                           "MODEL_API_SLOT": "blue", "MODEL_API_CACHE_DIR": str(tmp_path)}, timeout=120)
@@ -68,3 +75,65 @@ def test_unknown_alias_leaves_the_service_unready_with_the_registry_error(mlflow
     assert ready.json()["status"] == "failed"
     assert "nonexistent" in ready.json()["detail"]
     assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+def test_registered_file_serves_its_version_after_the_alias_moved_on(mlflow_server, model_dir, services,
+                                                                     benchmark, tmp_path):
+    record = register(mlflow_server, model_dir, {"git_revision": "5d1e0aa", "data_version": "md5:def"})
+    later = register(mlflow_server, model_dir, {"git_revision": "later"})  # staging moves on to this one
+    path = record.save(tmp_path / "registered.json")
+
+    url = services.start({"MODEL_API_REGISTERED_FILE": str(path), "MLFLOW_TRACKING_URI": mlflow_server,
+                          "MODEL_API_CACHE_DIR": str(tmp_path)}, timeout=120)
+    info = httpx.get(f"{url}/v1/model").json()
+    resp = httpx.post(f"{url}/v1/predict", json={"spectra": benchmark.spectra.tolist()}, timeout=30)
+
+    assert later.version != record.version
+    assert (info["name"], info["version"], info["alias"]) == (REGISTERED, record.version, None)
+    assert "staging" not in info["aliases"]
+    assert (info["git_revision"], info["data_version"]) == ("5d1e0aa", "md5:def")
+    assert info["target"] == "SOC_target"  # from the version's soilci.json
+    assert str(path) in info["source"] and f"models:/{REGISTERED}/{record.version}" in info["source"]
+    assert resp.status_code == 200
+    assert resp.json()["model_version"] == record.version
+    np.testing.assert_allclose(resp.json()["predictions"], benchmark.expected, rtol=0, atol=1e-9)
+
+
+def test_check_loads_a_registered_file_and_prints_its_version(mlflow_server, model_dir, cli, capsys,
+                                                              tmp_path):
+    record = register(mlflow_server, model_dir, {})
+    path = record.save(tmp_path / "registered.json")
+    capsys.readouterr()  # MLflow's own "View run" lines
+
+    code = cli(["check"], {"MODEL_API_REGISTERED_FILE": str(path), "MLFLOW_TRACKING_URI": mlflow_server,
+                               "MODEL_API_CACHE_DIR": str(tmp_path)})
+
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["model"]["name"], out["model"]["version"]) == (REGISTERED, record.version)
+    assert out["self_check"]["ok"] is True
+
+
+def test_a_record_of_another_registrys_run_exits_2_naming_both_runs(mlflow_server, model_dir, cli,
+                                                                   capsys, tmp_path):
+    record = register(mlflow_server, model_dir, {})
+    path = record.model_copy(update={"run_id": "0" * 32}).save(tmp_path / "registered.json")
+
+    code = cli(["check"], {"MODEL_API_REGISTERED_FILE": str(path), "MLFLOW_TRACKING_URI": mlflow_server})
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"created by run {record.run_id}, not by run {'0' * 32}" in err
+    assert str(path) in err
+
+
+def test_an_unreachable_registry_exits_3_without_its_credentials(cli, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+
+    code = cli(["check"], {"MODEL_URI": f"models:/{REGISTERED}@staging",
+                               "MLFLOW_TRACKING_URI": f"http://bot:s3cret@127.0.0.1:{free_port()}"})
+
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "the MLflow registry did not answer" in err
+    assert "s3cret" not in err and "bot:" not in err

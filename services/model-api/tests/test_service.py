@@ -9,8 +9,6 @@ import re
 import httpx
 import numpy as np
 import pytest
-from soil_model_api.cli import main
-from soil_model_api.config import get_settings
 
 
 def predict(url: str, body) -> httpx.Response:
@@ -216,32 +214,7 @@ def test_missing_model_keeps_the_process_alive_but_not_ready(services, tmp_path)
     assert httpx.get(f"{url}/v1/model").status_code == 503
 
 
-@pytest.mark.parametrize("env,fragment", [
-    ({}, "set MODEL_URI"),
-    ({"MODEL_URI": "models:/soil-carbon@staging", "MODEL_DIR": "/models/model"}, "both set"),
-    ({"MODEL_URI": "/models/model"}, "error: MODEL_URI: "),
-    ({"MODEL_DIR": "/m", "MODEL_API_MAX_BATCH": "0"}, "error: MODEL_API_MAX_BATCH: "),
-], ids=["no source", "two sources", "path as uri", "bad batch limit"])
-def test_serve_exits_2_naming_the_variable_when_misconfigured(monkeypatch, capsys, env, fragment):
-    for var in ("MODEL_URI", "MODEL_DIR", "MODEL_API_MAX_BATCH"):
-        monkeypatch.delenv(var, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    try:
-        assert main(["serve"]) == 2
-    finally:
-        get_settings.cache_clear()
-    assert fragment in capsys.readouterr().err
-
-
-def test_check_loads_and_self_checks_the_model(monkeypatch, capsys, model_dir):
-    monkeypatch.delenv("MODEL_URI", raising=False)
-    monkeypatch.setenv("MODEL_DIR", str(model_dir))
-    get_settings.cache_clear()
-    try:
-        assert main(["check"]) == 0
-    finally:
-        get_settings.cache_clear()
+def test_check_loads_and_self_checks_the_model(cli, capsys, model_dir):
+    assert cli(["check"], {"MODEL_DIR": str(model_dir)}) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["self_check"]["ok"] is True

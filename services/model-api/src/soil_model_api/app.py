@@ -10,14 +10,16 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
+from soil_contracts.redact import redact
 
 from soil_model_api.config import Settings, get_settings
 from soil_model_api.errors import ConfigError
 from soil_model_api.metrics import MetricsMiddleware, ServiceMetrics
-from soil_model_api.model_loader import LoadedModel, ModelState, load_model, run_self_check
+from soil_model_api.model_loader import load_model
 from soil_model_api.routes import health, predict
 from soil_model_api.routes import model as model_routes
 from soil_model_api.schemas import predict_request_body
+from soil_model_api.served_model import LoadedModel, ModelState, run_self_check
 from soil_model_api.validation import BandSchema, InvalidRequest
 
 log = logging.getLogger(__name__)
@@ -71,12 +73,12 @@ async def load_until_ready(app: FastAPI) -> None:
             loaded = await asyncio.to_thread(load_model, settings)
             check = await asyncio.to_thread(run_self_check, loaded)
         except ConfigError as exc:  # retrying cannot fix the environment
-            state.status, state.error = "failed", str(exc)
-            log.error("model source misconfigured: %s", exc)
+            state.status, state.error = "failed", redact(str(exc))
+            log.error("model source misconfigured: %s", state.error)
             return
         except Exception as exc:  # noqa: BLE001 - registry down, file missing, bad pickle: all retried
             state.status = "failed"
-            state.error = f"{exc} (attempt {state.attempts}; retrying in {delay:.0f}s)"
+            state.error = f"{redact(str(exc))} (attempt {state.attempts}; retrying in {delay:.0f}s)"
             log.error("loading the model failed: %s", state.error)
             await asyncio.sleep(delay)
             delay = min(delay * 2, settings.load_retry_max_seconds)

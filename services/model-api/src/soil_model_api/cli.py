@@ -6,13 +6,13 @@ import argparse
 import logging
 import sys
 
-from soil_model_api.errors import ModelApiError
+from soil_contracts.cli import run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="soil-model-api",
-        description="Serve one soil-spectroscopy model (MODEL_URI or MODEL_DIR) over HTTP.",
+        description="Serve one soil-spectroscopy model (MODEL_URI, MODEL_DIR or MODEL_API_REGISTERED_FILE) over HTTP.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the HTTP service (uvicorn, one worker)")
@@ -23,26 +23,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
-        return int(exc.code or 0)
+def _serve(args: argparse.Namespace) -> int:
     from soil_model_api.config import get_settings
-    from soil_model_api.serve import check, serve
+    from soil_model_api.serve import serve
 
-    try:
-        settings = get_settings()
-        if args.command == "serve":
-            overrides = {k: v for k, v in {"host": args.host, "port": args.port,
-                                            "log_level": args.log_level}.items() if v is not None}
-            return serve(settings.model_copy(update=overrides))
-        return check(settings)
-    except ModelApiError as exc:
-        print(f"soil-model-api {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    overrides = {"host": args.host, "port": args.port, "log_level": args.log_level}
+    return serve(get_settings().model_copy(update={k: v for k, v in overrides.items() if v is not None}))
+
+
+def _check(args: argparse.Namespace) -> int:
+    from soil_model_api.config import get_settings
+    from soil_model_api.serve import check
+
+    return check(get_settings())
+
+
+COMMANDS = {"serve": _serve, "check": _check}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one verb; exit codes follow ``soil_contracts.errors.ExitCode`` (3: the registry did not answer)."""
+    from soil_model_api.registry import translate
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return run_main("soil-model-api", build_parser(), COMMANDS, argv, translate=translate)
 
 
 if __name__ == "__main__":

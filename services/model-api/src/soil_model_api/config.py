@@ -3,16 +3,60 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from soil_contracts.errors import ContractError
+from soil_contracts.records import RegisteredVersion
 
 from soil_model_api.errors import ConfigError
 
 # models:/<name>@<alias> or models:/<name>/<version>: the registry forms the service accepts.
 REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
+SOURCE_VARIABLES = ("MODEL_URI", "MODEL_DIR", "MODEL_API_REGISTERED_FILE")
+
+
+@dataclass(frozen=True)
+class RegistrySource:
+    """A registry version to serve: by alias or version (``MODEL_URI``), or pinned by a register record."""
+
+    name: str
+    alias: str | None
+    version: str | None
+    origin: str  # what named it, for messages: "MODEL_URI" or "MODEL_API_REGISTERED_FILE <path>"
+    run_id: str | None = None  # the run a register record says created the version
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}@{self.alias}" if self.alias else f"models:/{self.name}/{self.version}"
+
+    @classmethod
+    def from_uri(cls, uri: str) -> RegistrySource:
+        match = REGISTRY_URI.match(uri)
+        if match is None:
+            raise ConfigError(f"MODEL_URI: {uri!r} is not models:/<name>@<alias> or models:/<name>/<version>")
+        return cls(name=match["name"], alias=match["alias"], version=match["version"], origin="MODEL_URI")
+
+    @classmethod
+    def from_record(cls, path: Path) -> RegistrySource:
+        """The version ``soil-trainer register --out`` wrote, pinned; ConfigError names the file and field."""
+        try:
+            record = RegisteredVersion.load(path)
+        except ContractError as exc:
+            raise ConfigError(f"MODEL_API_REGISTERED_FILE: {exc}") from exc
+        what = f"MODEL_API_REGISTERED_FILE: {path}: {RegisteredVersion.model_fields['kind'].default}"
+        pinned = f"models:/{record.name}/{record.version}"
+        if not re.fullmatch(r"[^/@\s]+", record.name):
+            raise ConfigError(f"{what}: name: {record.name!r} is not a registered model name")
+        if not record.version.isdigit():
+            raise ConfigError(f"{what}: version: {record.version!r} is not a registry version number")
+        if record.uri != pinned:
+            raise ConfigError(f"{what}: uri: {record.uri!r} is not {pinned}, the version the record names")
+        return cls(name=record.name, alias=None, version=record.version,
+                   origin=f"MODEL_API_REGISTERED_FILE {path}", run_id=record.run_id)
 
 
 class Settings(BaseSettings):
@@ -22,6 +66,8 @@ class Settings(BaseSettings):
 
     model_uri: str | None = Field(default=None, validation_alias=AliasChoices("MODEL_URI"))
     model_dir: Path | None = Field(default=None, validation_alias=AliasChoices("MODEL_DIR"))
+    # A soil-trainer register record (name, version, ...): serve that version, pinned, from the registry.
+    registered_file: Path | None = None
     mlflow_tracking_uri: str | None = Field(default=None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI"))
 
     host: str = "0.0.0.0"
@@ -38,7 +84,8 @@ class Settings(BaseSettings):
     access_log: bool = False
     log_level: str = "info"
 
-    @field_validator("model_uri", "model_dir", "mlflow_tracking_uri", "slot", "image_tag", mode="before")
+    @field_validator("model_uri", "model_dir", "registered_file", "mlflow_tracking_uri", "slot", "image_tag",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value):
         # Kubernetes and compose set "" to clear a variable an image defines.
@@ -54,13 +101,24 @@ class Settings(BaseSettings):
             )
         return value
 
-    def model_source(self) -> str:
-        """The one configured model source, or a ConfigError naming the variables."""
-        if self.model_uri and self.model_dir:
-            raise ConfigError(f"MODEL_URI ({self.model_uri}) and MODEL_DIR ({self.model_dir}) are both set; set one")
-        if not (self.model_uri or self.model_dir):
-            raise ConfigError("set MODEL_URI (models:/soil-carbon@staging) or MODEL_DIR (a model directory)")
-        return self.model_uri or str(self.model_dir)
+    def model_source(self) -> Path | RegistrySource:
+        """The one configured model source, or a ConfigError naming the variables (or the record's field)."""
+        given = dict(zip(SOURCE_VARIABLES, (self.model_uri, self.model_dir, self.registered_file), strict=True))
+        given = {var: value for var, value in given.items() if value is not None}
+        if len(given) > 1:
+            named = [f"{var} ({value})" for var, value in given.items()]
+            listed = " and ".join(named) if len(named) == 2 else f"{', '.join(named[:-1])} and {named[-1]}"
+            raise ConfigError(f"{listed} are {'both' if len(named) == 2 else 'all'} set; "
+                              f"set one of {', '.join(SOURCE_VARIABLES)}")
+        if self.model_uri:
+            return RegistrySource.from_uri(self.model_uri)
+        if self.model_dir:
+            return Path(self.model_dir)
+        if self.registered_file:
+            return RegistrySource.from_record(Path(self.registered_file))
+        raise ConfigError("set MODEL_URI (models:/<name>@<alias> or models:/<name>/<version>), "
+                          "MODEL_DIR (a model directory) or MODEL_API_REGISTERED_FILE "
+                          "(the record `soil-trainer register --out` writes)")
 
 
 @lru_cache

@@ -33,7 +33,8 @@ def serve(settings: Settings) -> int:
 
 def check(settings: Settings) -> int:
     """Load the configured model and run its self-check; print what /v1/model would report."""
-    from soil_model_api.model_loader import load_model, run_self_check
+    from soil_model_api.model_loader import load_model
+    from soil_model_api.served_model import run_self_check
 
     loaded = load_model(settings)
     result = run_self_check(loaded)

@@ -1,0 +1,115 @@
+"""Serve a version from the MLflow registry: resolve it once, download it pinned by version, load it.
+
+What answers is the registry at ``MLFLOW_TRACKING_URI``; messages carry no credentials of that URI.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from soil_contracts.redact import redact
+
+from soil_model_api.config import RegistrySource, Settings
+from soil_model_api.errors import ModelLoadError, RegistryUnavailable
+from soil_model_api.model_dir import MLMODEL, load_from_dir
+from soil_model_api.served_model import LoadedModel, RegistryLineage
+
+
+def load_from_registry(source: RegistrySource, settings: Settings) -> LoadedModel:
+    """Resolve ``source`` to one version, download ``models:/<name>/<version>``, load it.
+
+    Raises:
+        RegistryUnavailable: the registry did not answer.
+        ModelLoadError: the version does not exist, is not the one a register record names, or is not servable.
+    """
+    import mlflow.artifacts
+    from mlflow import MlflowClient
+
+    tracking_uri = settings.mlflow_tracking_uri
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        if source.alias:
+            mv = client.get_model_version_by_alias(source.name, source.alias)
+        else:
+            mv = client.get_model_version(source.name, source.version)
+    except Exception as exc:  # MlflowException or a transport error: both are named
+        raise registry_error(exc, f"{source.origin} {source.uri}") from exc
+    if source.run_id and mv.run_id != source.run_id:
+        raise ModelLoadError(
+            f"{source.origin}: version {mv.version} of {source.name} was created by run {mv.run_id}, "
+            f"not by run {source.run_id} as the record says; is MLFLOW_TRACKING_URI the registry it was made in?"
+        )
+    # Download by version, not alias, so an alias moved meanwhile cannot mix two versions.
+    cache = Path(settings.cache_dir or tempfile.gettempdir()) / "soil-model-api"
+    cache.mkdir(parents=True, exist_ok=True)
+    dst = Path(tempfile.mkdtemp(prefix=f"{source.name}-{mv.version}-", dir=cache))
+    try:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{source.name}/{mv.version}", dst_path=str(dst), tracking_uri=tracking_uri
+            )
+        except Exception as exc:  # as above
+            raise registry_error(exc, f"{source.origin} {source.uri}: cannot download version {mv.version}") from exc
+        label = f"{source.uri} (version {mv.version})" if source.alias else f"{source.uri} ({source.origin})"
+        return load_from_dir(find_model_root(Path(local)), registry=registry_lineage(source, mv), source=label)
+    finally:
+        # Everything needed is in memory now; the download would only fill /tmp (a tmpfs in the pod).
+        shutil.rmtree(dst, ignore_errors=True)
+
+
+def registry_error(exc: BaseException, where: str) -> ModelLoadError:
+    """``exc`` as ours: RegistryUnavailable when the registry did not answer, else ModelLoadError; redacted."""
+    import requests
+
+    message = redact(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
+    chain: BaseException | None = exc
+    while chain is not None:
+        if isinstance(chain, requests.RequestException) and not isinstance(chain, requests.exceptions.InvalidURL):
+            return RegistryUnavailable(f"{where}: the MLflow registry did not answer: {message}")
+        chain = chain.__cause__ or chain.__context__
+    return ModelLoadError(f"{where}: {message}")
+
+
+def translate(exc: BaseException) -> ModelLoadError | None:
+    """For the CLI boundary: an MLflow or transport error that escaped the loader, as ours."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(exc, (MlflowException, requests.RequestException)):
+        return registry_error(exc, "MLflow registry")
+    return None
+
+
+def registry_lineage(source: RegistrySource, mv: Any) -> RegistryLineage:
+    """Lineage from the registered version: its aliases and tags (git_revision, data_version, metric.*)."""
+    tags = dict(mv.tags or {})
+    metrics = {k.removeprefix("metric."): _as_float(v) for k, v in tags.items() if k.startswith("metric.")}
+    return RegistryLineage(
+        name=source.name,
+        version=str(mv.version),
+        alias=source.alias,
+        aliases=sorted(getattr(mv, "aliases", None) or []),
+        git_revision=tags.get("git_revision") or None,
+        data_version=tags.get("data_version") or None,
+        metrics={k: v for k, v in metrics.items() if v is not None},
+    )
+
+
+def find_model_root(path: Path) -> Path:
+    """The directory holding MLmodel: the download itself or its only subdirectory that has one."""
+    if (path / MLMODEL).is_file():
+        return path
+    found = [p.parent for p in path.rglob(MLMODEL)]
+    if len(found) != 1:
+        raise ModelLoadError(f"{path}: expected one MLmodel in the downloaded version, found {len(found)}")
+    return found[0]
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,70 @@
+"""Reading a model directory: what is served without lineage, and the refusals, each naming the file."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+from soil_model_api.errors import ModelLoadError
+from soil_model_api.model_dir import load_from_dir
+
+
+def test_a_model_without_soilci_json_is_served_without_lineage(model_dir, benchmark, tmp_path):
+    copy = shutil.copytree(model_dir, tmp_path / "model")
+    (copy / "soilci.json").unlink()
+
+    loaded = load_from_dir(copy)
+
+    info = loaded.info
+    assert (info.name, info.version, info.git_revision, info.data_version, info.target) == (None,) * 5
+    assert info.metrics == {} and info.aliases == []
+    assert info.bands == benchmark.bands
+
+
+@pytest.mark.parametrize("edit,field", [
+    (lambda meta: meta.pop("target"), "target: Field required"),
+    (lambda meta: meta.update(data_version=["md5"]), "data_version: Input should be a valid string"),
+    (lambda meta: meta.update(colour="blue"), "colour: Extra inputs are not permitted"),
+], ids=["missing field", "wrong type", "unknown field"])
+def test_a_malformed_soilci_json_is_refused_naming_the_file_and_field(model_dir, tmp_path, edit, field):
+    copy = shutil.copytree(model_dir, tmp_path / "model")
+    meta = json.loads((copy / "soilci.json").read_text())
+    edit(meta)
+    (copy / "soilci.json").write_text(json.dumps(meta))
+
+    with pytest.raises(ModelLoadError) as refused:
+        load_from_dir(copy)
+
+    assert str(copy / "soilci.json") in str(refused.value)
+    assert field in str(refused.value)
+    assert refused.value.exit_code == 2
+
+
+def test_a_model_without_signature_is_refused_naming_the_file(model_dir, tmp_path):
+    copy = shutil.copytree(model_dir, tmp_path / "model")
+    mlmodel = (copy / "MLmodel").read_text()
+    (copy / "MLmodel").write_text(mlmodel.split("signature:")[0])
+
+    with pytest.raises(ModelLoadError, match="MLmodel: the model has no input signature"):
+        load_from_dir(copy)
+
+
+def test_soilci_json_bands_must_match_the_signature(model_dir, tmp_path):
+    copy = shutil.copytree(model_dir, tmp_path / "model")
+    meta = json.loads((copy / "soilci.json").read_text())
+    meta["bands"] = meta["bands"][:-1] if meta.get("bands") else ["wl_1"]
+    (copy / "soilci.json").write_text(json.dumps(meta))
+
+    with pytest.raises(ModelLoadError, match="soilci.json: 'bands' differ"):
+        load_from_dir(copy)
+
+
+def test_skops_models_are_refused_with_how_to_save_instead(model_dir, tmp_path):
+    copy = shutil.copytree(model_dir, tmp_path / "model")
+    text = re.sub(r"serialization_format: \w+", "serialization_format: skops", (copy / "MLmodel").read_text())
+    (copy / "MLmodel").write_text(text)
+
+    with pytest.raises(ModelLoadError, match="serialization_format='cloudpickle'"):
+        load_from_dir(copy)
