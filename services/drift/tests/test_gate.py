@@ -1,4 +1,4 @@
-"""The drift gate on real LimeSoDa spectra: honest splits pass, instrument changes and other fields fail."""
+"""The drift gate on real LimeSoDa spectra: honest splits pass, subtle instrument changes fail."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 from soil_drift.cli import main
 from soil_drift.config import DriftParams
-from soil_drift.gate import benjamini_hochberg, check_drift, ecdf_distances, holm, ks_p_value
-from soil_drift.io import Table, validate_pair
+from soil_drift.gate import check_drift
+from soil_drift.inputs import validate_pair
+from soil_drift.readers import Table
 
-CONTRACT_KEYS = {"status", "drift_detected", "method", "alpha", "summary", "top_drifted"}
 PARAMS = DriftParams()
 
 
@@ -35,39 +34,9 @@ def gate(reference: pd.DataFrame, candidate: pd.DataFrame, params: DriftParams =
 
 
 @pytest.fixture(scope="module")
-def reference(prepared_data) -> pd.DataFrame:
-    return pd.read_parquet(prepared_data / "reference.parquet")
-
-
-@pytest.fixture(scope="module")
-def incoming(prepared_data) -> pd.DataFrame:
-    return pd.read_parquet(prepared_data / "incoming.parquet")
-
-
-@pytest.fixture(scope="module")
 def ssp460(prepared_data) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(prepared_data / f"{n}.parquet") for n in ("reference", "benchmark",
                                                                                "incoming")], ignore_index=True)
-
-
-def test_default_split_passes_and_writes_the_contract(prepared_data, tmp_path: Path):
-    out, plot = tmp_path / "reports" / "drift.json", tmp_path / "reports" / "drift.png"
-    code = main(["check", str(prepared_data / "reference.parquet"), str(prepared_data / "incoming.parquet"),
-                 "--out", str(out), "--plot", str(plot)])
-    verdict = json.loads(out.read_text())
-    assert code == 0
-    assert CONTRACT_KEYS <= verdict.keys()
-    assert verdict["status"] == "pass" and verdict["drift_detected"] is False
-    assert verdict["top_drifted"] == [] and verdict["regions"] == []
-    assert verdict["alpha"] == 0.025 and verdict["summary"].startswith("No drift")
-    assert [c["name"] for c in verdict["columns"]] == ["SOC_target"]  # sample_id is never tested
-    assert len(verdict["spectra"]["components"]) == PARAMS.n_components
-    assert {f["name"] for f in verdict["spectra"]["features"]} >= {
-        "spectral residual (Q)", "baseline offset", "gain", "wavelength shift", "all components (Hotelling T2)"}
-    column = verdict["columns"][0]
-    assert {"ks", "wasserstein", "psi"} <= column["effect"].keys() and column["test"] == "ks"
-    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(p.name for p in out.parent.iterdir()) == ["drift.json", "drift.png"]  # no temp files left
 
 
 def test_honest_random_halves_are_rarely_flagged(ssp460):
@@ -103,28 +72,6 @@ def test_gate_flags_subtle_instrument_changes_on_half_a_split(ssp460, change, ex
         assert expected in {t.name for t in verdict.drifted_tests}
 
 
-def test_batch_from_another_field_fails_and_names_the_regions(tmp_path: Path):
-    from LimeSoDa import load_dataset
-
-    for name in ("SSP.58", "MG.44"):
-        data = load_dataset(name)["Dataset"]
-        data[["SOC_target", *bands_of(data)]].to_parquet(tmp_path / f"{name}.parquet", index=False)
-    out, plot = tmp_path / "drift.json", tmp_path / "drift.png"
-    code = main(["check", str(tmp_path / "SSP.58.parquet"), str(tmp_path / "MG.44.parquet"),
-                 "--out", str(out), "--plot", str(plot)])
-    verdict = json.loads(out.read_text())
-    assert code == 1
-    assert verdict["status"] == "fail" and verdict["drift_detected"] is True
-    kinds = {t["kind"] for t in verdict["top_drifted"]}
-    assert {"component", "region"} <= kinds
-    p_values = [t["p_value"] for t in verdict["top_drifted"]]
-    assert p_values == sorted(p_values) and max(p_values) <= 0.05
-    region = verdict["regions"][0]
-    assert region["name"].startswith("wl_") and region["unit"] == "nm" and region["n_bands"] >= 1
-    assert verdict["summary"].startswith("Drift:") and "spectra moved in" in verdict["summary"]
-    assert plot.stat().st_size > 10_000
-
-
 def test_warn_only_reports_warn_and_exits_0(reference, incoming, tmp_path: Path):
     shifted = with_bands(incoming, incoming[bands_of(incoming)].to_numpy() * 1.2)
     reference.to_parquet(tmp_path / "ref.parquet")
@@ -158,15 +105,3 @@ def test_spectra_only_inputs_and_a_single_band_work(reference, incoming):
     assert verdict.status == "pass" and verdict.inputs.key_column is None
     few = gate(reference[["SOC_target", "wl_500"]], incoming[["SOC_target", "wl_500"]])
     assert {t.name for t in few.tests} == {"SOC_target", "wl_500"}
-
-
-def test_effect_sizes_and_corrections_match_their_definitions(reference, incoming):
-    band = bands_of(reference)[400]
-    a, b = reference[band].to_numpy(), incoming[band].to_numpy()
-    d, w = ecdf_distances(a, b)
-    ref = stats.ks_2samp(a, b)
-    assert d == pytest.approx(ref.statistic) and w == pytest.approx(stats.wasserstein_distance(a, b))
-    assert ks_p_value(d, a, b) == pytest.approx(ref.pvalue)
-    p = np.array([0.01, 0.04, 0.03, 0.2])
-    assert holm(p) == pytest.approx([0.04, 0.09, 0.09, 0.2])
-    assert benjamini_hochberg(p) == pytest.approx([0.04, 0.16 / 3, 0.16 / 3, 0.2])

@@ -6,10 +6,13 @@ import json
 import sys
 from pathlib import Path
 
+from soil_contracts.files import atomic_path, write_text_atomic
+
 from soil_drift.config import DriftParams
 from soil_drift.errors import OutputError
-from soil_drift.gate import DriftVerdict, check_drift
-from soil_drift.io import atomic_path, load_inputs
+from soil_drift.gate import check_drift
+from soil_drift.inputs import load_inputs
+from soil_drift.verdict import DriftVerdict
 
 
 def check_files(
@@ -37,6 +40,5 @@ def check_files(
 def _write_json(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
-        return
-    with atomic_path(Path(out)) as tmp:
-        tmp.write_text(text)
+    else:
+        write_text_atomic(out, text)

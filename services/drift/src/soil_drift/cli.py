@@ -6,16 +6,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from soil_drift.errors import SoilDriftError
+from soil_contracts.cli import run_main
+from soil_contracts.errors import ExitCode
 
+from soil_drift.errors import translate_read_error
+
+PROG = "soil-drift"
 DEFAULT_PARAMS = Path("params.yaml")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="soil-drift",
+        prog=PROG,
         description="Data-drift gate for soil spectra and soil properties. "
-        "Exit 0: no drift (or drift with --warn-only); 1: drift; 2: bad input, params or usage.",
+        "Exit 0: no drift (or drift with --warn-only); 1: drift; 2: bad input, params or usage; "
+        "70: internal error (a crash, never a verdict).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="compare a candidate table with the trusted reference")
@@ -42,24 +47,15 @@ def run_check(args: argparse.Namespace) -> int:
         args.reference, args.candidate, load_params(params_path),
         out=args.out, plot=args.plot, warn_only=args.warn_only,
     )
-    print(f"soil-drift check: {verdict.status}: {verdict.summary}", file=sys.stderr)
-    return 1 if verdict.status == "fail" else 0
+    print(f"{PROG} check: {verdict.status}: {verdict.summary}", file=sys.stderr)
+    return ExitCode.VERDICT if verdict.status == "fail" else ExitCode.OK
 
 
 COMMANDS = {"check": run_check}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
-        return int(exc.code or 0)
-    try:
-        return COMMANDS[args.command](args)
-    except SoilDriftError as exc:
-        print(f"soil-drift {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    return run_main(PROG, build_parser(), COMMANDS, argv, translate=translate_read_error)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from soil_drift.gate import DriftVerdict
+from soil_drift.verdict import DriftVerdict
 
 REFERENCE_COLOUR = "#1f77b4"
 CANDIDATE_COLOUR = "#d62728"

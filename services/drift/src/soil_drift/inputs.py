@@ -1,0 +1,193 @@
+"""The validated pair the tests read: both tables checked against each other, split into column roles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from soil_contracts.bands import band_columns, band_positions, spectral_axis
+
+from soil_drift.config import DriftParams
+from soil_drift.errors import DataError
+from soil_drift.readers import Table, read_table
+
+# An object column whose values mostly parse as numbers is a numeric column with typos, not a category.
+NUMERIC_SHARE = 0.5
+
+
+@dataclass
+class DriftInputs:
+    """Validated reference and candidate data, split into spectra and scalar columns."""
+
+    reference_path: str
+    candidate_path: str
+    n_reference: int
+    n_candidate: int
+    bands: list[str]
+    positions: np.ndarray
+    reference_spectra: np.ndarray  # float32, rows x bands
+    candidate_spectra: np.ndarray
+    numeric: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    categorical: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    key_column: str | None = None
+
+    @property
+    def band_unit(self) -> str:
+        """``nm`` or ``cm-1``, from the first band; ``nm`` without bands."""
+        return spectral_axis(self.bands[:1]).unit if self.bands else "nm"
+
+
+def load_inputs(reference: Path, candidate: Path, params: DriftParams) -> DriftInputs:
+    """Read both files and validate them as a pair; every problem is a DataError naming its file."""
+    return validate_pair(read_table(reference), read_table(candidate), params)
+
+
+def validate_pair(reference: Table, candidate: Table, params: DriftParams) -> DriftInputs:
+    """Check the two tables against each other and the params; return the data the tests need."""
+    excluded = set(params.exclude_columns)
+    ref_cols = [c for c in reference.names if c not in excluded]
+    cand_cols = [c for c in candidate.names if c not in excluded]
+    _check_columns(reference, ref_cols, candidate, cand_cols, params)
+    for table in (reference, candidate):
+        if table.n_rows < params.min_rows:
+            raise DataError(
+                f"{table.path}: {table.n_rows} rows, fewer than the {params.min_rows} the tests need "
+                f"(drift.min_rows)"
+            )
+
+    bands = band_columns(ref_cols)
+    scalars = [c for c in ref_cols if c not in set(bands)]
+    inputs = DriftInputs(
+        reference_path=str(reference.path),
+        candidate_path=str(candidate.path),
+        n_reference=reference.n_rows,
+        n_candidate=candidate.n_rows,
+        bands=bands,
+        positions=np.array(band_positions(bands)),
+        reference_spectra=_spectra(reference, bands),
+        candidate_spectra=_spectra(candidate, bands),
+    )
+    for name in scalars:
+        if _looks_numeric(reference, name):
+            pair = []
+            for table in (reference, candidate):
+                values = _parse_numeric(table, name)
+                _check_finite(table.path, name, values)
+                pair.append(values)
+            inputs.numeric[name] = (pair[0], pair[1])
+        else:
+            inputs.categorical[name] = (_categories(reference, name), _categories(candidate, name))
+    inputs.key_column = params.key_column or _default_key(list(inputs.numeric))
+    if inputs.key_column is not None and inputs.key_column not in inputs.numeric:
+        raise DataError(
+            f"{reference.path}: drift.key_column {inputs.key_column!r} must be a numeric column"
+        )
+    return inputs
+
+
+def _check_columns(
+    reference: Table, ref_cols: list[str], candidate: Table, cand_cols: list[str], params: DriftParams,
+) -> None:
+    """Both tables hold the key column, something to test, and the same columns."""
+    for table, cols in ((reference, ref_cols), (candidate, cand_cols)):
+        if params.key_column is not None and params.key_column not in cols:
+            raise DataError(f"{table.path}: missing column {params.key_column!r} (drift.key_column)")
+        if not cols:
+            raise DataError(
+                f"{table.path}: missing columns: nothing to test once drift.exclude_columns "
+                f"({', '.join(sorted(set(params.exclude_columns)))}) are set aside"
+            )
+    missing = [c for c in ref_cols if c not in set(cand_cols)]
+    if missing:
+        raise DataError(
+            f"{candidate.path}: missing {len(missing)} columns of the reference {reference.path}: "
+            f"{_listing(missing)}"
+        )
+    extra = [c for c in cand_cols if c not in set(ref_cols)]
+    if extra:
+        raise DataError(
+            f"{candidate.path}: {len(extra)} columns are not in the reference {reference.path}: "
+            f"{_listing(extra)}; both files need the same columns"
+        )
+
+
+def _listing(names: list[str], limit: int = 6) -> str:
+    head = ", ".join(names[:limit])
+    return head + (f" ... (+{len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _parse_numeric(table: Table, name: str, values: np.ndarray | None = None) -> np.ndarray:
+    """A numeric column as float64; a value that is not a number is a DataError naming it."""
+    if values is None:
+        values = table.raw(name)
+    if table.is_numeric(name):
+        return values
+    if table.is_bool(name):
+        raise DataError(f"{table.path}: column {name} holds true/false values, expected numbers")
+    parsed = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(np.isnan(parsed) & ~pd.isna(values))
+    if bad.size:
+        row = int(bad[0])
+        raise DataError(
+            f"{table.path}: non-numeric value {values[row]!r} in numeric column {name} "
+            f"(data row {row + 1}; {bad.size} such values)"
+        )
+    return parsed
+
+
+def _check_finite(path: Path, name: str, values: np.ndarray) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        n_nan = int(np.isnan(values).sum())
+        n_inf = int(bad.sum()) - n_nan
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{path}: column {name} has {n_nan} NaN/missing and {n_inf} infinite values "
+            f"(first at data row {row + 1}); the gate needs complete, finite numbers"
+        )
+
+
+def _looks_numeric(table: Table, name: str) -> bool:
+    if table.is_numeric(name):
+        return True
+    if table.is_bool(name):
+        return False
+    values = table.raw(name)
+    present = values[~pd.isna(values)]
+    if present.size == 0:
+        return True
+    parsed = pd.to_numeric(pd.Series(present), errors="coerce")
+    return float(parsed.notna().mean()) > NUMERIC_SHARE
+
+
+def _spectra(table: Table, bands: list[str]) -> np.ndarray:
+    """Band columns as a rows x bands float32 matrix (stored band-major: one column is contiguous)."""
+    matrix = np.empty((len(bands), table.n_rows), dtype=np.float32)
+    for j, (band, values) in enumerate(table.columns(bands)):
+        values = _parse_numeric(table, band, values)
+        with np.errstate(over="ignore"):
+            matrix[j] = values
+        if not np.isfinite(matrix[j]).all():
+            _check_finite(table.path, band, values)
+            raise DataError(f"{table.path}: column {band} has values beyond float32 range (|x| > 3.4e38)")
+    return matrix.T
+
+
+def _categories(table: Table, name: str) -> np.ndarray:
+    values = table.raw(name)
+    missing = pd.isna(values)
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise DataError(
+            f"{table.path}: column {name} has {int(missing.sum())} missing values "
+            f"(first at data row {row + 1}); the gate needs complete data"
+        )
+    return np.asarray([str(v) for v in values], dtype=object)
+
+
+def _default_key(numeric: list[str]) -> str | None:
+    """The key soil property: the first ``*_target`` column, else the first numeric scalar."""
+    targets = [c for c in numeric if c.endswith("_target")]
+    return (targets or numeric or [None])[0]

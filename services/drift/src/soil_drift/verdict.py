@@ -1,0 +1,199 @@
+"""The verdict: every test's result, the Holm correction over the family, the JSON and the summary line."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from soil_drift.config import DriftParams
+from soil_drift.inputs import DriftInputs
+
+METHOD = "pooled-PCA spectral tests + per-column KS / chi-squared, Holm-corrected"
+
+
+def json_number(value: float | None) -> float | None:
+    """``value`` as a float for JSON; NaN and infinities become None (null)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+@dataclass
+class TestResult:
+    """One member of the test family."""
+
+    name: str
+    kind: str  # "column" | "component" (spectral features count as components)
+    test: str
+    statistic: float
+    p_value: float
+    effect: dict[str, float] = field(default_factory=dict)
+    description: str = ""
+    p_adjusted: float = float("nan")
+
+    def drifted(self, alpha: float) -> bool:
+        return self.p_adjusted <= alpha
+
+    def as_dict(self, alpha: float) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "test": self.test,
+            "statistic": json_number(self.statistic),
+            "p_value": json_number(self.p_value),
+            "p_adjusted": json_number(self.p_adjusted),
+            "drifted": self.drifted(alpha),
+            "effect": {k: json_number(v) for k, v in self.effect.items()},
+            **({"description": self.description} if self.description else {}),
+        }
+
+
+@dataclass
+class Region:
+    """Contiguous bands whose means differ (Benjamini-Hochberg over bands), on one basis."""
+
+    name: str
+    basis: str  # "values" (raw spectra) | "residual" (outside the component subspace)
+    start: float
+    end: float
+    n_bands: int
+    max_abs_t: float
+    p_adjusted: float
+    mean_difference: float
+    first_index: int
+    last_index: int
+
+    def as_dict(self, unit: str) -> dict[str, Any]:
+        return {
+            "name": self.name, "basis": self.basis, "start": self.start, "end": self.end, "unit": unit,
+            "n_bands": self.n_bands, "max_abs_t": json_number(self.max_abs_t),
+            "p_adjusted": json_number(self.p_adjusted), "mean_difference": json_number(self.mean_difference),
+        }
+
+
+@dataclass
+class SpectralView:
+    """What the plot needs from the spectra: both mean spectra and the standard error of their gap."""
+
+    positions: np.ndarray
+    bands: list[str]
+    unit: str
+    reference_mean: np.ndarray
+    candidate_mean: np.ndarray
+    difference_se: np.ndarray
+
+
+@dataclass
+class DriftVerdict:
+    status: str
+    drift_detected: bool
+    alpha: float
+    summary: str
+    tests: list[TestResult]
+    regions: list[Region]
+    spectral_info: dict[str, Any]
+    spectra: SpectralView | None
+    inputs: DriftInputs
+    params: DriftParams
+    warn_only: bool
+
+    @property
+    def drifted_tests(self) -> list[TestResult]:
+        hits = [t for t in self.tests if t.drifted(self.alpha)]
+        return sorted(hits, key=lambda t: (t.p_adjusted, -abs(t.statistic)))
+
+    def top_drifted(self, limit: int = 20) -> list[dict[str, Any]]:
+        items = [
+            {"name": t.name, "kind": t.kind, "statistic": json_number(t.statistic),
+             "p_value": json_number(t.p_adjusted), "test": t.test}
+            for t in self.drifted_tests
+        ]
+        items += [
+            {"name": r.name, "kind": "region", "statistic": json_number(r.max_abs_t),
+             "p_value": json_number(r.p_adjusted), "test": f"welch-t per band ({r.basis}), BH"}
+            for r in self.regions
+        ]
+        items.sort(key=lambda d: (d["p_value"], -abs(d["statistic"] or 0.0)))
+        return items[:limit]
+
+    def to_json(self) -> dict[str, Any]:
+        columns = [t.as_dict(self.alpha) for t in self.tests if t.kind == "column"]
+        spectral = [t.as_dict(self.alpha) for t in self.tests if t.kind == "component"]
+        return {
+            "status": self.status,
+            "drift_detected": self.drift_detected,
+            "method": METHOD,
+            "alpha": self.alpha,
+            "summary": self.summary,
+            "top_drifted": self.top_drifted(),
+            "reference": {"path": self.inputs.reference_path, "rows": self.inputs.n_reference},
+            "candidate": {"path": self.inputs.candidate_path, "rows": self.inputs.n_candidate},
+            "tests": {
+                "count": len(self.tests),
+                "correction": "holm",
+                "drifted": len(self.drifted_tests),
+            },
+            "columns": columns,
+            "spectra": {
+                **self.spectral_info,
+                "components": [t for t in spectral if t["name"].startswith("PC")],
+                "features": [t for t in spectral if not t["name"].startswith("PC")],
+            },
+            "regions": [r.as_dict(self.inputs.band_unit) for r in self.regions],
+            "key_column": self.inputs.key_column,
+            "warn_only": self.warn_only,
+            "params": self.params.model_dump(mode="json"),
+        }
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error), in the order given."""
+    m = len(p)
+    order = np.argsort(p)
+    adjusted = np.maximum.accumulate(p[order] * (m - np.arange(m)))
+    out = np.empty(m)
+    out[order] = np.clip(adjusted, 0, 1)
+    return out
+
+
+def adjust(tests: list[TestResult]) -> None:
+    """Set every test's ``p_adjusted`` by Holm over the whole family."""
+    if tests:
+        adjusted = holm(np.array([t.p_value for t in tests]))
+        for t, a in zip(tests, adjusted, strict=True):
+            t.p_adjusted = float(a)
+
+
+def summarise(verdict: DriftVerdict) -> str:
+    """One sentence for the PR report."""
+    m = len(verdict.tests)
+    kinds = []
+    n_cols = sum(t.kind == "column" for t in verdict.tests)
+    n_pcs = sum(t.name.startswith("PC") for t in verdict.tests)
+    n_feat = m - n_cols - n_pcs
+    if n_cols:
+        kinds.append(f"{n_cols} column{'s' * (n_cols != 1)}")
+    if n_pcs:
+        kinds.append(f"{n_pcs} principal components")
+    if n_feat:
+        kinds.append(f"{n_feat} spectral features")
+    family = f"{m} tests ({', '.join(kinds)})" if kinds else "no tests"
+    where = (f"{verdict.inputs.n_candidate} candidate vs {verdict.inputs.n_reference} reference rows")
+    if not verdict.drift_detected:
+        best = min(verdict.tests, key=lambda t: t.p_adjusted, default=None)
+        tail = f"; smallest adjusted p {best.p_adjusted:.2g} ({best.name})" if best else ""
+        return (f"No drift: none of {family} is significant after Holm correction at "
+                f"alpha {verdict.alpha:g} ({where}){tail}.")
+    hits = verdict.drifted_tests
+    names = ", ".join(t.name for t in hits[:4]) + (f" and {len(hits) - 4} more" if len(hits) > 4 else "")
+    text = (f"Drift: {len(hits)} of {family} significant after Holm correction at alpha "
+            f"{verdict.alpha:g} ({names}; {where})")
+    if verdict.regions:
+        text += "; spectra moved in " + ", ".join(r.name for r in verdict.regions[:3])
+        if len(verdict.regions) > 3:
+            text += f" and {len(verdict.regions) - 3} more regions"
+    return text + "."

@@ -1,0 +1,26 @@
+"""The drift section of params.yaml: a bad key or value is exit 2 naming the key, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+from soil_drift.config import DriftParams, load_params
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("drift:\n  bogus: 1\n", "drift.bogus: Extra inputs are not permitted"),
+    ("drift:\n  alpha: 2\n", "drift.alpha: Input should be less than or equal to 0.5"),
+    ("drift:\n  on_drift: maybe\n", "drift.on_drift: Input should be 'fail' or 'warn'"),
+    ("drift: [1, 2]\n", "drift: expected a mapping"),
+    ("drift: {alpha: [\n", "cannot read params"),
+])
+def test_bad_params_name_the_key(tmp_path, slices, run_bad, text, message):
+    params = tmp_path / "params.yaml"
+    params.write_text(text)
+    code, err = run_bad(*slices, "--params", str(params))
+    assert code == 2 and message in err
+
+
+def test_missing_section_means_defaults(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  model: pls\n")
+    assert load_params(params) == DriftParams() == load_params(None)

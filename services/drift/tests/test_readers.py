@@ -1,0 +1,72 @@
+"""Reading the input files: a missing, empty, unreadable or unconvertible file is exit 2 naming it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from soil_drift.readers import Table, read_table
+
+
+def test_empty_file_is_exit_2(tmp_path, slices, run_bad):
+    empty = tmp_path / "empty.parquet"
+    empty.write_bytes(b"")
+    code, err = run_bad(slices[0], empty)
+    assert code == 2 and f"{empty}: file is empty" in err
+
+
+def test_csv_with_only_a_header_has_no_rows(tmp_path, slices, run_bad):
+    header = tmp_path / "header.csv"
+    slices[1].head(0).to_csv(header, index=False)
+    code, err = run_bad(slices[0], header)
+    assert code == 2 and f"{header}: no rows" in err
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("broken.parquet", b"PAR1 this is not parquet at all", "cannot read as Parquet"),
+    ("binary.csv", bytes(range(256)) * 8, "cannot read as CSV"),
+    ("table.xlsx", b"PK\x03\x04", "unsupported file type '.xlsx'"),
+])
+def test_unreadable_files(tmp_path, slices, run_bad, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, err = run_bad(path, slices[1])
+    assert code == 2 and f"{path}: {message}" in err
+
+
+def test_missing_file_and_directory(tmp_path, slices, run_bad):
+    code, err = run_bad(tmp_path / "nope.parquet", slices[1])
+    assert code == 2 and "nope.parquet: file not found" in err
+    code, err = run_bad(slices[0], tmp_path)
+    assert code == 2 and "is a directory" in err
+
+
+@pytest.mark.parametrize(("column", "message"), [
+    (pa.array([2**53 + 1] * 30, pa.int64()), "column extra cannot be converted (ArrowInvalid"),
+    (pa.array([[1.0, 2.0]] * 30), "column extra holds list<element: double> values"),
+], ids=["int64-beyond-float64", "equal-length-lists"])
+def test_parquet_column_numpy_cannot_hold_is_exit_2(tmp_path, slices, run_bad, column, message):
+    path = tmp_path / "odd.parquet"
+    pq.write_table(pa.Table.from_pandas(slices[0], preserve_index=False).append_column("extra", column), path)
+    code, err = run_bad(path, path)
+    assert code == 2 and f"{path}: {message}" in err
+
+
+def test_parquet_and_csv_read_the_same_values(tmp_path: Path, slices):
+    frame = slices[0].assign(lab="A")
+    frame.to_parquet(tmp_path / "t.parquet", index=False)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    parquet, csv = read_table(tmp_path / "t.parquet"), read_table(tmp_path / "t.csv")
+    memory = Table.from_frame(frame)
+    assert parquet.names == csv.names == memory.names and parquet.n_rows == csv.n_rows == 30
+    names = ["SOC_target", "wl_350", "lab"]
+    for table in (parquet, csv):
+        for (name, got), (_, want) in zip(table.columns(names), memory.columns(names), strict=True):
+            assert table.is_numeric(name) == (name != "lab")
+            if name == "lab":
+                assert list(got) == list(want)
+            else:
+                np.testing.assert_allclose(got, want, rtol=1e-12)
