@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
+import httpx
 import pytest
 
 from soilci.cli import main
@@ -60,6 +62,24 @@ def test_rollback_refuses_when_live_yaml_never_changed(repo):
         rollback(repo, preview_url=NO_SERVICE, tracking_uri=NO_SERVICE)
 
 
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def ready_slots(slots) -> dict:
+    """``slots`` once both answer /readyz with 200, as a Service would only then route to them."""
+    deadline = time.monotonic() + 120
+    for _, url, _ in slots.values():
+        while not _ready(url):
+            assert time.monotonic() < deadline, f"{url} not ready after 120 s"
+            time.sleep(0.5)
+    return slots
+
+
 @pytest.mark.docker
 def test_promote_refuses_when_the_preview_slot_is_not_ready(
     manifests, published, docker_client, mlflow_server
@@ -87,9 +107,9 @@ def test_promote_refuses_when_the_preview_slot_is_not_ready(
 
 @pytest.mark.docker
 def test_promote_refuses_when_the_preview_serves_another_model_version(
-    manifests, slots, published, mlflow_server
+    manifests, ready_slots, published, mlflow_server
 ):
-    _, blue_url, _ = slots["blue"]  # a preview Service still reaching the old pods
+    _, blue_url, _ = ready_slots["blue"]  # a preview Service still reaching the old pods
     old, new = published["old"], published["new"]
     with pytest.raises(
         GateRefused,
@@ -103,7 +123,7 @@ def test_promote_refuses_when_the_preview_serves_another_model_version(
 
 @pytest.mark.docker
 def test_promote_then_rollback_restores_the_previous_selector_exactly(
-    manifests, slots, published, mlflow_server, tmp_path
+    manifests, ready_slots, published, mlflow_server, tmp_path
 ):
     from mlflow.tracking import MlflowClient
 
@@ -121,7 +141,7 @@ def test_promote_then_rollback_restores_the_previous_selector_exactly(
         [
             "promote",
             "--manifests-repo", manifests,
-            "--preview-url", slots["green"][1],
+            "--preview-url", ready_slots["green"][1],
             "--tracking-uri", mlflow_server,
             "--expect-version", new_version,
         ]
@@ -134,7 +154,7 @@ def test_promote_then_rollback_restores_the_previous_selector_exactly(
     subprocess.run(["git", "clone", "--quiet", manifests, str(switched)], check=True)
     assert StagingOverlay(switched / OVERLAY).live_slot() == "green"
 
-    result = rollback(manifests, preview_url=slots["blue"][1], tracking_uri=mlflow_server)
+    result = rollback(manifests, preview_url=ready_slots["blue"][1], tracking_uri=mlflow_server)
     assert (result.live, result.previous) == ("blue", "green")
     assert live_file() == before
     old_version = published["old"].model_version
