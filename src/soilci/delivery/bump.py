@@ -1,39 +1,35 @@
-"""soilci bump: pin the idle colour of the staging overlay to a pushed image, in the manifests repo."""
+"""soilci bump: pin the idle slot of the staging overlay to a pushed image, in the manifests repo."""
 
 from __future__ import annotations
 
-import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from soilci.delivery.gitops import (
-    DEFAULT_OVERLAY,
-    TAG_PATTERN,
-    Checkout,
-    ImageRef,
-    PushResult,
-    commit_and_push,
-    other,
-    placeholder,
-)
+from soil_contracts.errors import ContractError
+from soil_contracts.records import ImageRecord
+
+from soilci import params
+from soilci.delivery.manifests_repo import Checkout, PushResult, commit_and_push
+from soilci.delivery.overlay import DEFAULT_OVERLAY, other, placeholder
+from soilci.delivery.refs import TAG_PATTERN, ImageRef
+from soilci.delivery.release import ReleaseAnnotations
 from soilci.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class BumpRequest:
-    """An image pinned by digest and the model release it carries."""
+    """An image pinned by digest and the model release it carries (every annotation set)."""
 
     image: ImageRef
-    model_name: str
-    model_version: str
-    git_revision: str
+    release: ReleaseAnnotations
 
 
 def bump_request(
     image: str,
     *,
-    model_name: str = "soil-carbon",
+    model_name: str,
     model_version: str | None = None,
     git_revision: str | None = None,
 ) -> BumpRequest:
@@ -50,37 +46,36 @@ def bump_request(
         )
     if not str(model_version).isdigit():
         raise ConfigError(f"--model-version {model_version!r}: expected a registered version number")
-    return BumpRequest(
-        image=ref, model_name=model_name, model_version=str(model_version), git_revision=git_revision
+    release = ReleaseAnnotations(
+        model_name=model_name, model_version=str(model_version), git_revision=git_revision
     )
+    return BumpRequest(image=ref, release=release)
 
 
-def request_from_json(path: Path) -> BumpRequest:
-    """A BumpRequest from publish-image's ``--out`` file."""
+def request_from_record(path: Path) -> BumpRequest:
+    """A BumpRequest from publish-image's ``--out`` file. Raises ContractError for a bad record."""
+    record = ImageRecord.load(path)
     try:
-        record = json.loads(Path(path).read_text())
         return bump_request(
-            record["image"],
-            model_name=record["model_name"],
-            model_version=str(record["model_version"]),
-            git_revision=record["git_revision"],
+            record.image,
+            model_name=record.model_name,
+            model_version=record.model_version,
+            git_revision=record.git_revision,
         )
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: file not found") from exc
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path}: not a publish-image record ({exc.__class__.__name__}: {exc})") from exc
+    except ConfigError as exc:
+        raise ContractError(f"{path}: {exc}") from exc
 
 
-def commit_message(colour: str, req: BumpRequest) -> str:
-    rev = req.git_revision[:12]
+def commit_message(slot: str, req: BumpRequest) -> str:
+    rel = req.release
     return (
-        f"staging: {colour} runs {req.model_name} v{req.model_version} "
-        f"(git {rev}, {req.image.digest[:19]})\n\n"
-        f"Idle colour {colour} (image {placeholder(colour)}) now pins:\n"
+        f"staging: {slot} runs {rel.model_name} v{rel.model_version} "
+        f"(git {rel.git_revision[:12]}, {req.image.digest[:19]})\n\n"
+        f"Idle slot {slot} (image {placeholder(slot)}) now pins:\n"
         f"  image:        {req.image}\n"
         f"  digest:       {req.image.digest}\n"
-        f"  model:        {req.model_name} version {req.model_version}\n"
-        f"  git revision: {req.git_revision}\n"
+        f"  model:        {rel.model_name} version {rel.model_version}\n"
+        f"  git revision: {rel.git_revision}\n"
     )
 
 
@@ -93,24 +88,18 @@ def bump(
     attempts: int = 5,
     before_push: Callable[[int], None] | None = None,
 ) -> PushResult:
-    """Set the idle colour's image; no commit when either colour already runs it. ``detail``: that colour."""
+    """Set the idle slot's image; no commit when either slot already runs it. ``detail``: that slot."""
 
     def change(checkout: Checkout):
         ov = checkout.overlay
-        live = ov.live_colour()
+        live = ov.live_slot()
         idle = other(live)
-        # An image is pinned at most once: re-pinning it to the idle colour while live would lose the
-        # rollback target, and re-pinning the idle colour is a rerun.
-        for colour in (live, idle):
-            if ov.release(colour).digest == req.image.digest:
-                return None, colour
-        ov.set_release(
-            idle,
-            req.image,
-            model_name=req.model_name,
-            model_version=req.model_version,
-            git_revision=req.git_revision,
-        )
+        # An image is pinned at most once: re-pinning it to the idle slot while live would lose the
+        # rollback target, and re-pinning the idle slot is a rerun.
+        for slot in (live, idle):
+            if ov.release(slot).digest == req.image.digest:
+                return None, slot
+        ov.set_release(idle, req.image, req.release)
         return commit_message(idle, req), idle
 
     return commit_and_push(
@@ -120,14 +109,12 @@ def bump(
 
 def run(args) -> int:
     """``soilci bump``: prints the new commit (or that nothing changed)."""
-    import sys
-
     if args.from_json:
-        req = request_from_json(args.from_json)
+        req = request_from_record(args.from_json)
     else:
         req = bump_request(
             args.image,
-            model_name=args.model_name,
+            model_name=params.model_name(args.model_name, args.params),
             model_version=args.model_version,
             git_revision=args.git_revision,
         )
@@ -136,8 +123,8 @@ def run(args) -> int:
         print(f"bump: {result.detail} already pins {req.image.digest}; nothing to commit", file=sys.stderr)
         return 0
     print(
-        f"bump: {result.detail} now pins {req.model_name} v{req.model_version} ({req.image}); "
-        f"pushed after {result.attempts} attempt(s)",
+        f"bump: {result.detail} now pins {req.release.model_name} v{req.release.model_version} "
+        f"({req.image}); pushed after {result.attempts} attempt(s)",
         file=sys.stderr,
     )
     print(result.commit)

@@ -1,4 +1,4 @@
-"""soilci promote / rollback: switch the live Service between colours after checking the target colour."""
+"""soilci promote / rollback: switch the live Service between slots after checking the target slot."""
 
 from __future__ import annotations
 
@@ -9,20 +9,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import yaml
+from soil_contracts.files import write_text_atomic
 
-from soilci.delivery.gitops import (
+from soilci.delivery.manifests_repo import Checkout, PushResult, commit_and_push
+from soilci.delivery.overlay import (
     DEFAULT_OVERLAY,
+    KUSTOMIZATION,
     LIVE_FILE,
     LIVE_SERVICE,
     RELEASE_FILE,
-    Checkout,
-    PushResult,
-    Release,
     StagingOverlay,
-    commit_and_push,
+    load_yaml,
     other,
+    service_selectors,
 )
+from soilci.delivery.release import Release
 from soilci.errors import ConfigError, GateRefused, SoilCIError
 
 PRODUCTION_ALIAS = "production"
@@ -39,24 +40,24 @@ class Switch:
     alias: str | None
 
 
-def check_colour(url: str, release: Release, *, timeout: float = 5.0) -> dict:
-    """Refuse unless the colour behind ``url`` is ready and serves ``release``; returns its /v1/model."""
-    colour = release.colour
+def check_slot(url: str, release: Release, *, timeout: float = 5.0) -> dict:
+    """Refuse unless the slot behind ``url`` is ready and serves ``release``; returns its /v1/model."""
+    slot = release.slot
     base = url.rstrip("/")
     if not release.released:
         raise GateRefused(
-            f"{colour} has no release in the manifests (model version {release.model_version!r}, "
+            f"{slot} has no release in the manifests (model version {release.model_version!r}, "
             f"digest {release.digest!r}); run soilci bump first"
         )
     try:
         ready = httpx.get(f"{base}/readyz", timeout=timeout)
     except httpx.HTTPError as exc:
         raise GateRefused(
-            f"{colour} is not ready: GET {base}/readyz failed ({exc.__class__.__name__}: {exc})"
+            f"{slot} is not ready: GET {base}/readyz failed ({exc.__class__.__name__}: {exc})"
         ) from exc
     if ready.status_code != 200:
         raise GateRefused(
-            f"{colour} is not ready: GET {base}/readyz answered {ready.status_code} "
+            f"{slot} is not ready: GET {base}/readyz answered {ready.status_code} "
             f"({ready.text[:200].strip()})"
         )
     try:
@@ -64,24 +65,24 @@ def check_colour(url: str, release: Release, *, timeout: float = 5.0) -> dict:
         resp.raise_for_status()
         served = resp.json()
     except (httpx.HTTPError, ValueError) as exc:
-        raise GateRefused(f"{colour}: GET {base}/v1/model gave no model description ({exc})") from exc
+        raise GateRefused(f"{slot}: GET {base}/v1/model gave no model description ({exc})") from exc
     version = served.get("version")
     if str(version) != str(release.model_version):
         raise GateRefused(
-            f"{colour} serves model version {version}, but the manifests pin "
+            f"{slot} serves model version {version}, but the manifests pin "
             f"{release.model_name} v{release.model_version} for it; wait for Argo CD to sync or bump again"
         )
     if release.model_name and served.get("name") not in (None, release.model_name):
         raise GateRefused(
-            f"{colour} serves model {served.get('name')!r}, the manifests pin {release.model_name!r}"
+            f"{slot} serves model {served.get('name')!r}, the manifests pin {release.model_name!r}"
         )
-    if served.get("slot") not in (None, colour):
+    if served.get("slot") not in (None, slot):
         raise GateRefused(
-            f"{url} answers as colour {served.get('slot')!r}, not {colour}; is it the preview Service?"
+            f"{url} answers as slot {served.get('slot')!r}, not {slot}; is it the preview Service?"
         )
     if release.tag and served.get("image_tag") not in (None, release.tag):
         raise GateRefused(
-            f"{colour} runs image tag {served.get('image_tag')!r}, "
+            f"{slot} runs image tag {served.get('image_tag')!r}, "
             f"the manifests pin {release.tag!r} ({release.image})"
         )
     return served
@@ -121,7 +122,7 @@ def _move_alias(tracking_uri: str, release: Release, pushed: PushResult) -> str:
     except Exception as exc:  # MlflowException, connection errors
         commit = pushed.commit[:12] if pushed.commit else "already in place"
         raise SoilCIError(
-            f"live traffic switched to {release.colour} (commit {commit}), but moving "
+            f"live traffic switched to {release.slot} (commit {commit}), but moving "
             f"{release.model_name}@{PRODUCTION_ALIAS} to v{release.model_version} at {tracking_uri} failed "
             f"({exc.__class__.__name__}: {str(exc)[:200]}); set that alias by hand, do not promote again"
         ) from exc
@@ -137,30 +138,30 @@ def promote(
     branch: str | None = None,
     overlay: str = DEFAULT_OVERLAY,
 ) -> Switch:
-    """Make the preview colour live, after checking it is ready and serves what the manifests pin."""
+    """Make the preview slot live, after checking it is ready and serves what the manifests pin."""
     uri = _tracking_uri(tracking_uri)
     seen: dict = {}
 
     def change(checkout: Checkout):
         ov = checkout.overlay
-        live = ov.live_colour()
+        live = ov.live_slot()
         target = ov.release(other(live))
         if expect_version is not None and str(target.model_version) != str(expect_version):
             raise GateRefused(
-                f"preview colour {target.colour} pins {target.model_name} v{target.model_version}, "
+                f"preview slot {target.slot} pins {target.model_name} v{target.model_version}, "
                 f"not the expected v{expect_version}"
             )
-        check_colour(preview_url, target)
+        check_slot(preview_url, target)
         _check_registered(uri, target)
-        ov.set_live(target.colour)
-        seen.update(live=target.colour, previous=live, release=target)
+        ov.set_live(target.slot)
+        seen.update(live=target.slot, previous=live, release=target)
         message = (
-            f"staging: promote {target.colour} to live ({target.model_name} v{target.model_version})\n\n"
-            f"Service {LIVE_SERVICE} now selects slot {target.colour}; {live} becomes the preview.\n"
+            f"staging: promote {target.slot} to live ({target.model_name} v{target.model_version})\n\n"
+            f"Service {LIVE_SERVICE} now selects slot {target.slot}; {live} becomes the preview.\n"
             f"  image:        {target.image}\n"
             f"  git revision: {target.git_revision}\n"
         )
-        return message, target.colour
+        return message, target.slot
 
     pushed = commit_and_push(manifests_repo, change, branch=branch, overlay=overlay)
     alias = _move_alias(uri, seen["release"], pushed)
@@ -170,27 +171,26 @@ def promote(
 
 
 def _live_at(checkout: Checkout, revision: str) -> str | None:
-    text = checkout.show(revision, f"{checkout.overlay_rel}/{LIVE_FILE}")
+    """The slot live.yaml made live at ``revision``, or None."""
+    rel = f"{checkout.overlay_rel}/{LIVE_FILE}"
+    text = checkout.show(revision, rel)
     if text is None:
         return None
-    for doc in yaml.safe_load_all(text):
-        if doc and doc.get("metadata", {}).get("name") == LIVE_SERVICE:
-            return (doc.get("spec") or {}).get("selector", {}).get("slot")
-    return None
+    return service_selectors(load_yaml(text, f"{rel} at {revision[:12]}")).get(LIVE_SERVICE)
 
 
-def _release_at(checkout: Checkout, revision: str, colour: str) -> Release | None:
-    """A colour's release as the manifests pinned it at ``revision``."""
+def _release_at(checkout: Checkout, revision: str, slot: str) -> Release | None:
+    """A slot's release as the manifests pinned it at ``revision``."""
     rel = checkout.overlay_rel
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for name in ("kustomization.yaml", LIVE_FILE, f"{colour}/{RELEASE_FILE}"):
+        for name in (KUSTOMIZATION, LIVE_FILE, f"{slot}/{RELEASE_FILE}"):
             text = checkout.show(revision, f"{rel}/{name}")
             if text is None:
                 return None
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             (root / name).write_text(text)
-        return StagingOverlay(root).release(colour)
+        return StagingOverlay(root).release(slot)
 
 
 def rollback(
@@ -201,7 +201,7 @@ def rollback(
     branch: str | None = None,
     overlay: str = DEFAULT_OVERLAY,
 ) -> Switch:
-    """Restore live.yaml as it was before its last change, if the colour it names still runs what it ran."""
+    """Restore live.yaml as it was before its last change, if the slot it names still runs what it ran."""
     uri = _tracking_uri(tracking_uri)
     seen: dict = {}
 
@@ -216,11 +216,11 @@ def rollback(
         )
         if not parent:
             raise GateRefused(f"nothing to roll back: {live_rel} has no earlier version")
-        live = ov.live_colour()
+        live = ov.live_slot()
         before = _live_at(checkout, parent)
         if before != other(live):
             raise GateRefused(
-                f"nothing to roll back: the last change to {live_rel} ({last[:12]}) did not switch colours "
+                f"nothing to roll back: the last change to {live_rel} ({last[:12]}) did not switch slots "
                 f"(live was {before}, is {live})"
             )
         then, now = _release_at(checkout, parent, before), ov.release(before)
@@ -230,9 +230,9 @@ def rollback(
                 f"v{then.model_version if then else '?'}, now {now.image} v{now.model_version}); "
                 "rolling back would not restore what ran: promote deliberately instead"
             )
-        check_colour(preview_url, now)
+        check_slot(preview_url, now)
         _check_registered(uri, now)
-        (checkout.path / live_rel).write_text(checkout.show(parent, live_rel))
+        write_text_atomic(checkout.path / live_rel, checkout.show(parent, live_rel))
         seen.update(live=before, previous=live, release=now)
         message = (
             f"staging: roll back to {before} ({now.model_name} v{now.model_version})\n\n"

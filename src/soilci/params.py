@@ -1,0 +1,65 @@
+"""The params.yaml keys the operator CLI reads (``register.model_name``), parsed once into frozen models.
+
+The trainer owns the full schema of each section; this reader takes only what soilci needs and
+ignores the rest, so a key added for another stage never breaks it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from soilci.errors import ConfigError
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class RegisterParams(_Section):
+    """params.yaml ``register``."""
+
+    model_name: str = Field(min_length=1)  # MLflow registered model
+
+
+class Params(_Section):
+    """The sections of params.yaml soilci reads."""
+
+    # ``register`` is pydantic's (ABCMeta's) own attribute name, so the section is read under an alias.
+    registration: RegisterParams = Field(validation_alias="register")
+
+    @classmethod
+    def load(cls, path: Path | str = DEFAULT_PARAMS) -> Self:
+        """Read ``path``.
+
+        Raises:
+            ConfigError: missing or unreadable file, not YAML, or a bad key (named, e.g.
+                ``register.model_name``).
+        """
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{path}: params file not found; pass --params or --model-name") from exc
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of stage sections")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"{path}: {key}: {first['msg']}") from exc
+
+
+def model_name(explicit: str | None, params: Path | str = DEFAULT_PARAMS) -> str:
+    """``explicit`` (``--model-name``) if given, else ``register.model_name`` from ``params``."""
+    return explicit or Params.load(params).registration.model_name

@@ -1,0 +1,101 @@
+"""soilci bump against a real bare git repo standing in for the manifests repo."""
+
+from __future__ import annotations
+
+import pytest
+from soil_contracts.records import ImageRecord
+
+from soilci.cli import main
+from soilci.delivery.bump import bump
+from tests.delivery.support import (
+    DIGEST_A,
+    DIGEST_B,
+    IMAGE_A,
+    IMAGE_B,
+    git,
+    log,
+    request,
+    show,
+    switch_live_by_hand,
+)
+
+
+def test_bump_pins_the_idle_slot_and_names_version_revision_and_digest_in_the_commit(repo):
+    assert main(["bump", "--manifests-repo", repo, "--image", IMAGE_A]) == 0
+    subject = log(repo)[0]
+    assert subject.startswith("staging: green runs soil-carbon v7 (git 0123456789ab, sha256:aaaa")
+    body = git("--git-dir", repo, "log", "-1", "--format=%b", "main")
+    assert DIGEST_A in body and "0123456789ab" in body and "version 7" in body
+    assert "Idle slot green" in body
+    kust = show(repo, "kustomization.yaml")
+    assert (
+        "newName: 127.0.0.1:5000/soil-model-api\n    newTag: 0123456789ab-v7\n    digest: " + DIGEST_A in kust
+    )
+    assert 'soilci.io/model-version: "7"' in show(repo, "green/release.yaml")
+    assert 'model-version: "none"' in show(repo, "blue/release.yaml")  # the live slot is untouched
+
+
+def test_bump_takes_the_model_name_from_params_unless_given(repo, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("register:\n  model_name: soil-nitrogen\n  alias: staging\n")
+    assert main(["bump", "--manifests-repo", repo, "--image", IMAGE_A, "--params", str(params)]) == 0
+    assert log(repo)[0].startswith("staging: green runs soil-nitrogen v7")
+    args = ["--image", IMAGE_B, "--params", str(params), "--model-name", "soil-ph"]
+    assert main(["bump", "--manifests-repo", repo, *args]) == 0
+    assert log(repo)[0].startswith("staging: green runs soil-ph v8")
+
+
+def test_bump_twice_with_the_same_image_makes_no_second_commit(repo):
+    first, second = bump(repo, request(IMAGE_A)), bump(repo, request(IMAGE_A))
+    assert first.commit is not None and second.commit is None
+    assert len(log(repo)) == 2
+
+
+def test_bump_does_not_repin_an_image_the_live_slot_already_runs(repo):
+    bump(repo, request(IMAGE_A))
+    switch_live_by_hand(repo)  # green (running IMAGE_A) is live now
+    again = bump(repo, request(IMAGE_A))
+    assert again.commit is None and again.detail == "green"
+    assert 'model-version: "none"' in show(repo, "blue/release.yaml")
+
+
+def test_bump_refuses_an_image_not_pinned_by_digest(repo, capsys):
+    assert main(["bump", "--manifests-repo", repo, "--image", "127.0.0.1:5000/soil-model-api:abc-v7"]) == 2
+    assert "pin it by digest" in capsys.readouterr().err
+    assert len(log(repo)) == 1
+
+
+def test_bump_needs_model_version_when_the_tag_does_not_carry_it(tmp_path, capsys):
+    image = f"127.0.0.1:5000/soil-model-api:latest@{DIGEST_A}"
+    assert main(["bump", "--manifests-repo", str(tmp_path / "none.git"), "--image", image]) == 2
+    assert "pass --model-version and --git-revision" in capsys.readouterr().err
+
+
+def test_bump_reads_publish_images_record(repo, tmp_path):
+    record = ImageRecord(
+        image=IMAGE_B,
+        repository="127.0.0.1:5000/soil-model-api",
+        tag="ba9876543210-v8",
+        digest=DIGEST_B,
+        image_id="sha256:" + "e" * 64,
+        model_name="soil-carbon",
+        model_version="8",
+        git_revision="ba9876543210" + "0" * 28,
+        service_image="soil-model-api:ba9876543210",
+    ).save(tmp_path / "image.json")
+    assert main(["bump", "--manifests-repo", repo, "--from", str(record)]) == 0
+    assert f'git-revision: "ba9876543210{"0" * 28}"' in show(repo, "green/release.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"image": "x"}', "image.json: publish-image record: repository: Field required"),
+        ("not json", "image.json: publish-image record is not valid UTF-8 JSON"),
+    ],
+)
+def test_bump_refuses_a_record_that_is_not_publish_images(repo, tmp_path, capsys, text, message):
+    (tmp_path / "image.json").write_text(text)
+    assert main(["bump", "--manifests-repo", repo, "--from", str(tmp_path / "image.json")]) == 2
+    assert message in capsys.readouterr().err
+    assert len(log(repo)) == 1

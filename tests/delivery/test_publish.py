@@ -1,0 +1,120 @@
+"""soilci publish-image: bad input exits 2 before Docker work; with Docker, a push to a loopback registry."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from soil_contracts.model import ModelMetadata
+from soil_contracts.records import ImageRecord, RegisteredVersion
+
+from soilci.cli import main
+from tests.delivery.support import REVISION
+
+
+def publish(*args: str, registry: str | None = "127.0.0.1:1") -> int:
+    """Run ``soilci publish-image`` with a fixed git revision (and an unreachable registry)."""
+    extra = ["--registry", registry] if registry else []
+    return main(["publish-image", *args, *extra, "--git-revision", "0123456789ab"])
+
+
+def set_version(model_dir: Path, version: str) -> None:
+    meta = ModelMetadata.load(model_dir / ModelMetadata.FILE)
+    meta.model_copy(update={"version": version}).save(model_dir / ModelMetadata.FILE)
+
+
+def test_publish_refuses_a_model_dir_recording_another_version(model_dir, capsys):
+    set_version(model_dir, "6")
+    rc = publish("--model-version", "7", "--model-dir", str(model_dir))
+    assert rc == 2
+    assert "soilci.json: records version 6, but --model-version is 7" in capsys.readouterr().err
+
+
+def test_publish_refuses_a_model_dir_of_another_model(model_dir, capsys):
+    rc = publish("--model-version", "7", "--model-dir", str(model_dir), "--model-name", "soil-ph")
+    assert rc == 2
+    assert "soilci.json: records model 'soil-carbon', not 'soil-ph'" in capsys.readouterr().err
+
+
+def test_publish_refuses_a_directory_that_is_not_an_mlflow_model(tmp_path, capsys):
+    rc = publish("--model-version", "7", "--model-dir", str(tmp_path))
+    assert rc == 2
+    assert "not an MLflow model directory (no MLmodel file)" in capsys.readouterr().err
+
+
+def test_publish_refuses_model_metadata_that_is_not_a_models(model_dir, capsys):
+    (model_dir / ModelMetadata.FILE).write_text('{"name": "soil-carbon", "version": null}')
+    rc = publish("--model-version", "7", "--model-dir", str(model_dir))
+    assert rc == 2
+    assert "soilci.json: model metadata: git_revision: Field required" in capsys.readouterr().err
+
+
+def test_publish_needs_a_registry(model_dir, capsys, monkeypatch):
+    monkeypatch.delenv("REGISTRY", raising=False)
+    monkeypatch.delenv("SOILCI_REGISTRY", raising=False)
+    rc = publish("--model-version", "7", "--model-dir", str(model_dir), registry=None)
+    assert rc == 2
+    assert "no registry: pass --registry or set REGISTRY" in capsys.readouterr().err
+
+
+def test_publish_reads_name_and_version_from_the_register_record(tmp_path, model_dir, capsys):
+    record = RegisteredVersion(
+        name="soil-carbon", version="9", alias="staging", uri="models:/soil-carbon/9", run_id="r"
+    ).save(tmp_path / "registered.json")
+    set_version(model_dir, "8")
+    rc = publish("--registered", str(record), "--model-dir", str(model_dir))
+    assert rc == 2
+    assert "records version 8, but --model-version is 9" in capsys.readouterr().err
+
+
+def test_publish_refuses_a_register_record_without_a_version(tmp_path, model_dir, capsys):
+    (tmp_path / "registered.json").write_text('{"name": "soil-carbon"}')
+    rc = publish("--registered", str(tmp_path / "registered.json"), "--model-dir", str(model_dir))
+    assert rc == 2
+    assert "registered.json: register record: version: Field required" in capsys.readouterr().err
+
+
+@pytest.mark.docker
+def test_publish_pushes_to_the_registry_and_the_image_pulls_back_by_digest(
+    published, registry, docker_client
+):
+    record = published["new"]
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", record.digest)
+    assert record.tag == f"{REVISION[:12]}-v{record.model_version}"
+    assert record.image == f"{registry}/soil-model-api:{record.tag}@{record.digest}"
+    manifest = httpx.get(
+        f"http://{registry}/v2/soil-model-api/manifests/{record.digest}",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
+    assert manifest.status_code == 200 and manifest.headers["Docker-Content-Digest"] == record.digest
+    docker_client.images.remove(f"{record.repository}:{record.tag}")
+    pulled = docker_client.images.pull(f"{record.repository}@{record.digest}")
+    assert pulled.id == record.image_id
+    labels = pulled.labels
+    assert labels["io.soilci.model.version"] == record.model_version
+    assert labels["org.opencontainers.image.revision"] == REVISION
+
+
+@pytest.mark.docker
+def test_publish_records_the_digest_and_bump_reads_the_record(published, publish_dir, manifests, capsys):
+    record = ImageRecord.load(publish_dir / "new.json")
+    assert record == published["new"]
+    assert record.git_revision == REVISION
+    # The manifests already pin this image for green (the fixture bumped it): a rerun commits nothing.
+    assert main(["bump", "--manifests-repo", manifests, "--from", str(publish_dir / "new.json")]) == 0
+    assert "already pins" in capsys.readouterr().err
+
+
+@pytest.mark.docker
+def test_a_registry_version_without_model_metadata_is_stamped_from_its_run(published, docker_client):
+    record = published["old"]  # downloaded from the MLflow registry, which keeps no soilci.json
+    out = docker_client.containers.run(
+        record.image, entrypoint=["cat", f"/models/model/{ModelMetadata.FILE}"], remove=True
+    )
+    meta = ModelMetadata.parse(json.loads(out), where="image")
+    assert (meta.name, meta.version, meta.git_revision) == (record.model_name, record.model_version, REVISION)
+    assert (meta.target, meta.model, meta.data_version) == ("SOC_target", "pls", "test")
+    assert meta.bands and all(b.startswith(("wl_", "wn_")) for b in meta.bands)
