@@ -54,7 +54,7 @@ def mlflow_server(tmp_path_factory):
     """A real ``mlflow server`` (SQLite backend, artifacts on disk) on a loopback port."""
     root = tmp_path_factory.mktemp("mlflow")
     port = free_port()
-    log = open(root / "server.log", "w")
+    log = open(root / "server.log", "w")  # noqa: SIM115 - open for the server's whole life, closed at teardown
     proc = subprocess.Popen(
         [
             str(VENV_BIN / "mlflow"), "server",
@@ -68,7 +68,7 @@ def mlflow_server(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/health", timeout=300, proc=proc)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure: stop the server and show its log
         stop_group(proc)
         log.close()
         raise RuntimeError((root / "server.log").read_text()[-3000:])

@@ -124,7 +124,7 @@ def gate_in_process(ref: Path, cand: Path, repeat: int):
     """Best wall time of read + validate + every test, and the verdict."""
     from soil_drift.config import load_params
     from soil_drift.gate import check_drift
-    from soil_drift.io import load_inputs
+    from soil_drift.inputs import load_inputs
 
     params = load_params(REPO / "params.yaml")
     best, verdict = float("inf"), None

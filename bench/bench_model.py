@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from soil_trainer.config import PrepareParams, PreprocessingParams, TrainParams, load_section
 from soil_trainer.dataset import load_limesoda
 from soil_trainer.model import fit_model, predict

@@ -25,9 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
+
 from soil_drift.config import load_params
 from soil_drift.gate import check_drift
-from soil_drift.io import Table, validate_pair
+from soil_drift.inputs import validate_pair
+from soil_drift.readers import Table
 
 REPO = Path(__file__).resolve().parents[1]
 BAND = re.compile(r"^(wl|wn)_\d+(\.\d+)?$")

@@ -9,10 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from soil_contracts.bands import band_columns
 from soil_contracts.model import ModelMetadata
 from soil_contracts.records import ImageRecord, RegisteredVersion
-
 from soilci.cli import main
 from soilci.delivery.bump import bump, bump_request
 from soilci.delivery.overlay import SLOTS, StagingOverlay, render

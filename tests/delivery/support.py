@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from soil_contracts.model import ModelMetadata
-
 from soilci.delivery.bump import BumpRequest, bump_request
 from soilci.delivery.manifests_repo import commit_and_push
 from soilci.delivery.overlay import DEFAULT_OVERLAY, LIVE_SERVICE, PREVIEW_SERVICE, SLOTS, other, render

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from soil_contracts.records import ImageRecord
 
+from soil_contracts.records import ImageRecord
 from soilci.cli import main
 from soilci.delivery.bump import bump
 from tests.delivery.support import (

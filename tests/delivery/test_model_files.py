@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from soil_contracts.model import ModelMetadata
 
+from soil_contracts.model import ModelMetadata
 from soilci.delivery.model_files import read_metadata, stage_model, stamp
 from soilci.errors import ConfigError
 from tests.delivery.support import TRAINED

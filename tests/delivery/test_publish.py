@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from soil_contracts.model import ModelMetadata
 from soil_contracts.records import ImageRecord, RegisteredVersion
-
 from soilci.cli import main
 from tests.delivery.support import REVISION
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from soil_contracts.records import RunRecord, StageRecord
-
 from tests.report.results import make_repo, run_report
 
 RUN_ID = "20250101T000000.000000Z"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+
 from soil_drift import check
 from soil_drift.cli import main
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from soil_drift.config import DriftParams, load_params
 
 

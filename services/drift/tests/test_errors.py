@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 import pytest
+
 from soil_contracts.errors import ExitCode, SoilError
 from soil_drift.errors import DataError, OutputError, ParamsError, SoilDriftError, translate_read_error
 

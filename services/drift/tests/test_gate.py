@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from soil_drift.cli import main
 from soil_drift.config import DriftParams
 from soil_drift.gate import check_drift

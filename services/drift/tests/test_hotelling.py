@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from soil_drift.hotelling import PERMUTATION_MAX_ROWS, hotelling_test
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from soil_drift.config import DriftParams
 from soil_drift.inputs import validate_pair
 from soil_drift.readers import Table

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from soil_drift.cli import main
 from soil_drift.regions import REGION_GAP, benjamini_hochberg, find_regions
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from soil_drift.spectral import artefact_directions, fit_basis, project, residual_moments
 
 

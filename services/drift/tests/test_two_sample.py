@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
+
 from soil_drift.two_sample import chi2_test, ecdf_distances, ks_p_value, ks_test, mann_whitney_test, psi
 
 

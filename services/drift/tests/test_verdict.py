@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 from soil_drift.two_sample import ks_test
 from soil_drift.verdict import adjust, holm, json_number
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from soil_contracts.model import ModelMetadata
 
+from soil_contracts.model import ModelMetadata
 from tests.support import REPO_ROOT, free_port, stop_group, wait_for_http
 
 VENV_BIN = Path(sys.executable).parent

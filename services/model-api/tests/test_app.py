@@ -7,6 +7,7 @@ import json
 
 import httpx
 import pytest
+
 from soil_model_api.app import create_app
 from soil_model_api.config import Settings
 from soil_model_api.model_dir import load_from_dir

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from soil_contracts.records import RegisteredVersion
 
 RECORD = {"name": "soil-model", "version": "7", "alias": "staging", "uri": "models:/soil-model/7", "run_id": "r1"}

@@ -7,6 +7,7 @@ import re
 import shutil
 
 import pytest
+
 from soil_model_api.errors import ModelLoadError
 from soil_model_api.model_dir import load_from_dir
 

@@ -7,8 +7,8 @@ import time
 
 import httpx
 import numpy as np
-from soil_contracts.records import RegisteredVersion
 
+from soil_contracts.records import RegisteredVersion
 from tests.support import free_port
 
 REGISTERED = "soil-carbon-model-api-test"  # its own name, so other tests' versions of soil-carbon stay apart

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from soil_trainer.cli import main
 from soil_trainer.config import get_settings
 

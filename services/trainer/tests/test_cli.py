@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from soil_trainer import cli
 from soil_trainer.errors import GateError, TrackingError
 

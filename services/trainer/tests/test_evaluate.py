@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from soil_trainer.cli import main
 
 CONTRACT_METRICS = {"rmse", "mae", "bias", "r2", "rpd", "rpiq", "n_benchmark", "n_train", "n_dropped"}

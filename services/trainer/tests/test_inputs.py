@@ -8,6 +8,7 @@ import socket
 import pandas as pd
 import pytest
 import yaml
+
 from soil_trainer.cli import main
 from soil_trainer.config import get_settings
 

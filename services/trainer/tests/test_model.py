@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from soil_trainer.config import PreprocessingParams, TrainParams
 from soil_trainer.dataset import load_limesoda
 from soil_trainer.errors import DataError, ParamsError

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from soil_trainer.cli import main
 
+from soil_trainer.cli import main
 from tests.support import REPO_ROOT
 
 

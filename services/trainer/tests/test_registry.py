@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
 from soil_contracts.model import ModelMetadata
 from soil_contracts.records import RegisteredVersion
 from soil_trainer.cli import main

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from soil_trainer.cli import main
 from soil_trainer.config import get_settings
-
 from tests.support import free_port
 
 

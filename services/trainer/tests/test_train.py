@@ -7,6 +7,7 @@ import json
 
 import pandas as pd
 import pytest
+
 from soil_contracts.model import ModelMetadata
 
 CONTRACT_META = {"name", "version", "git_revision", "data_version", "target", "bands", "metrics"}

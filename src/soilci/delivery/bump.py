@@ -9,7 +9,6 @@ from pathlib import Path
 
 from soil_contracts.errors import ContractError
 from soil_contracts.records import ImageRecord
-
 from soilci import params
 from soilci.delivery.manifests_repo import Checkout, PushResult, commit_and_push
 from soilci.delivery.overlay import DEFAULT_OVERLAY, other, placeholder

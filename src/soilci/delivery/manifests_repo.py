@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soil_contracts.redact import redact_url
-
 from soilci.delivery.overlay import DEFAULT_OVERLAY, KUSTOMIZATION, StagingOverlay
 from soilci.errors import ConfigError, SoilCIError
 

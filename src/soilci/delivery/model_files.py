@@ -8,7 +8,6 @@ from pathlib import Path
 
 from soil_contracts.errors import ContractError
 from soil_contracts.model import ModelMetadata
-
 from soilci.errors import ConfigError
 
 

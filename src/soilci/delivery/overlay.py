@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
-from soil_contracts.files import write_text_atomic
 
+from soil_contracts.files import write_text_atomic
 from soilci.delivery.refs import ImageRef
 from soilci.delivery.release import Release, ReleaseAnnotations
 from soilci.errors import ConfigError

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from soil_contracts.files import write_text_atomic
 
+from soil_contracts.files import write_text_atomic
 from soilci.delivery.manifests_repo import Checkout, PushResult, commit_and_push
 from soilci.delivery.overlay import (
     DEFAULT_OVERLAY,

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from soil_contracts.git import UNKNOWN, git_revision
 from soil_contracts.records import ImageRecord, RegisteredVersion
-
 from soilci import params
 from soilci.delivery.model_files import download_model, read_metadata, stage_model, stamp
 from soilci.delivery.refs import image_tag

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from soil_contracts.redact import redact_url
-
 from soilci.delivery.manifests_repo import clone
 from soilci.delivery.overlay import DEFAULT_OVERLAY, SLOTS, other
 from soilci.delivery.release import UNRELEASED

@@ -6,7 +6,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from soil_contracts.records import RunRecord
-
 from soilci.report.compare import RmseDifference, bootstrap_rmse_difference
 from soilci.report.inputs import (
     DriftResult,

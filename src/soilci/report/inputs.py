@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+
 from soil_contracts.errors import ContractError
 from soil_contracts.git import UNKNOWN, git_revision
 from soil_contracts.records import RunRecord
-
 from soilci.errors import ConfigError
 
 METRICS_PATH = "metrics/metrics.json"

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from soil_contracts.files import atomic_path
 
+from soil_contracts.files import atomic_path
 from soilci.report.inputs import DriftResult, Revision
 
 PR_COLOUR, BASE_COLOUR = "#1f6feb", "#8b949e"

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soil_contracts.files import write_text_atomic
-
 from soilci.report.context import ReportContext, build_context
 from soilci.report.document import build_document
 from soilci.report.render import ASSETS_DIR, render_html, render_markdown

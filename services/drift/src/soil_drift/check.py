@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from soil_contracts.files import atomic_path, write_text_atomic
-
 from soil_drift.config import DriftParams
 from soil_drift.errors import OutputError
 from soil_drift.gate import check_drift

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from soil_contracts.cli import run_main
 from soil_contracts.errors import ExitCode
-
 from soil_drift.errors import translate_read_error
 
 PROG = "soil-drift"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from soil_contracts.bands import band_columns, band_positions, spectral_axis
 
+from soil_contracts.bands import band_columns, band_positions, spectral_axis
 from soil_drift.config import DriftParams
 from soil_drift.errors import DataError
 from soil_drift.readers import Table, read_table

@@ -10,8 +10,8 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
-from soil_contracts.redact import redact
 
+from soil_contracts.redact import redact
 from soil_model_api.config import Settings, get_settings
 from soil_model_api.errors import ConfigError
 from soil_model_api.metrics import MetricsMiddleware, ServiceMetrics

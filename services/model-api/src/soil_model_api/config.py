@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from soil_contracts.errors import ContractError
 from soil_contracts.records import RegisteredVersion
-
 from soil_model_api.errors import ConfigError
 
 # models:/<name>@<alias> or models:/<name>/<version>: the registry forms the service accepts.

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 import yaml
+
 from soil_contracts.errors import ContractError
 from soil_contracts.model import METADATA_FILE, ModelMetadata
-
 from soil_model_api.errors import ModelLoadError
 from soil_model_api.served_model import LoadedModel, ModelInfo, RegistryLineage
 

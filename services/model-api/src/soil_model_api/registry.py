@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from soil_contracts.redact import redact
-
 from soil_model_api.config import RegistrySource, Settings
 from soil_model_api.errors import ModelLoadError, RegistryUnavailable
 from soil_model_api.model_dir import MLMODEL, load_from_dir

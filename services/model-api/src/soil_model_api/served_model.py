@@ -7,8 +7,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from soil_contracts.model import ModelMetadata
 
+from soil_contracts.model import ModelMetadata
 from soil_model_api.errors import ModelLoadError
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from soil_contracts.bands import band_columns
 
+from soil_contracts.bands import band_columns
 from soil_trainer.errors import ParamsError
 from soil_trainer.tables import SAMPLE_ID
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from soil_contracts.files import atomic_path, write_json_atomic
 from soil_contracts.model import ModelMetadata
-
 from soil_trainer.config import EvaluateParams
 from soil_trainer.errors import DataError, GateError, ParamsError
 from soil_trainer.saved_model import load_model

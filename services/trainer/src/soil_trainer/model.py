@@ -20,8 +20,8 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
-from soil_contracts.bands import band_positions
 
+from soil_contracts.bands import band_positions
 from soil_trainer.config import PreprocessingParams, TrainParams
 from soil_trainer.errors import DataError, ParamsError
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
 from soil_contracts.bands import band_columns
 from soil_contracts.files import atomic_path
-
 from soil_trainer.config import PrepareParams
 from soil_trainer.dataset import load_limesoda
 from soil_trainer.errors import DataError, ParamsError

@@ -19,7 +19,6 @@ from soil_contracts.git import git_branch
 from soil_contracts.model import ModelMetadata
 from soil_contracts.records import RegisteredVersion
 from soil_contracts.redact import redact_url
-
 from soil_trainer.errors import DataError, TrackingError, UsageError
 from soil_trainer.saved_model import SERIALIZATION, load_metadata, model_digest, pip_requirements
 from soil_trainer.tracking import configure_mlflow, ensure_reachable, experiment_name, with_retry

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from soil_contracts.model import ModelMetadata
-
 from soil_trainer.errors import DataError
 
 SERIALIZATION = "pickle"  # plain pickle: loads with numpy, scipy and scikit-learn alone

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from soil_contracts.bands import band_columns
 
+from soil_contracts.bands import band_columns
 from soil_trainer.errors import DataError
 
 REFERENCE = "reference.parquet"

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from soil_contracts.redact import redact_url
-
 from soil_trainer.config import get_settings
 from soil_trainer.errors import TrackingError
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from soil_contracts.git import git_revision
 from soil_contracts.model import ModelMetadata
 from soil_contracts.redact import redact_url
-
 from soil_trainer.config import TrainParams
 from soil_trainer.errors import DataError, TrackingError
 from soil_trainer.model import FittedModel, fit_model
