@@ -77,7 +77,7 @@ def fit_model(data_dir: Path, out: Path, n_components: int) -> Path:
         name=DOCKER_MODEL,
         git_revision=REVISION,
         data_version="test",
-        target="SOC_target",
+        target="SOC_target", target_unit="%",
         bands=bands,
         model="pls",
     ).save(out / ModelMetadata.FILE)

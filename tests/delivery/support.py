@@ -29,7 +29,7 @@ DOCKER_MODEL = "soil-carbon-delivery"
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 # The soilci.json of a trained, not yet registered model.
 TRAINED = ModelMetadata(
-    name=MODEL_NAME, git_revision="abc", data_version="d", target="SOC_target", bands=["wl_350"], model="pls"
+    name=MODEL_NAME, git_revision="abc", data_version="d", target="SOC_target", target_unit="%", bands=["wl_350"], model="pls"
 )
 
 

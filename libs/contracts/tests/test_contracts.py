@@ -17,7 +17,7 @@ from soil_contracts.redact import redact, redact_url
 
 META = {
     "name": "soil-carbon", "version": None, "git_revision": "abc", "data_version": "d1",
-    "data_files": {"reference.parquet": "m1"}, "target": "SOC_target", "bands": ["wl_350", "wl_360"],
+    "data_files": {"reference.parquet": "m1"}, "target": "SOC_target", "target_unit": "%", "bands": ["wl_350", "wl_360"],
     "model": "pls", "best_params": {"n_components": 7}, "metrics": {"cv_rmse": 0.5},
 }
 
@@ -26,7 +26,7 @@ def test_model_metadata_round_trips(tmp_path):
     path = ModelMetadata.parse(META).save(tmp_path / "soilci.json")
     loaded = ModelMetadata.load(path)
     assert loaded.bands == ["wl_350", "wl_360"] and loaded.best_params == {"n_components": 7}
-    assert json.loads(path.read_text())["schema_version"] == 1
+    assert json.loads(path.read_text())["schema_version"] == 2
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,11 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from soil_contracts._record import Record
+from soil_contracts.bands import SpectralAxis
+from soil_contracts.library import Scale
 
 METADATA_FILE = "soilci.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class ModelMetadata(Record):
@@ -24,7 +26,8 @@ class ModelMetadata(Record):
         git_revision: commit the model was trained from.
         data_version: md5 over the training files' md5s (same id as the MLflow tag).
         data_files: training file name -> md5.
-        target: the predicted column (``SOC_target``).
+        target: the predicted column (``SOC_target``); target_unit: its unit (``%``, ``pH``).
+        spectral_axis, scale: what the input spectra are (the library's canonical form).
         bands: input band columns, in model order (``wl_350`` ...).
         model: model family (``pls``, ``ridge``, ``random_forest``).
         best_params: hyperparameters chosen by cross-validation.
@@ -41,7 +44,10 @@ class ModelMetadata(Record):
     git_revision: str
     data_version: str
     data_files: dict[str, str] = Field(default_factory=dict)
-    target: str
+    target: str = Field(min_length=1)
+    target_unit: str = Field(min_length=1)
+    spectral_axis: SpectralAxis = SpectralAxis.WAVELENGTH_NM
+    scale: Scale = Scale.REFLECTANCE_PERCENT
     bands: list[str] = Field(min_length=1)
     model: str
     best_params: dict[str, Any] = Field(default_factory=dict)
