@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO_ROOT, copy_project, free_port, stop_group, wait_for_http  # noqa: F401
+from tests.support import REPO_ROOT, copy_project, free_port, stop_group, wait_for_http
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -21,11 +21,15 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def prepared_data(tmp_path_factory) -> Path:
-    """The default params' reference/benchmark/incoming Parquet files, made by the real prepare stage."""
+    """The real prepare stage's outputs for the demo library plus a PR batch (fold 3).
+
+    reference.parquet: 322 rows, incoming.parquet: 46, training.parquet: 368, benchmark.parquet: 92.
+    """
     from soil_trainer.cli import main as trainer_main
 
-    out = tmp_path_factory.mktemp("data")
-    assert trainer_main(["prepare", "--params", str(REPO_ROOT / "params.yaml"), "--out-dir", str(out)]) == 0
+    project = copy_project(tmp_path_factory.mktemp("prepared"))
+    out = project / "data"
+    assert trainer_main(["prepare", "--params", str(project / "params.yaml"), "--out-dir", str(out)]) == 0
     return out
 
 

@@ -5,10 +5,13 @@ Import as ``from tests.support import free_port`` (the repo root is on ``pythonp
 
 from __future__ import annotations
 
+import argparse
+import functools
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,8 +61,59 @@ def stop_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def copy_project(dest: Path) -> Path:
-    """Copy the tracked project files (no venv, data or caches) to ``dest`` for isolated runs."""
+# The pull request most tests stand for: the committed demo library (benchmark = SSP.460 folds 1-2,
+# ssp460-campaign-1 = folds 4-10) plus a new batch, fold 3, that the branch adds.
+PR_BATCH = "ssp460-campaign-2"
+PR_FOLDS = [3]
+
+
+@functools.cache
+def demo_library() -> Path:
+    """The demo library's spectra plus the PR batch, built once per test process from LimeSoDa."""
+    from soil_contracts.library import Scale
+    from soil_trainer.library.importer import BatchRequest, import_batch
+    from soilci.library.verbs import DEMO_TARGETS, load_spec, run_demo
+
+    root = Path(tempfile.mkdtemp(prefix="soilci-demo-library-"))
+    shutil.copy2(REPO_ROOT / "params.yaml", root / "params.yaml")
+    run_demo(argparse.Namespace(repo=root, params=None, no_dvc=True))
+    req = BatchRequest(source="limesoda:SSP.460", batch_id=PR_BATCH, instrument="vis-NIR spectrometer",
+                       lab="LimeSoDa", date="see LimeSoDa SSP.460", axis=None, scale=Scale.REFLECTANCE_PERCENT,
+                       targets=DEMO_TARGETS, description="LimeSoDa SSP.460 fold 3: the pull request's batch",
+                       folds=PR_FOLDS)
+    import_batch(req, load_spec(root, None), root)
+    return root
+
+
+def add_library(project: Path, *, pr_batch: bool = True) -> Path:
+    """Give a project copy the demo library's spectra, the PR batch (if asked) and its base listing.
+
+    The base listing says the base revision holds the committed batches, so the PR batch is the drift
+    gate's candidate (46 rows) and the committed ones its reference (322 rows).
+    """
+    from soil_contracts.library import BASE_LISTING, BATCH_FILE, BaseLibrary, BatchMetadata
+
+    source = demo_library()
+    for path in sorted((source / "library").rglob("*")):
+        rel = path.relative_to(source)
+        if path.is_file() and (pr_batch or PR_BATCH not in rel.parts):
+            target = project / rel
+            if not target.exists() or target.name == "spectra.parquet":
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+    committed = {p.parent.name: BatchMetadata.load(p).content_sha256
+                 for p in (REPO_ROOT / "library" / "batches").glob(f"*/{BATCH_FILE}")}
+    bench = BatchMetadata.load(REPO_ROOT / "library" / "benchmark" / BATCH_FILE).content_sha256
+    BaseLibrary(ref="origin/main", commit="0" * 40, batches=committed, benchmark_sha256=bench).save(
+        project / BASE_LISTING)
+    return project
+
+
+def copy_project(dest: Path, *, library: bool = True, pr_batch: bool = True) -> Path:
+    """Copy the tracked project files (no venv, data or caches) to ``dest`` for isolated runs.
+
+    With ``library``, the copy also gets the demo library's spectra (see ``add_library``).
+    """
     files = subprocess.run(
         ["git", "-C", str(REPO_ROOT), "ls-files", "-co", "--exclude-standard"],
         capture_output=True, text=True, check=True,
@@ -70,4 +124,6 @@ def copy_project(dest: Path) -> Path:
             target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
+    if library:
+        add_library(dest, pr_batch=pr_batch)
     return dest

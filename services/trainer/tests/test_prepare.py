@@ -1,7 +1,8 @@
-"""The prepare stage: real LimeSoDa data cut by its own folds; bad params and files fail cleanly."""
+"""The prepare stage: the spectral library split into the stage inputs; bad params and batches fail cleanly."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -9,90 +10,83 @@ import pytest
 import yaml
 
 from soil_trainer.cli import main
-from tests.support import REPO_ROOT
+from tests.support import PR_BATCH, copy_project
 
 
-def write_params(tmp_path: Path, **prepare) -> Path:
-    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-    params["prepare"].update(prepare)
-    path = tmp_path / "params.yaml"
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return copy_project(tmp_path / "project")
+
+
+def set_params(project: Path, section: str, **values) -> Path:
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params[section].update(values)
     path.write_text(yaml.safe_dump(params))
     return path
 
 
-def test_prepare_splits_default_dataset_by_limesoda_folds(prepared_data: Path):
-    ref, bench, inc = (pd.read_parquet(prepared_data / f"{n}.parquet") for n in ("reference", "benchmark", "incoming"))
-    assert (len(ref), len(bench), len(inc)) == (322, 92, 46)
-    assert list(ref.columns[:3]) == ["sample_id", "SOC_target", "wl_350"]
-    assert sum(c.startswith("wl_") for c in ref.columns) == 830
-    ids = [set(f["sample_id"]) for f in (ref, bench, inc)]
-    assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
-    assert list(ref.columns) == list(bench.columns) == list(inc.columns)
+def prepare(project: Path, *extra: str) -> int:
+    return main(["prepare", "--params", str(project / "params.yaml"), "--out-dir", str(project / "data"), *extra])
 
 
-def test_prepare_is_deterministic(tmp_path: Path, prepared_data: Path):
-    assert main(["prepare", "--params", str(write_params(tmp_path)), "--out-dir", str(tmp_path / "d")]) == 0
-    for name in ("reference", "benchmark", "incoming"):
-        pd.testing.assert_frame_equal(
-            pd.read_parquet(tmp_path / "d" / f"{name}.parquet"), pd.read_parquet(prepared_data / f"{name}.parquet")
-        )
+def test_prepare_splits_the_library_into_reference_candidate_training_and_benchmark(prepared_data: Path):
+    ref, inc, train, bench = (pd.read_parquet(prepared_data / f"{n}.parquet")
+                              for n in ("reference", "incoming", "training", "benchmark"))
+    assert (len(ref), len(inc), len(train), len(bench)) == (322, 46, 368, 92)
+    assert list(ref.columns[:4]) == ["sample_id", "batch", "SOC_target", "wl_350"]
+    assert sum(c.startswith("wl_") for c in ref.columns) == 430
+    assert set(inc["batch"]) == {PR_BATCH} and set(ref["batch"]) == {"ssp460-campaign-1"}
+    assert not set(train["sample_id"]) & set(bench["sample_id"])
+    assert list(ref.columns) == list(bench.columns) == list(inc.columns) == list(train.columns)
+    summary = json.loads((prepared_data / "library.json").read_text())
+    assert {b["id"]: b["status"] for b in summary["batches"]} == {"ssp460-campaign-1": "unchanged", PR_BATCH: "added"}
+    assert (summary["target"], summary["unit"]) == ("SOC_target", "%")
+
+
+def test_prepare_is_deterministic(project: Path, prepared_data: Path):
+    assert prepare(project) == 0
+    for name in ("reference", "incoming", "training", "benchmark"):
+        pd.testing.assert_frame_equal(pd.read_parquet(project / "data" / f"{name}.parquet"),
+                                      pd.read_parquet(prepared_data / f"{name}.parquet"))
 
 
 @pytest.mark.parametrize(
-    ("override", "needle"),
+    ("section", "override", "needle"),
     [
-        ({"dataset": "XYZ.1"}, "prepare.dataset: unknown LimeSoDa dataset 'XYZ.1'"),
-        ({"target": "Sand_target"}, "prepare.target: 'Sand_target' is not a target of SSP.460"),
-        ({"dataset": "BB.250"}, "prepare.dataset: BB.250 has no spectral bands"),
-        ({"benchmark_folds": [11]}, "prepare.benchmark_folds"),
-        ({"incoming_folds": [1]}, "prepare.incoming_folds: folds [1] are also benchmark folds"),
-        ({"colour": "blue"}, "prepare.colour"),
+        ("prepare", {"target": "Sand_target"}, "no target 'Sand_target'"),
+        ("prepare", {"unit": "g/kg"}, "SOC_target is in '%', params.yaml prepare.unit says 'g/kg'"),
+        ("prepare", {"colour": "blue"}, "prepare.colour"),
+        ("library", {"scale": "absorbance"}, "stored as wavelength_nm/reflectance_percent"),
+        ("library", {"grid": {"start": 350, "stop": 2495, "step": 10}}, "columns are not the canonical ones"),
+        ("library", {"duplicate_rms": -1}, "library.duplicate_rms"),
     ],
 )
-def test_prepare_rejects_bad_params_naming_the_key(tmp_path: Path, capsys, override, needle):
-    out = tmp_path / "data"
-    assert main(["prepare", "--params", str(write_params(tmp_path, **override)), "--out-dir", str(out)]) == 2
+def test_prepare_rejects_bad_params_naming_the_key_and_writes_nothing(project: Path, capsys, section, override,
+                                                                     needle):
+    set_params(project, section, **override)
+    assert prepare(project) == 2
     assert needle in capsys.readouterr().err
-    assert not out.exists() or not any(out.iterdir())
+    assert not (project / "data").exists()
+
+
+def test_prepare_needs_the_base_listing_and_names_who_writes_it(project: Path, capsys):
+    (project / ".soilci" / "base.json").unlink()
+    assert prepare(project) == 2
+    assert "soilci pipeline --base REF" in capsys.readouterr().err
+
+
+def test_prepare_refuses_a_library_without_benchmark_or_batches(project: Path, capsys):
+    import shutil
+
+    shutil.rmtree(project / "library" / "batches")
+    assert prepare(project) == 2
+    assert "no batches to train on" in capsys.readouterr().err
+    shutil.rmtree(project / "library" / "benchmark")
+    assert prepare(project) == 2
+    assert "no benchmark set" in capsys.readouterr().err
 
 
 def test_prepare_rejects_missing_params_file(tmp_path: Path, capsys):
     assert main(["prepare", "--params", str(tmp_path / "nope.yaml"), "--out-dir", str(tmp_path / "d")]) == 2
     assert "nope.yaml: params file not found" in capsys.readouterr().err
-
-
-def test_prepare_takes_a_batch_file_as_the_incoming_set(tmp_path: Path, prepared_data: Path):
-    batch = pd.read_parquet(prepared_data / "incoming.parquet").head(10).drop(columns="sample_id")
-    (tmp_path / "batches").mkdir()
-    batch.to_csv(tmp_path / "batches" / "new.csv", index=False)
-    params = write_params(tmp_path, incoming_batch="batches/new.csv")
-    assert main(["prepare", "--params", str(params), "--out-dir", str(tmp_path / "d")]) == 0
-    inc = pd.read_parquet(tmp_path / "d" / "incoming.parquet")
-    ref = pd.read_parquet(tmp_path / "d" / "reference.parquet")
-    assert len(inc) == 10 and list(inc["sample_id"][:2]) == ["new:0", "new:1"]
-    assert len(ref) == 368  # the incoming folds stay in the reference set when a batch replaces them
-
-
-@pytest.mark.parametrize(
-    ("content", "needle"),
-    [
-        (b"", "batches/bad.csv: file is empty"),
-        (b"SOC_target,wl_350\n1.0,0.2\n", "batches/bad.csv: missing 829 required columns"),
-        (b"\x00\x01garbage", "batches/bad.parquet: cannot read"),
-    ],
-)
-def test_prepare_rejects_bad_batch_files_and_writes_nothing(tmp_path: Path, capsys, content, needle):
-    name = "bad.parquet" if "parquet" in needle else "bad.csv"
-    (tmp_path / "batches").mkdir()
-    (tmp_path / "batches" / name).write_bytes(content)
-    out = tmp_path / "d"
-    assert main(["prepare", "--params", str(write_params(tmp_path, incoming_batch=f"batches/{name}")),
-                 "--out-dir", str(out)]) == 2
-    assert needle in capsys.readouterr().err
-    assert not out.exists() or not any(out.iterdir())
-
-
-def test_prepare_names_a_missing_batch_file(tmp_path: Path, capsys):
-    params = write_params(tmp_path, incoming_batch="batches/gone.parquet")
-    assert main(["prepare", "--params", str(params), "--out-dir", str(tmp_path / "d")]) == 2
-    assert "batches/gone.parquet: file not found" in capsys.readouterr().err

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from soil_contracts.errors import ContractError
 from soil_contracts.library import (
+    BASE_LISTING,
     BATCH_FILE,
     BATCHES_DIR,
     BENCHMARK_DIR,
@@ -16,7 +17,7 @@ from soil_contracts.library import (
 )
 from soilci.errors import ConfigError
 
-BASE_FILE = Path(".soilci") / "base.json"
+BASE_FILE = Path(BASE_LISTING)
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:

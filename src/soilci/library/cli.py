@@ -34,6 +34,10 @@ def add_parsers(sub) -> None:
     p = verbs.add_parser("list", help="the library's batches as a table")
     _common(p)
 
+    p = verbs.add_parser("base", help="write .soilci/base.json: the library at a base revision (for dvc repro)")
+    p.add_argument("--base", default="origin/main", help="git revision the branch is compared with")
+    _common(p)
+
     p = verbs.add_parser("demo", help="build the demo library from LimeSoDa SSP.460 (the README's main job)")
     p.add_argument("--no-dvc", action="store_true", help="do not 'dvc add' the spectra files")
     _common(p)
@@ -47,7 +51,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 def run_library(args: argparse.Namespace) -> int:
     from soilci.library import verbs
 
-    return {"import": verbs.run_import, "list": verbs.run_list, "demo": verbs.run_demo}[args.library_command](args)
+    return {"import": verbs.run_import, "list": verbs.run_list, "base": verbs.run_base,
+            "demo": verbs.run_demo}[args.library_command](args)
 
 
 COMMANDS = {"library": run_library}

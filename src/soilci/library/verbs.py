@@ -152,3 +152,13 @@ def run_demo(args: argparse.Namespace) -> int:
         result = _import(repo, spec, req, benchmark=benchmark, replace=True, dvc=not args.no_dvc)
         print(f"{target.relative_to(repo)}: imported {result.batch.meta.rows} samples", file=sys.stderr)
     return 0
+
+
+def run_base(args: argparse.Namespace) -> int:
+    from soilci.library.base import BASE_FILE, write_base_listing
+
+    repo = args.repo.resolve()
+    listing = write_base_listing(repo, args.base, load_spec(repo, args.params))
+    where = listing.commit[:12] if listing.commit else "unresolved: every batch counts as new"
+    print(f"{BASE_FILE}: {args.base} ({where}), {len(listing.batches)} batches", file=sys.stderr)
+    return 0

@@ -162,3 +162,54 @@ class BaseLibrary(Record):
     commit: str | None = None  # None: the ref does not resolve (no base yet); everything is new
     batches: dict[str, str] = Field(default_factory=dict)  # batch id -> content_sha256 at the base
     benchmark_sha256: str | None = None
+
+
+class BatchState(BaseModel):
+    """One batch in a run's data diff (see ``LibrarySummary``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    status: str  # unchanged | added | replaced | removed
+    rows: int = 0
+    pending: int = 0  # rows waiting for a lab value of the target
+    duplicates: int = 0  # rows that repeat an earlier sample's spectrum (trained on once)
+    trained: int = 0
+    instrument: str = ""
+    accepted_drift: str | None = None
+
+
+class LibrarySummary(Record):
+    """``data/library.json``: what ``prepare`` made of the library for this run (the report's data diff)."""
+
+    kind: str = "library summary"
+
+    base_ref: str
+    base_commit: str | None = None
+    target: str
+    unit: str
+    benchmark_sha256: str
+    benchmark_rows: int
+    benchmark_changed: bool = False
+    reference_rows: int
+    candidate_rows: int
+    training_rows: int
+    batches: list[BatchState] = Field(default_factory=list)
+    duplicates: list[dict[str, str | float]] = Field(default_factory=list)
+
+
+BASE_LISTING = ".soilci/base.json"
+
+
+def registered_model_name(target: str, explicit: str | None = None) -> str:
+    """The registered model's name: ``explicit`` if params name it, else from the target.
+
+    >>> registered_model_name("SOC_target")
+    'soil-soc'
+    >>> registered_model_name("pH_target", "ph-lab-a")
+    'ph-lab-a'
+    """
+    if explicit:
+        return explicit
+    stem = target.removesuffix("_target").lower()
+    return "soil-" + "".join(c if c.isalnum() else "-" for c in stem).strip("-")

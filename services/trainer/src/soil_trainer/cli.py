@@ -17,9 +17,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    prep = sub.add_parser("prepare", help="export reference, benchmark and incoming sets from LimeSoDa")
+    prep = sub.add_parser("prepare", help="split the spectral library into reference, incoming, training and benchmark sets")
     prep.add_argument("--params", type=Path, default=Path("params.yaml"))
     prep.add_argument("--out-dir", type=Path, default=Path("data"))
+    prep.add_argument("--base-listing", type=Path, default=None,
+                      help="the base revision's library listing (default: .soilci/base.json beside params)")
 
     train = sub.add_parser("train", help="fit the model on reference + incoming, log the run to MLflow")
     train.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -38,28 +40,40 @@ def build_parser() -> argparse.ArgumentParser:
     reg.add_argument("--params", type=Path, default=Path("params.yaml"))
     reg.add_argument("--model-dir", type=Path, default=Path("models/model"))
     reg.add_argument("--metrics", type=Path, default=Path("metrics/metrics.json"))
-    reg.add_argument("--name", help="registered model name (default: register.model_name)")
+    reg.add_argument("--name", help="registered model name (default: register.model_name, or derived from prepare.target)")
     reg.add_argument("--branch", help="branch being built (default: GITHUB_REF_NAME, else git)")
     reg.add_argument("--out", type=Path, help="write the registered version's record (name, version, alias, uri, run_id) here")
     return parser
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    from soil_trainer.config import PrepareParams, load_section
-    from soil_trainer.prepare import split_dataset, write_prepared
+    from soil_trainer.config import PrepareParams, load_library_spec, load_section
+    from soil_trainer.prepare import run
 
     params = load_section(args.params, "prepare", PrepareParams)
-    write_prepared(split_dataset(params, root=args.params.parent), args.out_dir)
+    summary = run(args.params, params, load_library_spec(args.params), args.out_dir, args.base_listing)
+    added = [b.id for b in summary.batches if b.status in ("added", "replaced")]
+    print(f"soil-trainer prepare: {summary.training_rows} training rows from {len(summary.batches)} batches; "
+          f"drift candidate: {', '.join(added) or 'none'} ({summary.candidate_rows} rows)", file=sys.stderr)
     return 0
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from soil_trainer.config import PrepareParams, RegisterParams, TrainParams, load_section
-    from soil_trainer.train import train
+    from soil_contracts.library import registered_model_name
+    from soil_trainer.config import (
+        PrepareParams,
+        RegisterParams,
+        TrainParams,
+        load_library_spec,
+        load_section,
+    )
+    from soil_trainer.train import TargetSpec, train
 
     params = load_section(args.params, "train", TrainParams)
-    target = load_section(args.params, "prepare", PrepareParams).target
-    name = load_section(args.params, "register", RegisterParams).model_name
+    prepare = load_section(args.params, "prepare", PrepareParams)
+    spec = load_library_spec(args.params)
+    name = registered_model_name(prepare.target, load_section(args.params, "register", RegisterParams).model_name)
+    target = TargetSpec(name=prepare.target, unit=prepare.unit, axis=spec.axis, scale=spec.scale)
     train(params, target, name, args.data_dir, args.model_dir)
     return 0
 
@@ -75,13 +89,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_register(args: argparse.Namespace) -> int:
-    from soil_trainer.config import RegisterParams, load_section
+    from soil_contracts.library import registered_model_name
+    from soil_trainer.config import PrepareParams, RegisterParams, load_section
     from soil_trainer.registry import register
 
     params = load_section(args.params, "register", RegisterParams)
-    registered = register(
-        args.model_dir, args.metrics, args.name or params.model_name, params.alias, branch=args.branch
-    )
+    target = load_section(args.params, "prepare", PrepareParams).target
+    name = args.name or registered_model_name(target, params.model_name)
+    registered = register(args.model_dir, args.metrics, name, params.alias, branch=args.branch)
     if args.out:
         registered.save(args.out)
     print(registered.version)

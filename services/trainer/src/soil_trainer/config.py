@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from soil_contracts.library import LibrarySpec
 from soil_trainer.errors import ParamsError
 
 T = TypeVar("T", bound=BaseModel)
@@ -20,21 +21,10 @@ class _Section(BaseModel):
 
 
 class PrepareParams(_Section):
-    """How the LimeSoDa dataset is cut into reference, benchmark and incoming sets."""
+    """params.yaml ``prepare``: what the model predicts, in which unit (every batch must declare the same)."""
 
-    dataset: str = "SSP.460"
-    target: str = "SOC_target"
-    benchmark_folds: tuple[int, ...] = Field(default=(1, 2), min_length=1)
-    incoming_folds: tuple[int, ...] = (3,)
-    incoming_batch: Path | None = None
-
-    @field_validator("benchmark_folds", "incoming_folds")
-    @classmethod
-    def _folds_in_range(cls, folds: tuple[int, ...]) -> tuple[int, ...]:
-        bad = [f for f in folds if not 1 <= f <= 10]
-        if bad:
-            raise ValueError(f"LimeSoDa folds are 1..10, got {bad}")
-        return folds
+    target: str = Field(min_length=1)  # a target column of the library's batches, e.g. SOC_target
+    unit: str = Field(min_length=1)  # its unit, e.g. "%" for SOC, "pH" for pH
 
 
 class _StrictSection(_Section):
@@ -111,10 +101,11 @@ class EvaluateParams(_StrictSection):
 class RegisterParams(_StrictSection):
     """params.yaml ``register``: the MLflow registered model and the alias a new version gets.
 
-    ``model_name`` has no default: params.yaml is the one place the model's name is written.
+    ``model_name``: null derives the name from the target (``SOC_target`` -> ``soil-soc``), so a model of
+    another soil property can never be registered under this one's name by accident.
     """
 
-    model_name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    model_name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] | None = None
     alias: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] = "staging"
 
     @field_validator("alias")
@@ -123,6 +114,11 @@ class RegisterParams(_StrictSection):
         if alias.lower() == "latest" or (alias[0] in "vV" and alias[1:].isdigit()):
             raise ValueError(f"{alias!r} is reserved by MLflow (latest, v<N>)")
         return alias
+
+
+def load_library_spec(path: Path) -> LibrarySpec:
+    """params.yaml ``library``: the library's place and canonical form."""
+    return load_section(path, "library", LibrarySpec)
 
 
 def format_validation_error(section: str, exc: ValidationError) -> str:

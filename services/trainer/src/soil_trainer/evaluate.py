@@ -1,6 +1,6 @@
 """evaluate stage: score the saved model on the fixed benchmark set only.
 
-Writes ``metrics.json`` (flat numbers), per-sample predictions, and the prediction-error
+Writes ``metrics.json`` (flat numbers, with the target, its unit and the benchmark content hash), per-sample predictions, and the prediction-error
 distribution and predicted-vs-observed plots (PNG, plus the histogram as DVC plot data).
 Every number is rounded and keys are sorted, so the same model and data give identical files.
 """
@@ -20,6 +20,7 @@ from soil_contracts.files import atomic_path, write_json_atomic
 from soil_contracts.model import ModelMetadata
 from soil_trainer.config import EvaluateParams
 from soil_trainer.errors import DataError, GateError, ParamsError
+from soil_trainer.library.content import content_sha256
 from soil_trainer.saved_model import load_model
 from soil_trainer.tables import SAMPLE_ID, check_frame, read_table
 
@@ -35,7 +36,7 @@ HISTOGRAM_BINS = 20
 @dataclass(frozen=True)
 class Scored:
     predictions: pd.DataFrame  # sample_id, observed, predicted, residual
-    metrics: dict[str, float | int]
+    metrics: dict[str, Any]  # numbers, plus the target, its unit and the benchmark's content hash
 
 
 def regression_metrics(observed: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -91,7 +92,7 @@ def score_benchmark(
         }
     )
     train_metrics = meta.metrics
-    metrics: dict[str, float | int] = {
+    metrics: dict[str, Any] = {
         k: round(v, DECIMALS) for k, v in regression_metrics(observed, predicted).items()
     }
     metrics.update(
@@ -99,6 +100,10 @@ def score_benchmark(
             "n_benchmark": len(rows),
             "n_train": int(train_metrics.get("n_train", 0)),
             "n_dropped": int(train_metrics.get("n_dropped", 0)) + n_dropped,
+            # What the numbers are of: two metrics files compare only when these three agree.
+            "target": meta.target,
+            "unit": meta.target_unit,
+            "benchmark_sha256": content_sha256(benchmark[[SAMPLE_ID, target, *bands]]),
         }
     )
     return Scored(predictions=predictions, metrics=metrics)

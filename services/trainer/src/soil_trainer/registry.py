@@ -21,7 +21,13 @@ from soil_contracts.records import RegisteredVersion
 from soil_contracts.redact import redact_url
 from soil_trainer.errors import DataError, TrackingError, UsageError
 from soil_trainer.saved_model import SERIALIZATION, load_metadata, model_digest, pip_requirements
-from soil_trainer.tracking import configure_mlflow, ensure_reachable, experiment_name, with_retry
+from soil_trainer.tracking import (
+    configure_mlflow,
+    ensure_reachable,
+    experiment_name,
+    log_metadata,
+    with_retry,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +61,9 @@ def read_metrics(path: Path) -> dict[str, Any]:
 
 
 def version_tags(meta: ModelMetadata, metrics: dict[str, Any], digest: str) -> dict[str, str]:
-    """``git_revision``, ``data_version``, the model digest and ``metric.<name>`` per benchmark number."""
-    tags = {"git_revision": meta.git_revision, "data_version": meta.data_version, DIGEST_TAG: digest}
+    """Lineage, the model digest, the target and its unit, and ``metric.<name>`` per benchmark number."""
+    tags = {"git_revision": meta.git_revision, "data_version": meta.data_version, DIGEST_TAG: digest,
+            "target": meta.target, "target_unit": meta.target_unit}
     tags.update({f"metric.{k}": str(v) for k, v in sorted(metrics.items()) if isinstance(v, (int, float))})
     return tags
 
@@ -85,7 +92,8 @@ def model_source(client, model_dir: Path, meta: ModelMetadata) -> tuple[str, str
     signature = Model.load(str(model_dir)).signature
     mlflow.set_experiment(experiment_name(meta.name))
     with mlflow.start_run(run_name="register") as run:
-        mlflow.set_tags({"git_revision": meta.git_revision, "data_version": meta.data_version})
+        mlflow.set_tags({"git_revision": meta.git_revision, "data_version": meta.data_version,
+                         "target": meta.target, "target_unit": meta.target_unit})
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",
@@ -93,7 +101,31 @@ def model_source(client, model_dir: Path, meta: ModelMetadata) -> tuple[str, str
             serialization_format=SERIALIZATION,
             pip_requirements=pip_requirements(),
         )
+    log_metadata(info.model_id, meta.model_copy(update={"run_id": run.info.run_id, "model_id": info.model_id}))
     return f"models:/{info.model_id}", run.info.run_id, info.model_id
+
+
+def newest_version(client, name: str):
+    """The highest-numbered version of ``name``, or None."""
+    versions = client.search_model_versions(f"name='{name}'", max_results=1, order_by=["version_number DESC"])
+    return versions[0] if versions else None
+
+
+def check_identity(name: str, newest, meta: ModelMetadata) -> None:
+    """Refuse to add a model of another target or unit to ``name`` (its newest version's tags say).
+
+    Raises:
+        UsageError: the registered model predicts another target or unit (exit 2).
+    """
+    if newest is None:
+        return
+    target, unit = newest.tags.get("target"), newest.tags.get("target_unit")
+    if (target, unit) != (meta.target, meta.target_unit):
+        raise UsageError(
+            f"{name} version {newest.version} predicts {target or 'an unrecorded target'} ({unit or '?'}), this "
+            f"model predicts {meta.target} ({meta.target_unit}); register it under a name of its own "
+            "(params.yaml register.model_name, or null to derive it from the target)"
+        )
 
 
 def current_version(client, name: str, alias: str, digest: str):
@@ -163,6 +195,7 @@ def register(
             client.create_registered_model(name, description="Soil property model (soil-ci)")
 
     with_retry(_ensure_registered_model, f"create registered model {name}", uri)
+    check_identity(name, with_retry(lambda: newest_version(client, name), f"read the versions of {name}", uri), meta)
     try:
         version = client.create_model_version(
             name, source=source, run_id=run_id, tags=version_tags(meta, metrics, digest), model_id=model_id

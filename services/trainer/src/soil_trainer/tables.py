@@ -13,6 +13,8 @@ from soil_trainer.errors import DataError
 REFERENCE = "reference.parquet"
 BENCHMARK = "benchmark.parquet"
 INCOMING = "incoming.parquet"
+TRAINING = "training.parquet"
+LIBRARY_SUMMARY = "library.json"
 SAMPLE_ID = "sample_id"
 
 

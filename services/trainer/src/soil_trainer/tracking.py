@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from soil_contracts.model import ModelMetadata
 from soil_contracts.redact import redact_url
 from soil_trainer.config import get_settings
 from soil_trainer.errors import TrackingError
@@ -111,3 +112,14 @@ def data_version(files: dict[str, str]) -> str:
     """One id for a set of input files: md5 over their sorted ``name md5`` lines."""
     lines = "".join(f"{name} {md5}\n" for name, md5 in sorted(files.items()))
     return hashlib.md5(lines.encode()).hexdigest()
+
+
+def log_metadata(model_id: str, metadata: ModelMetadata) -> None:
+    """Upload ``soilci.json`` into the logged model's files, so every registry copy carries its identity."""
+    import tempfile
+
+    from mlflow import MlflowClient
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = metadata.save(Path(tmp) / ModelMetadata.FILE)
+        MlflowClient().log_model_artifact(model_id, str(path))

@@ -1,4 +1,4 @@
-"""train stage: fit the model on reference + incoming, log the run to MLflow, save models/model."""
+"""train stage: fit the model on the library's training rows, log the run to MLflow, save models/model."""
 
 from __future__ import annotations
 
@@ -10,17 +10,36 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from soil_contracts.bands import SpectralAxis
 from soil_contracts.git import git_revision
+from soil_contracts.library import Scale
 from soil_contracts.model import ModelMetadata
-from soil_contracts.redact import redact_url
+from soil_contracts.redact import redact, redact_url
 from soil_trainer.config import TrainParams
 from soil_trainer.errors import DataError, TrackingError
 from soil_trainer.model import FittedModel, fit_model
 from soil_trainer.saved_model import SERIALIZATION, pip_requirements, save_model_dir
-from soil_trainer.tables import BENCHMARK, INCOMING, REFERENCE, SAMPLE_ID, check_frame, read_table
-from soil_trainer.tracking import configure_mlflow, data_version, ensure_reachable, experiment_name, file_md5
+from soil_trainer.tables import BENCHMARK, SAMPLE_ID, TRAINING, check_frame, read_table
+from soil_trainer.tracking import (
+    configure_mlflow,
+    data_version,
+    ensure_reachable,
+    experiment_name,
+    file_md5,
+    log_metadata,
+)
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """What the model predicts (``prepare.target``, ``prepare.unit``) and what its spectra are (``library``)."""
+
+    name: str
+    unit: str
+    axis: SpectralAxis
+    scale: Scale
 
 
 @dataclass(frozen=True)
@@ -35,19 +54,16 @@ class TrainingSet:
 
 
 def load_training_set(data_dir: Path, target: str) -> TrainingSet:
-    """Reference + incoming rows; rows without a target value are dropped and counted.
+    """``training.parquet`` (every library batch, each sample once); rows without a target are dropped and counted.
 
-    The benchmark set must share no ``sample_id`` with them: it is never trained on.
+    The benchmark set must share no ``sample_id`` with it: it is never trained on (prepare also
+    refuses benchmark spectra by content).
     """
     data_dir = Path(data_dir)
-    frames, files, bands = [], {}, None
-    for name in (REFERENCE, INCOMING):
-        path = data_dir / name
-        frame = read_table(path)
-        bands = check_frame(frame, path, target, bands)
-        frames.append(frame)
-        files[name] = file_md5(path)
-    rows = pd.concat(frames, ignore_index=True)
+    path = data_dir / TRAINING
+    rows = read_table(path)
+    bands = check_frame(rows, path, target)
+    files = {TRAINING: file_md5(path)}
 
     benchmark_path = data_dir / BENCHMARK
     benchmark = read_table(benchmark_path)
@@ -56,7 +72,7 @@ def load_training_set(data_dir: Path, target: str) -> TrainingSet:
     overlap = sorted(set(benchmark[SAMPLE_ID].astype(str)) & set(rows[SAMPLE_ID].astype(str)))
     if overlap:
         raise DataError(
-            f"{benchmark_path}: {len(overlap)} benchmark samples are also in {REFERENCE}/{INCOMING} "
+            f"{benchmark_path}: {len(overlap)} benchmark samples are also in {TRAINING} "
             f"(e.g. {overlap[0]}); the benchmark set must never be trained on"
         )
 
@@ -67,6 +83,8 @@ def load_training_set(data_dir: Path, target: str) -> TrainingSet:
     rows = rows[~missing]
     if rows.empty:
         raise DataError(f"{data_dir}: every training row has a missing {target}")
+    if float(rows[target].std(ddof=0)) == 0.0:
+        raise DataError(f"{path}: every training row has the same {target}; nothing to learn")
     return TrainingSet(
         spectra=rows[bands].astype("float64").reset_index(drop=True),
         target=rows[target].to_numpy(dtype=float),
@@ -103,7 +121,6 @@ def log_run(
     fitted: FittedModel,
     training: TrainingSet,
     params: TrainParams,
-    target: str,
     metadata: ModelMetadata,
     signature,
 ) -> dict[str, str | None]:
@@ -119,7 +136,8 @@ def log_run(
             mlflow.log_params(
                 {
                     **flatten("train", params.model_dump(mode="json")),
-                    "prepare.target": target,
+                    "prepare.target": metadata.target,
+                    "prepare.unit": metadata.target_unit,
                     **flatten("best", fitted.best_params),
                     "data_version": metadata.data_version,
                     **{f"data.{name}.md5": md5 for name, md5 in training.files.items()},
@@ -131,7 +149,8 @@ def log_run(
                     "git_revision": metadata.git_revision,
                     "mlflow.source.git.commit": metadata.git_revision,
                     "data_version": metadata.data_version,
-                    "target": target,
+                    "target": metadata.target,
+                    "target_unit": metadata.target_unit,
                 }
             )
             info = mlflow.sklearn.log_model(
@@ -160,7 +179,7 @@ def model_signature(fitted: FittedModel, spectra: pd.DataFrame):
 
 def train(
     params: TrainParams,
-    target: str,
+    target: TargetSpec,
     model_name: str,
     data_dir: Path,
     model_dir: Path,
@@ -170,7 +189,7 @@ def train(
     Inputs are checked first, then the tracking server (so an unreachable one fails the stage
     before the fit); nothing is written unless the run was logged.
     """
-    training = load_training_set(data_dir, target)
+    training = load_training_set(data_dir, target.name)
     ensure_reachable(configure_mlflow())
     log.info("training %s on %d rows x %d bands", params.model, len(training.target), len(training.bands))
     fitted = fit_model(training.spectra, training.target, params)
@@ -181,15 +200,23 @@ def train(
         git_revision=git_revision(),
         data_version=data_version(training.files),
         data_files=training.files,
-        target=target,
+        target=target.name,
+        target_unit=target.unit,
+        spectral_axis=target.axis,
+        scale=target.scale,
         bands=training.bands,
         model=params.model,
         best_params=fitted.best_params,
         metrics=training_metrics(fitted, training),
     )
     signature = model_signature(fitted, training.spectra)
-    ids = log_run(fitted, training, params, target, metadata, signature)
+    ids = log_run(fitted, training, params, metadata, signature)
     metadata = metadata.model_copy(update=ids)
+    try:
+        log_metadata(metadata.model_id, metadata)
+    except Exception as exc:
+        raise TrackingError(f"uploading {ModelMetadata.FILE} to the logged model failed: "
+                            f"{redact(str(exc).splitlines()[0][:300])}") from exc
     save_model_dir(fitted.pipeline, metadata, model_dir, signature)
     log.info("wrote %s", model_dir)
     return metadata

@@ -19,7 +19,7 @@ from soil_contracts.library import SAMPLE_ID
 
 
 def content_sha256(frame: pd.DataFrame) -> str:
-    """sha256 over the column names, the sample ids and every value as little-endian float64.
+    """sha256 over the column names, text columns (ids) as UTF-8 and every number as little-endian float64.
 
     Independent of the file format: the same table read from Parquet or rebuilt in memory hashes the same.
     """
@@ -27,7 +27,7 @@ def content_sha256(frame: pd.DataFrame) -> str:
     for column in frame.columns:
         digest.update(str(column).encode() + b"\0")
         series = frame[column]
-        if column == SAMPLE_ID:
+        if column == SAMPLE_ID or not pd.api.types.is_numeric_dtype(series.dtype):
             digest.update("\0".join(series.astype(str)).encode())
         else:
             digest.update(np.ascontiguousarray(series.to_numpy(dtype="<f8", na_value=np.nan)).tobytes())

@@ -53,6 +53,10 @@ def write_batch(directory: Path, meta: BatchMetadata, frame: pd.DataFrame) -> Pa
         meta.save(staging / BATCH_FILE)
         os.chmod(staging, 0o755)
         if directory.exists():
+            # Keep what else lives beside the batch (DVC's .dvc and .gitignore files).
+            for other in directory.iterdir():
+                if other.name not in (SPECTRA_FILE, BATCH_FILE) and other.is_file():
+                    shutil.copy2(other, staging / other.name)
             old = directory.with_name(f".{directory.name}.old")
             os.replace(directory, old)
             os.replace(staging, directory)
