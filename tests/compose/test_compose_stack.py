@@ -75,8 +75,9 @@ class Stack:
     def last_log(self, service: str) -> str:
         cid = self.container(service)
         since = docker("inspect", "-f", "{{.State.StartedAt}}", cid)
-        return subprocess.run(["docker", "logs", "--since", since, cid],
-                              capture_output=True, text=True, check=True).stdout
+        # The container's stdout and stderr (where soilci pipeline reports), in order.
+        return subprocess.run(["docker", "logs", "--since", since, cid], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, check=True).stdout
 
     def model_versions(self) -> list[dict]:
         reply = httpx.get(f"{self.mlflow}/api/2.0/mlflow/model-versions/search",
@@ -115,7 +116,7 @@ def stack(tmp_path_factory, docker_client):
     from soilci.images import resolve_base_image
 
     compose = compose_command()
-    root = copy_project(tmp_path_factory.mktemp("stack"))
+    root = copy_project(tmp_path_factory.mktemp("stack") / "project")  # a checkout is world-readable
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "project"]):
         subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, env={**os.environ, **GIT_ENV})
     model = yaml.safe_load((root / "params.yaml").read_text())["register"]["model_name"]
