@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from conftest import copy_project
+from tests.support import copy_project
 
 
 def sh(*cmd: str, cwd: Path) -> None:
@@ -36,7 +36,7 @@ def untag_stage_images(project: Path) -> list[str]:
     import docker.errors
 
     from soilci.images import docker_client, image_name, resolve_base_image
-    from soilci.pipeline.run import input_digest
+    from soilci.pipeline.stage_images import input_digest
 
     client = docker_client()
     base = resolve_base_image(client)

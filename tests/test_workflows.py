@@ -16,7 +16,7 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
 BIN = Path(sys.executable).parent
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 # What a step may run: the project's CLIs and the tools that set them up.
-ALLOWED_PROGRAMS = {"soilci", "soil-trainer", "dvc", "cml", "python", "uv", "echo"}
+ALLOWED_PROGRAMS = {"soilci", "dvc", "cml", "python", "uv", "echo"}
 
 
 def tool(name: str) -> str:
@@ -98,6 +98,7 @@ def test_pr_workflow_runs_pipeline_report_and_updates_one_comment():
     runs = [step.get("run", "") for _, step in steps(workflow)]
     order = [next(i for i, r in enumerate(runs) if r.startswith(cmd))
              for cmd in ("dvc pull", "soilci pipeline", "soilci report --base origin/main", "cml comment update")]
+    assert "soilci pipeline" in runs and not any("--base" in r for r in runs if r.startswith("soilci pipeline"))
     assert order == sorted(order)
     checkout = next(s for _, s in steps(workflow) if s.get("uses", "").startswith("actions/checkout"))
     assert checkout["with"]["fetch-depth"] == 0
@@ -110,13 +111,19 @@ def test_pr_workflow_runs_pipeline_report_and_updates_one_comment():
             assert not any("soilci" in s.get("run", "") for s in job["steps"])
 
 
-def test_main_workflow_runs_pipeline_then_registers_then_delivers():
+def test_main_workflow_runs_pipeline_with_registration_then_delivers():
     workflow = load(ROOT / ".github" / "workflows" / "main.yaml")
     assert workflow["on"]["push"]["branches"] == ["main"]
     runs = [step.get("run", "") for _, step in steps(workflow)]
     order = [next(i for i, r in enumerate(runs) if cmd in r)
-             for cmd in ("soilci pipeline", "soil-trainer register", "soilci publish-image", "soilci bump")]
+             for cmd in ("soilci pipeline --push --register", "soilci report", "runs/registered.json",
+                         "soilci publish-image", "soilci bump")]
     assert order == sorted(order)
+    # One registration path: the pipeline's, as in the compose stack; no step registers on its own.
+    assert not any("soil-trainer" in r for r in runs)
+    pipeline = workflow["jobs"]["pipeline"]
+    version_step = next(s for s in pipeline["steps"] if "runs/registered.json" in s.get("run", ""))
+    assert pipeline["outputs"]["model-version"] == f"${{{{ steps.{version_step['id']}.outputs.version }}}}"
     # Pushing images is the only job that may write packages.
     for name, job in workflow["jobs"].items():
         pushes = any("publish-image" in s.get("run", "") for s in job["steps"])

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from soil_contracts.git import git_revision
 
 from soilci.errors import BuildError, DockerUnavailable
 from soilci.settings import LOCAL_BASE_IMAGE, OFFICIAL_BASE_IMAGE, get_settings
@@ -54,21 +55,6 @@ def resolve_base_image(client) -> str:
         return OFFICIAL_BASE_IMAGE
 
 
-def git_revision(root: Path) -> str:
-    """The working tree's commit (with ``-dirty`` when it has changes), or ``unknown``."""
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{rev}-dirty" if dirty else rev
-
-
 def build_image(
     service: str,
     *,
@@ -84,7 +70,7 @@ def build_image(
     root = Path(root or get_settings().repo_root)
     client = client or docker_client()
     name = image_name(service, tag)
-    args = {"BASE_IMAGE": resolve_base_image(client), "VCS_REF": git_revision(root), **(buildargs or {})}
+    args = {"BASE_IMAGE": resolve_base_image(client), "VCS_REF": git_revision(root, env=False), **(buildargs or {})}
     image_id = stream_build(
         client, name, on_line,
         path=str(root), dockerfile=f"services/{service}/Dockerfile", buildargs=args,

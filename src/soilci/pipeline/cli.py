@@ -13,14 +13,15 @@ def add_parsers(sub) -> None:
     p.add_argument("--tag", default=None, help="image tag (default: SOILCI_IMAGE_TAG or 'local')")
     p.add_argument("--quiet", action="store_true", help="do not stream the build output")
 
-    p = sub.add_parser("pipeline", help="run pull -> drift -> train -> evaluate in containers")
+    p = sub.add_parser("pipeline", help="run dvc.yaml's stale stages in their service containers")
     p.add_argument("--local", action="store_true", help="run the stages here, without Docker")
     p.add_argument("--repo", type=Path, default=Path("."), help="project working tree (default: .)")
-    p.add_argument("--base", default="origin/main",
-                   help="revision the report compares with when a gate stops the run (default: origin/main)")
-    p.add_argument("--out-dir", type=Path, default=None,
-                   help="where that report goes (default: the working tree)")
     p.add_argument("--push", action="store_true", help="push the outputs to the DVC remote after a good run")
+    p.add_argument("--register", action="store_true",
+                   help="main only: after a good run, soil-trainer register (alias staging) through the same "
+                        "runner; the version goes to runs/registered.json")
+    p.add_argument("--branch", default=None,
+                   help="branch passed to soil-trainer register (default: GITHUB_REF_NAME, else git)")
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -37,7 +38,7 @@ def run_build(args: argparse.Namespace) -> int:
 def run_pipeline(args: argparse.Namespace) -> int:
     from soilci.pipeline.run import run_pipeline as run
 
-    return run(args.repo, local=args.local, base=args.base, out_dir=args.out_dir, push_outputs=args.push)
+    return run(args.repo, local=args.local, push_outputs=args.push, register=args.register, branch=args.branch)
 
 
 COMMANDS = {"build": run_build, "pipeline": run_pipeline}

@@ -1,8 +1,8 @@
 """End to end: a throwaway git repo of the project, the pipeline in containers, and the PR report.
 
-One story, in order (the tests share the repo): main's run; a PR that changes a hyperparameter and
-gets a report comparing both; a warm rerun that starts nothing; a PR bringing a shifted batch that
-fails the drift gate; a PR whose training crashes.
+One story, in order (the tests share the repo): main's run with registration, as CI's main workflow
+runs it; a PR that changes a hyperparameter and gets a report comparing both; a warm rerun that starts
+nothing; a PR bringing a shifted batch that fails the drift gate; a PR whose training crashes.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from soil_contracts.records import RegisteredVersion, RunRecord
 
 from soilci.cli import main
 from tests.support import copy_project
@@ -49,12 +50,20 @@ def set_param(repo: Path, dotted: str, value) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def last_run(repo: Path) -> dict:
-    return json.loads(max((repo / "runs").glob("*/run.json")).read_text())
+def last_run(repo: Path) -> RunRecord:
+    return RunRecord.load(max((repo / "runs").glob("*/run.json")))
 
 
-def outcomes(run: dict) -> dict[str, str]:
-    return {s["name"]: s["outcome"] for s in run["stages"]}
+def outcomes(run: RunRecord) -> dict[str, str]:
+    return {s.name: s.outcome for s in run.stages}
+
+
+def stage_containers_started(docker_client, run: RunRecord, since: float) -> list[str]:
+    """The stages whose containers the engine started for ``run`` (from its event log), in order."""
+    events = docker_client.events(since=int(since), until=int(time.time()) + 1, decode=True,
+                                  filters={"type": "container", "event": "start",
+                                           "label": f"org.soilci.run-id={run.run_id}"})
+    return [e["Actor"]["Attributes"]["org.soilci.stage"] for e in events]
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +88,34 @@ def monkeypatch_module():
 
 
 @pytest.fixture(scope="module")
-def main_sha(project: Path) -> str:
-    """main's run, committed the way a merged PR carries its results."""
-    assert main(["pipeline", "--repo", str(project), "--push"]) == 0
-    assert outcomes(last_run(project)) == dict.fromkeys(["prepare", "drift", "train", "evaluate"], "ran")
+def main_run(project: Path, docker_client) -> RunRecord:
+    """main's run as CI's main workflow runs it: every stage, push, then registration."""
+    since = time.time() - 1
+    assert main(["pipeline", "--repo", str(project), "--push", "--register"]) == 0
+    run = last_run(project)
+    assert outcomes(run) == dict.fromkeys(["prepare", "drift", "train", "evaluate"], "ran")
+    assert stage_containers_started(docker_client, run, since) == [
+        "prepare", "drift", "train", "evaluate", "register"]
+    return run
+
+
+@pytest.fixture(scope="module")
+def main_sha(project: Path, main_run) -> str:
+    """main's results, committed the way a merged PR carries them."""
     return commit(project, "results of main's run")
+
+
+def test_main_run_registers_the_evaluated_model_and_records_the_version(project, main_run, mlflow_server):
+    from mlflow import MlflowClient
+
+    registered = RegisteredVersion.load(project / "runs" / "registered.json")
+    assert (registered.name, registered.alias) == ("soil-carbon", "staging")
+    assert registered.uri == f"models:/soil-carbon/{registered.version}"
+    staging = MlflowClient(mlflow_server).get_model_version_by_alias("soil-carbon", "staging")
+    assert staging.version == registered.version
+    assert staging.tags["git_revision"] == git(project, "rev-parse", "HEAD")
+    assert "soil-trainer register --out runs/registered.json --branch main" in (
+        project / "runs" / main_run.run_id / "register.log").read_text()
 
 
 def test_main_run_records_every_stage_with_dvc_and_leaves_files_owned_by_the_tree_owner(project, main_sha):
@@ -99,8 +131,8 @@ def test_main_run_records_every_stage_with_dvc_and_leaves_files_owned_by_the_tre
     assert {"dvc.lock", "metrics/metrics.json", "metrics/predictions.csv", "reports/drift.json"} <= set(tracked)
     assert not [f for f in tracked if f.startswith(("data/", "models/", "runs/", "mlruns/"))]
     run = last_run(project)
-    for stage in run["stages"]:
-        assert (project / stage["log"]).stat().st_size > 0
+    for stage in run.stages:
+        assert (project / stage.log).stat().st_size > 0
 
 
 def test_fresh_clone_pulls_mains_outputs_from_the_remote_and_runs_no_stage(
@@ -112,8 +144,8 @@ def test_fresh_clone_pulls_mains_outputs_from_the_remote_and_runs_no_stage(
     since = time.time() - 1
     assert main(["pipeline", "--repo", str(clone)]) == 0
     run = last_run(clone)
-    assert run["pull"] == "pulled" and set(outcomes(run).values()) == {"up to date"}
-    assert stage_containers_started(docker_client, since) == []
+    assert run.pull == "pulled" and set(outcomes(run).values()) == {"up to date"}
+    assert stage_containers_started(docker_client, run, since) == []
     assert (clone / "models" / "model" / "MLmodel").exists()
 
 
@@ -126,9 +158,9 @@ def test_hyperparameter_change_reruns_train_and_evaluate_and_the_report_compares
 
     since = time.time() - 1
     assert main(["pipeline", "--repo", str(project)]) == 0
-    assert outcomes(last_run(project)) == {"prepare": "up to date", "drift": "up to date",
-                                           "train": "ran", "evaluate": "ran"}
-    assert stage_containers_started(docker_client, since) == ["train", "evaluate"]
+    run = last_run(project)
+    assert outcomes(run) == {"prepare": "up to date", "drift": "up to date", "train": "ran", "evaluate": "ran"}
+    assert stage_containers_started(docker_client, run, since) == ["train", "evaluate"]
     pr_rmse = json.loads((project / "metrics" / "metrics.json").read_text())["rmse"]
     assert pr_rmse != base_rmse
 
@@ -149,19 +181,12 @@ def test_hyperparameter_change_reruns_train_and_evaluate_and_the_report_compares
     commit(project, "results of the PR's run")
 
 
-def stage_containers_started(docker_client, since: float) -> list[str]:
-    """Stage containers the engine started since ``since`` (from its event log)."""
-    events = docker_client.events(since=int(since), until=int(time.time()) + 1, decode=True,
-                                  filters={"type": "container", "event": "start", "label": "org.soilci.stage"})
-    return [e["Actor"]["Attributes"]["org.soilci.stage"] for e in events]
-
-
 def test_warm_rerun_with_nothing_changed_starts_no_container(project, main_sha, docker_client):
     since = time.time() - 1
     assert main(["pipeline", "--repo", str(project)]) == 0
     run = last_run(project)
-    assert set(outcomes(run).values()) == {"up to date"} and run["images"] == {}
-    assert stage_containers_started(docker_client, since) == []
+    assert set(outcomes(run).values()) == {"up to date"} and run.images == {}
+    assert stage_containers_started(docker_client, run, since) == []
 
 
 def write_shifted_batch(project: Path, name: str) -> str:
@@ -180,15 +205,17 @@ def test_shifted_batch_fails_at_the_drift_gate_and_the_report_says_failed(projec
     set_param(project, "prepare.incoming_batch", write_shifted_batch(project, "shifted"))
     commit(project, "a shifted batch")
 
-    assert main(["pipeline", "--repo", str(project), "--base", main_sha]) == 1
+    assert main(["pipeline", "--repo", str(project)]) == 1
     run = last_run(project)
-    assert run["stopped_at"] == "drift" and run["exit_code"] == 1
+    assert run.stopped_at == "drift" and run.exit_code == 1
     assert outcomes(run) == {"prepare": "ran", "drift": "failed", "train": "not run", "evaluate": "not run"}
     drift = json.loads((project / "reports" / "drift.json").read_text())
     assert drift["status"] == "fail"
     assert (project / "reports" / "drift.png").exists()
 
-    md = (project / "report.md").read_text()  # written by the pipeline itself
+    assert not (project / "report.md").exists()  # the report is `soilci report`'s, run next as in CI
+    assert main(["report", "--base", main_sha, "--repo", str(project), "--out-dir", str(project)]) == 0
+    md = (project / "report.md").read_text()
     assert "**Data Drift Check: Failed**" in md
     assert md.splitlines()[0].startswith("## 🔴 Do not merge")
     assert "Not evaluated: the run stopped before the benchmark evaluation." in md
@@ -204,9 +231,9 @@ def test_crashing_stage_exits_with_its_code_and_names_its_log(project, main_sha,
     err = capsys.readouterr().err
     assert code == 2
     run = last_run(project)
-    assert run["stopped_at"] == "train"
+    assert run.stopped_at == "train"
     # The batch is gone again: prepare and drift come back from DVC's run-cache, not a container.
     assert outcomes(run)["prepare"] == "restored" and outcomes(run)["drift"] == "restored"
-    assert run["pull"] == "pulled"  # the failed gate's leftovers do not block the pull
+    assert run.pull == "pulled"  # the failed gate's leftovers do not block the pull
     assert "stage 'train' failed with exit code 2" in err and "train.log" in err
-    assert "max_components" in (project / run["stages"][2]["log"]).read_text()
+    assert "max_components" in (project / run.stages[2].log).read_text()

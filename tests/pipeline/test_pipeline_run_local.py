@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from soil_contracts.records import RunRecord
 
 from soilci.cli import main
-from tests.support import copy_project
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
 
 
@@ -25,13 +23,11 @@ def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env={**os.environ, **GIT_ENV})
 
 
-def test_local_run_stops_at_the_drift_gate_with_exit_1_and_a_failed_report(tmp_path, prepared_data, capsys,
-                                                                         monkeypatch):
+def test_local_run_stops_at_the_drift_gate_with_exit_1_registers_nothing_and_the_report_says_failed(
+    project, prepared_data, capsys, monkeypatch
+):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
-    root = copy_project(tmp_path / "project")
-    git(root, "init", "-q", "-b", "main")
-    subprocess.run([str(BIN / "dvc"), "remote", "add", "-d", "-f", "local", str(tmp_path / "remote")], cwd=root,
-                   check=True, capture_output=True)
+    root = project
     git(root, "add", "-A")
     git(root, "commit", "-qm", "main")
 
@@ -44,14 +40,19 @@ def test_local_run_stops_at_the_drift_gate_with_exit_1_and_a_failed_report(tmp_p
     params["prepare"]["incoming_batch"] = "batches/lab-b.parquet"
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
-    assert main(["pipeline", "--local", "--repo", str(root), "--base", "main"]) == 1
-    run = json.loads(next((root / "runs").glob("*/run.json")).read_text())
-    assert run["mode"] == "local" and run["stopped_at"] == "drift"
-    assert [s["outcome"] for s in run["stages"]] == ["ran", "failed", "not run", "not run"]
-    assert "soil-drift check" in (root / run["stages"][1]["log"]).read_text()
-    assert json.loads((root / "reports" / "drift.json").read_text())["status"] == "fail"
+    assert main(["pipeline", "--local", "--register", "--repo", str(root)]) == 1
+    run = RunRecord.load(next((root / "runs").glob("*/run.json")))
+    assert run.mode == "local" and run.stopped_at == "drift"
+    assert [s.outcome for s in run.stages] == ["ran", "failed", "not run", "not run"]
+    assert "soil-drift check" in (root / run.stages[1].log).read_text()
+    verdict = json.loads((root / "reports" / "drift.json").read_text())
+    assert verdict["status"] == "fail"
+    assert verdict["summary"] in capsys.readouterr().err  # the gate's reason, from the tail of its log
     assert not (root / "models" / "model").exists()  # nothing was trained on the drifted batch
+    assert not (root / "runs" / "registered.json").exists()  # nor registered
+    assert not (root / "report.md").exists()  # the report is `soilci report`'s, run next as in CI
 
+    assert main(["report", "--base", "main", "--repo", str(root), "--out-dir", str(root)]) == 0
     md = (root / "report.md").read_text()
     assert "**Data Drift Check: Failed**" in md and "🔴 Do not merge" in md
     assert "No base metrics at this revision" not in md  # not evaluated, which says more

@@ -1,4 +1,8 @@
-"""The developer stack end to end: scripts/up.sh and compose.yaml on a project copy, real containers."""
+"""The developer stack end to end: scripts/up.sh and compose.yaml on a project copy, real containers.
+
+The copy is a git repository on main, as a checkout is; the stack's `pipeline` service runs
+`soilci pipeline --register` on it, and the model API serves the version it registered.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +19,18 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from soil_contracts.git import git_revision
+from soil_contracts.records import RegisteredVersion, RunRecord
 
 from tests.support import REPO_ROOT, copy_project, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 # Variables the stack reads; the test's .env must be the only source, so the shell's are dropped.
-STACK_VARS = ("COMPOSE_PROJECT_NAME", "COMPOSE_FILE", "MLFLOW_PORT", "MODEL_API_PORT", "MODEL_NAME",
-              "SOILCI_DATASET", "SOILCI_INCOMING_BATCH", "SOILCI_BIND_ADDRESS", "SOILCI_IMAGE_TAG")
+STACK_VARS = ("COMPOSE_PROJECT_NAME", "COMPOSE_FILE", "MLFLOW_PORT", "MODEL_API_PORT", "SOILCI_BIND_ADDRESS",
+              "SOILCI_IMAGE_TAG", "SOILCI_GIT_REVISION", "SOILCI_STAGE_NETWORK")
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
 
 
 def compose_command() -> list[str]:
@@ -43,6 +51,7 @@ class Stack:
     api: str
     mlflow: str
     compose: list[str]
+    model: str  # params.yaml's register.model_name
     timings: dict[str, float] = field(default_factory=dict)
 
     def up(self, label: str) -> subprocess.CompletedProcess:
@@ -57,32 +66,36 @@ class Stack:
         return result
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run([*self.compose, *args], cwd=self.root, env=self.env,
+        return subprocess.run([*self.compose, *args], cwd=self.root, env={**self.env, "PWD": str(self.root)},
                               capture_output=True, text=True, check=check, timeout=300)
 
     def container(self, service: str) -> str:
-        return self.run("ps", "-q", service).stdout.split()[0]
-
-    def started_at(self, service: str) -> str:
-        return docker("inspect", "-f", "{{.State.StartedAt}}", self.container(service))
+        return self.run("ps", "-a", "-q", service).stdout.split()[0]
 
     def last_log(self, service: str) -> str:
         cid = self.container(service)
         since = docker("inspect", "-f", "{{.State.StartedAt}}", cid)
-        return subprocess.run(["docker", "logs", "--since", since, cid],
-                              capture_output=True, text=True, check=True).stdout
+        # The container's stdout and stderr (where soilci pipeline reports), in order.
+        return subprocess.run(["docker", "logs", "--since", since, cid], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, check=True).stdout
 
     def model_versions(self) -> list[dict]:
         reply = httpx.get(f"{self.mlflow}/api/2.0/mlflow/model-versions/search",
-                          params={"filter": "name='soil-carbon'"}, timeout=10)
+                          params={"filter": f"name='{self.model}'"}, timeout=10)
         reply.raise_for_status()
         return reply.json().get("model_versions", [])
 
     def staging_version(self) -> str:
         reply = httpx.get(f"{self.mlflow}/api/2.0/mlflow/registered-models/alias",
-                          params={"name": "soil-carbon", "alias": "staging"}, timeout=10)
+                          params={"name": self.model, "alias": "staging"}, timeout=10)
         reply.raise_for_status()
         return reply.json()["model_version"]["version"]
+
+    def last_run(self) -> RunRecord:
+        return RunRecord.load(max((self.root / "runs").glob("*/run.json")))
+
+    def served(self) -> dict:
+        return httpx.get(f"{self.api}/v1/model", timeout=10).json()
 
     def leftovers(self) -> dict[str, list[str]]:
         label = f"label=com.docker.compose.project={self.name}"
@@ -100,10 +113,13 @@ def docker(*args: str) -> str:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, docker_client):
-    from soilci.images import git_revision, resolve_base_image
+    from soilci.images import resolve_base_image
 
     compose = compose_command()
-    root = copy_project(tmp_path_factory.mktemp("stack"))
+    root = copy_project(tmp_path_factory.mktemp("stack") / "project")  # a checkout is world-readable
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "project"]):
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, env={**os.environ, **GIT_ENV})
+    model = yaml.safe_load((root / "params.yaml").read_text())["register"]["model_name"]
     tag = f"stack-{uuid.uuid4().hex[:8]}"
     name = f"soilci-test-{tag}"
     api_port, mlflow_port = free_port(), free_port()
@@ -115,13 +131,14 @@ def stack(tmp_path_factory, docker_client):
     env = {k: v for k, v in os.environ.items() if k not in STACK_VARS}
     env["BASE_IMAGE"] = resolve_base_image(docker_client)
     # The revision label `soilci build` gives the same sources, so every layer comes from its cache.
-    env["SOILCI_VCS_REF"] = git_revision(REPO_ROOT)
-    built = Stack(root, name, env, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{mlflow_port}", compose)
+    env["SOILCI_VCS_REF"] = git_revision(REPO_ROOT, env=False)
+    built = Stack(root, name, env, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{mlflow_port}", compose,
+                  model)
     try:
         yield built
     finally:
         built.run("down", "-v", "--remove-orphans", "--timeout", "5", check=False)
-        images = [f"soil-{svc}:{tag}" for svc in ("mlflow", "drift", "trainer", "model-api")]
+        images = [f"soil-mlflow:{tag}", f"soilci:{tag}", f"soil-model-api:{tag}"]
         subprocess.run(["docker", "rmi", "--no-prune", *images], check=False, capture_output=True)
 
 
@@ -131,22 +148,26 @@ def cold_up(stack) -> subprocess.CompletedProcess:
     return stack.up("cold")
 
 
-def test_cold_up_serves_the_new_staging_version_with_the_trainers_predictions(stack, cold_up, prepared_data):
+def test_cold_up_serves_the_registered_version_with_the_trainers_predictions(stack, cold_up, prepared_data):
     assert cold_up.returncode == 0, cold_up.stdout + cold_up.stderr
     assert f"{stack.api}/docs" in cold_up.stdout
     assert stack.mlflow in cold_up.stdout
-    assert "runs/compose" in cold_up.stdout
+    assert f"{stack.root}/runs/{stack.last_run().run_id}" in cold_up.stdout
     assert httpx.get(f"{stack.api}/docs", timeout=10).status_code == 200
     assert httpx.get(stack.mlflow, timeout=10).status_code == 200
 
+    run = stack.last_run()
+    assert {s.outcome for s in run.stages} == {"ran"} and run.exit_code == 0
     versions = stack.model_versions()
     assert [v["version"] for v in versions] == ["1"]
     assert stack.staging_version() == "1"
-    info = httpx.get(f"{stack.api}/v1/model", timeout=10).json()
-    assert (info["name"], info["version"], info["alias"]) == ("soil-carbon", "1", "staging")
+    registered = RegisteredVersion.load(stack.root / "runs" / "registered.json")
+    assert (registered.name, registered.version, registered.alias) == (stack.model, "1", "staging")
+    info = stack.served()
+    assert (info["name"], info["version"]) == (stack.model, "1") and "staging" in info["aliases"]
 
     # Real benchmark spectra in, the trainer's recorded benchmark predictions out.
-    recorded = pd.read_csv(stack.root / "runs/compose/metrics/predictions.csv").set_index("sample_id")
+    recorded = pd.read_csv(stack.root / "metrics" / "predictions.csv").set_index("sample_id")
     benchmark = pd.read_parquet(prepared_data / "benchmark.parquet").iloc[::4]
     spectra = benchmark[info["bands"]].to_dict(orient="records")
     reply = httpx.post(f"{stack.api}/v1/predict", json={"spectra": spectra}, timeout=30)
@@ -161,11 +182,11 @@ def test_second_up_reuses_the_cached_results_without_retraining(stack, cold_up):
     warm = stack.up("warm")
     assert warm.returncode == 0, warm.stdout + warm.stderr
 
-    train_log = stack.last_log("train")
-    assert "Stage 'train' didn't change, skipping" in train_log, train_log
-    assert "Stage 'evaluate' didn't change, skipping" in train_log, train_log
+    pipeline_log = stack.last_log("pipeline")
+    assert "all 4 stages up to date; nothing to run" in pipeline_log, pipeline_log
+    assert {s.outcome for s in stack.last_run().stages} == {"up to date"}
     assert [v["version"] for v in stack.model_versions()] == ["1"]
-    assert httpx.get(f"{stack.api}/v1/model", timeout=10).json()["version"] == "1"
+    assert stack.served()["version"] == "1"
     assert stack.timings["warm"] < stack.timings["cold"]
 
 
@@ -180,25 +201,31 @@ def test_drift_gate_failure_stops_before_training_and_keeps_serving_the_previous
     shifted[bands] = shifted[bands] + 0.05 * float(incoming[bands].to_numpy().mean())
     shifted["sample_id"] = [f"shifted:{i}" for i in range(len(shifted))]
     shifted.to_parquet(stack.root / "batches" / "shifted.parquet", index=False)
-    with open(stack.root / ".env", "a") as env_file:
-        env_file.write("SOILCI_INCOMING_BATCH=batches/shifted.parquet\n")
-    train_started = stack.started_at("train")
+    params = yaml.safe_load((stack.root / "params.yaml").read_text())
+    params["prepare"]["incoming_batch"] = "batches/shifted.parquet"
+    (stack.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     result = stack.up("drift-fail")
 
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
-    assert "stage 'drift' failed" in output
-    verdict = json.loads((stack.root / "runs/compose/reports/drift.json").read_text())
+    assert "drift gate failed (exit 1)" in output
+    verdict = json.loads((stack.root / "reports" / "drift.json").read_text())
     assert verdict["status"] == "fail"
     assert verdict["summary"] in output
-    assert stack.started_at("train") == train_started, "train must not run after a failed gate"
+    run = stack.last_run()
+    assert run.stopped_at == "drift", "train must not run after a failed gate"
+    assert {s.name: s.outcome for s in run.stages} == {
+        "prepare": "ran", "drift": "failed", "train": "not run", "evaluate": "not run"}
     assert [v["version"] for v in stack.model_versions()] == ["1"]
-    assert "keeps serving soil-carbon version 1" in output
-    info = httpx.get(f"{stack.api}/v1/model", timeout=10).json()
-    assert (info["version"], info["alias"]) == ("1", "staging")
+    assert f"keeps serving {stack.model} version 1" in output
+    info = stack.served()
+    assert info["version"] == "1" and "staging" in info["aliases"]
 
 
 def test_down_leaves_nothing_running(stack, cold_up):
     stack.run("down", "-v", "--remove-orphans", "--timeout", "5")
     assert stack.leftovers() == {"containers": [], "volumes": [], "networks": []}
+    for run_dir in (stack.root / "runs").glob("*/"):
+        label = f"label=org.soilci.run-id={run_dir.name}"
+        assert docker("ps", "-a", "-q", "--filter", label) == "", f"stage containers of {run_dir.name} remain"

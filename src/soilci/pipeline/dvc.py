@@ -1,0 +1,187 @@
+"""DVC on the host: dvc.yaml's stages in order, what is stale, the run-cache, commit, pull and push.
+
+DVC stays the judge of what is stale and the keeper of dvc.lock and the cache; the driver only runs
+each stale stage's ``cmd:`` somewhere else (see ``runners``) and records it as ``dvc repro`` would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import graphlib
+import shlex
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from soilci.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One command the driver runs: a dvc.yaml stage (or registration, which no stage records)."""
+
+    name: str
+    cmd: str
+    deps: tuple[str, ...]
+    outs: tuple[str, ...]
+
+    @property
+    def service(self) -> str:
+        """The image a stage runs in, from its command's program (``soil-drift ...`` -> ``drift``)."""
+        program = shlex.split(self.cmd)[0] if self.cmd.strip() else ""
+        if not program.startswith("soil-"):
+            raise ConfigError(f"dvc.yaml: stage {self.name!r}: cmd must start with a soil-<service> program")
+        return program.removeprefix("soil-")
+
+
+@contextlib.contextmanager
+def _dvc(root: Path) -> Iterator:
+    import logging
+
+    from dvc.repo import Repo
+
+    # DVC's progress messages ("Updating lock file") would interleave with ours; its warnings stay.
+    logging.getLogger("dvc").setLevel(logging.WARNING)
+    # DVC resolves some paths against the working directory, as its CLI runs from the repo.
+    with contextlib.chdir(root), Repo(str(root)) as repo:
+        yield repo
+
+
+def load_stages(root: Path) -> list[Stage]:
+    """dvc.yaml's stages in dependency order (file order among independent stages).
+
+    Raises:
+        ConfigError: no dvc.yaml under ``root``, or DVC cannot read it.
+    """
+    if not (root / "dvc.yaml").exists():
+        raise ConfigError(f"{root / 'dvc.yaml'}: not found; --repo must be the project's working tree")
+    try:
+        with _dvc(root) as repo:
+            found = [
+                Stage(
+                    name=s.name,
+                    cmd=s.cmd if isinstance(s.cmd, str) else " && ".join(s.cmd),
+                    deps=tuple(d.def_path for d in s.deps),
+                    outs=tuple(o.def_path for o in s.outs),
+                )
+                for s in repo.index.stages
+                if getattr(s, "name", None) and s.cmd
+            ]
+    except Exception as exc:  # DVC's own errors: not a DVC repo, bad dvc.yaml
+        raise ConfigError(f"{root}: DVC cannot read the pipeline ({type(exc).__name__}: {exc})") from exc
+    return _in_lineage_order(found)
+
+
+def _in_lineage_order(found: list[Stage]) -> list[Stage]:
+    order = {s.name: i for i, s in enumerate(found)}
+    producers = {out: s.name for s in found for out in s.outs}
+    graph = graphlib.TopologicalSorter()
+    for s in found:
+        upstream = {
+            producer
+            for dep in s.deps
+            for out, producer in producers.items()
+            if producer != s.name and (dep == out or dep.startswith(out.rstrip("/") + "/"))
+        }
+        graph.add(s.name, *upstream)
+    graph.prepare()
+    ordered: list[str] = []
+    while graph.is_active():
+        ready = sorted(graph.get_ready(), key=order.__getitem__)
+        ordered.extend(ready)
+        graph.done(*ready)
+    by_name = {s.name: s for s in found}
+    return [by_name[n] for n in ordered]
+
+
+def is_stale(root: Path, name: str) -> bool:
+    """Whether DVC sees the stage's deps, params, command or outputs differ from dvc.lock."""
+    with _dvc(root) as repo:
+        return bool(repo.status(targets=[name]))
+
+
+def changed_stages(root: Path) -> dict[str, list]:
+    """``dvc status`` of the whole pipeline: stage name -> what changed (empty: all up to date)."""
+    with _dvc(root) as repo:
+        return {key.split(":")[-1]: value for key, value in repo.status().items()}
+
+
+def outputs_missing(status: dict[str, list]) -> bool:
+    """Whether some recorded output is absent or altered, so pulling the cache could restore it."""
+    return any("changed outs" in entry for entries in status.values() for entry in entries
+               if isinstance(entry, dict))
+
+
+def restore_from_run_cache(root: Path, name: str) -> bool:
+    """Check the stage's outputs out of DVC's run-cache if this exact run happened before."""
+    from dvc.stage.cache import RunCacheNotFoundError
+
+    try:
+        with _dvc(root) as repo, repo.lock:
+            (stage,) = repo.stage.collect(name)
+            repo.stage_cache.restore(stage)
+    except RunCacheNotFoundError:
+        return False
+    except Exception:  # noqa: BLE001 - a partial cache (objects gc'ed) means: run the stage
+        return False
+    commit_stage(root, name)
+    return True
+
+
+def commit_stage(root: Path, name: str) -> None:
+    """``dvc commit -f <stage>``: record outputs in the cache and dvc.lock, as ``dvc repro`` does."""
+    with _dvc(root) as repo:
+        repo.commit(name, force=True)
+
+
+def remove_outputs(root: Path, stage: Stage) -> None:
+    """Delete a stage's outputs before it runs, as ``dvc repro`` does, so none survives a failure."""
+    for out in stage.outs:
+        path = root / out
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+def _dvc_call(root: Path, verb: str, log: Path, **kwargs) -> tuple[bool, str]:
+    """Run a DVC repo operation here (no second interpreter start), its outcome appended to ``log``."""
+    with log.open("a") as fh:
+        fh.write(f"$ dvc {verb} {kwargs}\n")
+        try:
+            with _dvc(root) as repo:
+                if verb == "remote?":
+                    return bool(repo.config["core"].get("remote")), ""
+                result = getattr(repo, verb)(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - DVC's errors (network, missing objects) are reported, not raised
+            fh.write(f"{type(exc).__name__}: {exc}\n")
+            return False, f"{type(exc).__name__}: {exc}"
+        fh.write(f"{result}\n")
+        return True, ""
+
+
+def pull(root: Path, log: Path) -> str:
+    """Bring cached outputs into the working tree: ``dvc pull`` from the remote, else ``dvc checkout``.
+
+    Missing objects are not an error: a stage whose outputs cannot be fetched is reproduced.
+    Outputs that differ from dvc.lock are replaced, as ``dvc repro`` would replace them.
+    Returns what happened, for the run record.
+    """
+    has_remote, _ = _dvc_call(root, "remote?", log)
+    # force: an output that differs from dvc.lock belongs to a stale stage, which reruns anyway.
+    if has_remote:
+        ok, why = _dvc_call(root, "pull", log, allow_missing=True, force=True)
+        return "pulled" if ok else f"pull incomplete ({why}); missing outputs are reproduced"
+    ok, why = _dvc_call(root, "checkout", log, allow_missing=True, force=True)
+    return "checked out (no remote)" if ok else f"checkout incomplete ({why})"
+
+
+def push(root: Path, log: Path) -> None:
+    """``dvc push`` to the default remote. Raises ConfigError when there is none or the push fails."""
+    has_remote, _ = _dvc_call(root, "remote?", log)
+    if not has_remote:
+        raise ConfigError("--push: no DVC remote is configured (dvc remote add -d NAME URL)")
+    ok, why = _dvc_call(root, "push", log)
+    if not ok:
+        raise ConfigError(f"dvc push failed: {why}; see {log}")

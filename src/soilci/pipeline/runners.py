@@ -1,0 +1,197 @@
+"""Runners: the same stage command in its service container or here, its output streamed to a log."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from soil_contracts.git import git_revision
+
+from soilci.errors import StageFailed
+from soilci.pipeline.dvc import Stage
+from soilci.pipeline.stage_images import ensure_image
+
+# Containers run as this user when the driver is root and the tree is root's (the images' user).
+IMAGE_USER = "10001:10001"
+# Environment passed into stage containers from the host, by prefix.
+PASS_ENV_PREFIXES = ("MLFLOW_", "SOILCI_")
+# A Docker network to attach stage containers to (the compose stack's, so they reach `mlflow`);
+# unset: the host's network, where a tracking server on the host's loopback stays reachable.
+STAGE_NETWORK_ENV = "SOILCI_STAGE_NETWORK"
+RUN_ID_LABEL = "org.soilci.run-id"
+STAGE_LABEL = "org.soilci.stage"
+DOCKER_RUN_FAILED = 125  # as `docker run` exits when the container itself cannot start
+LOCAL_TRACKING_DIR = "mlruns"  # relative: the same folder of the tree inside a container and here
+
+OnLine = Callable[[str], None]
+
+
+def _stream_lines(chunks: Iterable, log_fh, on_line: OnLine) -> None:
+    buffer = ""
+    for chunk in chunks:
+        text = chunk.decode(errors="replace") if isinstance(chunk, bytes) else chunk
+        log_fh.write(text)
+        log_fh.flush()
+        buffer += text
+        *lines, buffer = buffer.split("\n")
+        for line in lines:
+            if line.strip():
+                on_line(line.rstrip())
+    if buffer.strip():
+        on_line(buffer.rstrip())
+
+
+def stage_env(root: Path) -> dict[str, str]:
+    """Where things run, for a stage: the git revision (no git in the images) and MLflow/soilci settings."""
+    env = {k: v for k, v in os.environ.items() if k.startswith(PASS_ENV_PREFIXES)}
+    env["SOILCI_GIT_REVISION"] = git_revision(root)
+    # Without a tracking server, runs go to the tree's (git-ignored) mlruns/, wherever the stage runs:
+    # a file store, the one backend mlflow-skinny has, which MLflow 3 only opens when asked to.
+    if "MLFLOW_TRACKING_URI" not in env:
+        env["MLFLOW_TRACKING_URI"] = LOCAL_TRACKING_DIR
+        env.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return env
+
+
+def written_tops(root: Path, stages: Iterable[Stage]) -> list[Path]:
+    """The top-level folders (or files) of the tree that the stages write."""
+    tops = {Path(out).parts[0] for stage in stages for out in stage.outs}
+    if "MLFLOW_TRACKING_URI" not in os.environ:
+        tops.add(LOCAL_TRACKING_DIR)
+    return [root / t for t in sorted(tops)]
+
+
+def chown_tree(path: Path, uid: int, gid: int) -> None:
+    """``chown -R uid:gid path`` without following links; a missing path is left alone."""
+    if not path.exists():
+        return
+    os.chown(path, uid, gid, follow_symlinks=False)
+    if path.is_dir() and not path.is_symlink():
+        for dirpath, dirnames, filenames in os.walk(path):
+            for name in dirnames + filenames:
+                os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
+
+
+def hand_back(root: Path, paths: Iterable[Path]) -> None:
+    """As root in someone else's tree (the compose driver), give what the run wrote to the tree's owner."""
+    st = root.stat()
+    if os.getuid() != 0 or st.st_uid == 0:
+        return
+    for path in paths:
+        chown_tree(path, st.st_uid, st.st_gid)
+
+
+class ContainerRunner:
+    """Runs a stage's cmd in its service image, the working tree bind-mounted read-write at /work.
+
+    Each container carries the labels ``org.soilci.run-id`` and ``org.soilci.stage``.
+    """
+
+    mode = "containers"
+
+    def __init__(self, root: Path, client, *, run_id: str = "", on_build_line: OnLine | None = None) -> None:
+        self.root = root
+        self.client = client
+        self.run_id = run_id
+        self.on_build_line = on_build_line
+        self.images: dict[str, str] = {}
+        self.built: dict[str, bool] = {}
+        self.user, self.chown_to = self._user()
+        self.network = os.environ.get(STAGE_NETWORK_ENV) or None
+
+    def _user(self) -> tuple[str, tuple[int, int] | None]:
+        """Run as the invoking user; as root, as the tree's owner, or the image user with chown around."""
+        if os.getuid() != 0:
+            return f"{os.getuid()}:{os.getgid()}", None
+        st = self.root.stat()
+        if st.st_uid != 0:
+            return f"{st.st_uid}:{st.st_gid}", None
+        return IMAGE_USER, (st.st_uid, st.st_gid)
+
+    def image(self, service: str) -> str:
+        if service not in self.images:
+            ref, built = ensure_image(self.client, self.root, service, self.on_build_line)
+            self.images[service], self.built[service] = ref, built
+        return self.images[service]
+
+    def run(self, stage: Stage, log: Path, on_line: OnLine) -> int:
+        """The stage's exit code. Raises StageFailed when Docker cannot start its container."""
+        image = self.image(stage.service)
+        dirs = written_tops(self.root, [stage])
+        for d in dirs:
+            d.mkdir(parents=True, exist_ok=True)
+        if self.chown_to is not None:
+            uid, gid = (int(x) for x in IMAGE_USER.split(":"))
+            for d in dirs:
+                chown_tree(d, uid, gid)
+        try:
+            return self._run_container(image, stage, log, on_line)
+        finally:
+            if self.chown_to is not None:
+                for d in dirs:
+                    chown_tree(d, *self.chown_to)
+
+    def _run_container(self, image: str, stage: Stage, log: Path, on_line: OnLine) -> int:
+        import docker.errors
+
+        try:
+            container = self.client.containers.run(image, **self.container_options(stage))
+        except docker.errors.DockerException as exc:
+            raise StageFailed(stage.name, DOCKER_RUN_FAILED,
+                              f"stage {stage.name!r}: Docker could not start {image}: {exc}") from exc
+        try:
+            with log.open("a") as fh:
+                fh.write(f"$ {stage.cmd}\n# image {image}, user {self.user}\n")
+                fh.flush()
+                _stream_lines(container.logs(stream=True, follow=True), fh, on_line)
+            return int(container.wait().get("StatusCode", 1))
+        finally:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+
+    def container_options(self, stage: Stage) -> dict:
+        """``containers.run`` keyword arguments for ``stage`` (all but the image)."""
+        network = {"network": self.network} if self.network else {"network_mode": "host"}
+        return {
+            "entrypoint": ["/bin/sh", "-c"],
+            "command": [stage.cmd],
+            "working_dir": "/work",
+            "volumes": {str(self.root): {"bind": "/work", "mode": "rw"}},
+            "user": self.user,
+            "environment": {"HOME": "/tmp", **stage_env(self.root)},
+            "labels": {RUN_ID_LABEL: self.run_id, STAGE_LABEL: stage.name},
+            "detach": True,
+            **network,
+        }
+
+
+class LocalRunner:
+    """Runs a stage's cmd here, with this environment's soil-* console scripts first on PATH."""
+
+    mode = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.images: dict[str, str] = {}
+        self.built: dict[str, bool] = {}
+
+    def run(self, stage: Stage, log: Path, on_line: OnLine) -> int:
+        """The stage's exit code."""
+        bindir = str(Path(sys.executable).parent)
+        env = {**os.environ, **stage_env(self.root), "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        for out in stage.outs:
+            (self.root / out).parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as fh:
+            fh.write(f"$ {stage.cmd}\n")
+            fh.flush()
+            proc = subprocess.Popen(
+                stage.cmd, shell=True, cwd=self.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+            assert proc.stdout is not None
+            _stream_lines(iter(lambda: proc.stdout.read1(65536), b""), fh, on_line)
+            return proc.wait()

@@ -1,0 +1,23 @@
+"""Fixtures of the pipeline driver's tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import copy_project
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the project as a git repository (branch main) with its own local DVC remote."""
+    root = copy_project(tmp_path / "project")
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
+    subprocess.run([str(BIN / "dvc"), "remote", "add", "-d", "-f", "local", str(tmp_path / "remote")], cwd=root,
+                   check=True, capture_output=True)
+    return root

@@ -1,0 +1,31 @@
+"""soilci pipeline's arguments and its failures before any stage runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from soil_contracts.records import RunRecord
+
+from soilci.cli import main
+
+
+def test_missing_docker_engine_exits_3_with_what_to_do(project: Path, capsys, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    assert main(["pipeline", "--repo", str(project)]) == 3
+    err = capsys.readouterr().err
+    assert "no Docker engine answers" in err and "soilci pipeline --local" in err
+    run = RunRecord.load(next((project / "runs").glob("*/run.json")))
+    assert run.exit_code == 3 and {s.outcome for s in run.stages} == {"not run"}
+    assert not (project / "data").exists()  # nothing ran
+
+
+def test_pipeline_outside_a_project_exits_2_naming_dvc_yaml(tmp_path: Path, capsys):
+    assert main(["pipeline", "--repo", str(tmp_path)]) == 2
+    assert "dvc.yaml: not found" in capsys.readouterr().err
+
+
+def test_pipeline_cli_help_lists_local_push_and_register(capsys):
+    assert main(["pipeline", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--local" in out and "--push" in out and "--register" in out and "--branch" in out
+    assert "--base" not in out and "--out-dir" not in out  # the report is `soilci report`'s job

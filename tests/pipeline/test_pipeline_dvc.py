@@ -1,0 +1,29 @@
+"""soilci.pipeline.dvc: the stage order and commands come from dvc.yaml, through DVC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from soilci.errors import ConfigError
+from soilci.pipeline.dvc import Stage, load_stages
+
+
+def test_stages_come_from_dvc_yaml_in_lineage_order_with_their_images(project: Path):
+    stages = load_stages(project)
+    assert [(s.name, s.service) for s in stages] == [
+        ("prepare", "trainer"), ("drift", "drift"), ("train", "trainer"), ("evaluate", "trainer")]
+    drift = stages[1]
+    assert drift.cmd.startswith("soil-drift check data/reference.parquet data/incoming.parquet")
+    assert "reports/drift.json" in drift.outs
+
+
+def test_a_stage_whose_command_is_not_a_service_is_bad_input():
+    with pytest.raises(ConfigError, match="stage 'x': cmd must start with a soil-<service> program"):
+        _ = Stage("x", "python train.py", (), ()).service
+
+
+def test_a_tree_without_dvc_yaml_is_bad_input(tmp_path: Path):
+    with pytest.raises(ConfigError, match="dvc.yaml: not found"):
+        load_stages(tmp_path)
