@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soil_contracts.git import git_revision
-
 from soilci.errors import BuildError, DockerUnavailable
 from soilci.settings import LOCAL_BASE_IMAGE, OFFICIAL_BASE_IMAGE, get_settings
 

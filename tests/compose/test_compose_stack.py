@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
 from soil_contracts.git import git_revision
 from soil_contracts.records import RegisteredVersion, RunRecord
-
 from tests.support import REPO_ROOT, copy_project, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from soil_contracts.records import RunRecord
-
 from soilci.cli import main
 
 

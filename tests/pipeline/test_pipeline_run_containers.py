@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from soil_contracts.records import RegisteredVersion, RunRecord
 
+from soil_contracts.records import RegisteredVersion, RunRecord
 from soilci.cli import main
 from tests.support import copy_project
 

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from soil_contracts.records import RunRecord
 
+from soil_contracts.records import RunRecord
 from soilci.cli import main
 
 pytestmark = pytest.mark.slow

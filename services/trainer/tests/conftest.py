@@ -28,7 +28,7 @@ class Workspace:
     plots: Path
     tracking_uri: str
     model_name: str = "soil-carbon-trainer-tests"  # own name: other suites share the session's server
-    n_missing: int = 3  # incoming rows whose target is blanked to exercise the drop-and-count rule
+    n_missing: int = 3  # training rows whose target is blanked to exercise the drop-and-count rule
 
     @property
     def env(self) -> dict[str, str]:
@@ -67,7 +67,7 @@ class Workspace:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, prepared_data, mlflow_server, repo_root) -> Workspace:
-    """Train and evaluate once; incoming has ``n_missing`` rows without a target."""
+    """Train and evaluate once; training.parquet has ``n_missing`` rows without a target."""
     import mlflow
 
     root = tmp_path_factory.mktemp("trainer")
@@ -80,9 +80,9 @@ def trained(tmp_path_factory, prepared_data, mlflow_server, repo_root) -> Worksp
         metrics=root / "metrics" / "metrics.json", predictions=root / "metrics" / "predictions.csv",
         plots=root / "reports", tracking_uri=mlflow_server,
     )
-    incoming = pd.read_parquet(data / "incoming.parquet")
-    incoming.loc[: ws.n_missing - 1, "SOC_target"] = np.nan
-    incoming.to_parquet(data / "incoming.parquet", index=False)
+    training = pd.read_parquet(data / "training.parquet")
+    training.loc[: ws.n_missing - 1, "SOC_target"] = np.nan
+    training.to_parquet(data / "training.parquet", index=False)
     with pytest.MonkeyPatch.context() as patch:
         for key, value in ws.env.items():
             patch.setenv(key, value)

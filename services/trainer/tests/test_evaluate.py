@@ -10,7 +10,8 @@ import pytest
 
 from soil_trainer.cli import main
 
-CONTRACT_METRICS = {"rmse", "mae", "bias", "r2", "rpd", "rpiq", "n_benchmark", "n_train", "n_dropped"}
+CONTRACT_METRICS = {"rmse", "mae", "bias", "r2", "rpd", "rpiq", "n_benchmark", "n_train", "n_dropped",
+                    "target", "unit", "benchmark_sha256"}
 
 
 def test_evaluate_writes_contract_metrics_predictions_and_plots(workspace):

@@ -64,21 +64,21 @@ def test_bad_train_params_exit_2_naming_the_key(project, capsys, changes, messag
 
 def test_benchmark_overlapping_the_training_set_is_refused(project, capsys):
     benchmark = pd.read_parquet(project / "data" / "benchmark.parquet")
-    incoming = pd.read_parquet(project / "data" / "incoming.parquet")
-    leaked = pd.concat([incoming, benchmark.iloc[:4]], ignore_index=True)
-    leaked.to_parquet(project / "data" / "incoming.parquet", index=False)
+    training = pd.read_parquet(project / "data" / "training.parquet")
+    leaked = pd.concat([training, benchmark.iloc[:4]], ignore_index=True)
+    leaked.to_parquet(project / "data" / "training.parquet", index=False)
     assert train(project) == 2
     err = capsys.readouterr().err
-    assert "benchmark.parquet: 4 benchmark samples are also in reference.parquet/incoming.parquet" in err
+    assert "benchmark.parquet: 4 benchmark samples are also in training.parquet" in err
     assert "must never be trained on" in err
 
 
 def test_missing_band_values_are_an_error_not_imputed(project, capsys):
-    incoming = pd.read_parquet(project / "data" / "incoming.parquet")
-    incoming.loc[2, "wl_1000"] = float("nan")
-    incoming.to_parquet(project / "data" / "incoming.parquet", index=False)
+    training = pd.read_parquet(project / "data" / "training.parquet")
+    training.loc[2, "wl_1000"] = float("nan")
+    training.to_parquet(project / "data" / "training.parquet", index=False)
     assert train(project) == 2
-    assert "incoming.parquet: 1 rows have missing or infinite band values" in capsys.readouterr().err
+    assert "training.parquet: 1 rows have missing or infinite band values" in capsys.readouterr().err
 
 
 def test_evaluate_without_a_trained_model_names_the_directory(project, capsys):
@@ -89,10 +89,18 @@ def test_evaluate_without_a_trained_model_names_the_directory(project, capsys):
     assert "nothing: not a trained model directory" in capsys.readouterr().err
 
 
-def test_a_params_file_without_the_model_name_is_refused_naming_the_key(project, capsys):
+def test_a_bad_model_name_is_refused_naming_the_key(project, capsys):
     params = yaml.safe_load((project / "params.yaml").read_text())
-    del params["register"]["model_name"]
+    params["register"]["model_name"] = "soil carbon!"
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     assert train(project) == 2
-    assert "register.model_name: Field required" in capsys.readouterr().err
+    assert "register.model_name: String should match pattern" in capsys.readouterr().err
     assert not (project / "models").exists()
+
+
+def test_constant_targets_are_refused_not_trained_on(project, capsys):
+    training = pd.read_parquet(project / "data" / "training.parquet")
+    training["SOC_target"] = 1.5
+    training.to_parquet(project / "data" / "training.parquet", index=False)
+    assert train(project) == 2
+    assert "every training row has the same SOC_target; nothing to learn" in capsys.readouterr().err

@@ -36,13 +36,31 @@ def _meta_at(repo: Path, commit: str, path: str) -> BatchMetadata:
         raise ConfigError(str(exc)) from None
 
 
-def base_library(repo: Path, ref: str, spec: LibrarySpec) -> BaseLibrary:
-    """The library's batches (id -> content hash) and benchmark hash at ``ref``.
+# Where a branch usually comes from, in order, when --base is not given.
+DEFAULT_BASES = ("origin/main", "main", "HEAD")
 
-    A ref that does not resolve (no main yet, a shallow clone) gives an empty base: every batch is new.
-    Raises ConfigError when a batch.yaml at the base is unreadable.
+
+def resolve_base(repo: Path, ref: str | None) -> tuple[str, str | None]:
+    """``(ref, commit)``: ``ref`` resolved, or the first of DEFAULT_BASES that resolves.
+
+    No git repository (or none of the defaults resolving) gives ``(ref, None)``: an empty base.
+    Raises ConfigError when an explicit ``ref`` does not resolve in a git repository.
     """
-    commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").stdout.strip()
+    for candidate in [ref] if ref else DEFAULT_BASES:
+        commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}").stdout.strip()
+        if commit:
+            return candidate, commit
+    if ref and _git(repo, "rev-parse", "--git-dir").returncode == 0:
+        raise ConfigError(f"--base {ref}: not a revision of {repo} (fetch it, e.g. git fetch origin main)")
+    return ref or DEFAULT_BASES[0], None
+
+
+def base_library(repo: Path, ref: str | None, spec: LibrarySpec) -> BaseLibrary:
+    """The library's batches (id -> content hash) and benchmark hash at ``ref`` (see ``resolve_base``).
+
+    Raises ConfigError when ``ref`` does not resolve or a batch.yaml at the base is unreadable.
+    """
+    ref, commit = resolve_base(repo, ref)
     if not commit:
         return BaseLibrary(ref=ref)
     prefix = f"{spec.path.rstrip('/')}/"
@@ -58,7 +76,7 @@ def base_library(repo: Path, ref: str, spec: LibrarySpec) -> BaseLibrary:
     return BaseLibrary(ref=ref, commit=commit, batches=batches, benchmark_sha256=benchmark)
 
 
-def write_base_listing(repo: Path, ref: str, spec: LibrarySpec) -> BaseLibrary:
+def write_base_listing(repo: Path, ref: str | None, spec: LibrarySpec) -> BaseLibrary:
     """Write ``.soilci/base.json`` (only when it changes, so DVC sees no change for the same base)."""
     listing = base_library(repo, ref, spec)
     path = Path(repo) / BASE_FILE

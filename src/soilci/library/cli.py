@@ -35,7 +35,8 @@ def add_parsers(sub) -> None:
     _common(p)
 
     p = verbs.add_parser("base", help="write .soilci/base.json: the library at a base revision (for dvc repro)")
-    p.add_argument("--base", default="origin/main", help="git revision the branch is compared with")
+    p.add_argument("--base", default=None,
+                   help="git revision the branch is compared with (default: origin/main, else main, else HEAD)")
     _common(p)
 
     p = verbs.add_parser("demo", help="build the demo library from LimeSoDa SSP.460 (the README's main job)")

@@ -16,6 +16,9 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("pipeline", help="run dvc.yaml's stale stages in their service containers")
     p.add_argument("--local", action="store_true", help="run the stages here, without Docker")
     p.add_argument("--repo", type=Path, default=Path("."), help="project working tree (default: .)")
+    p.add_argument("--base", default=None,
+                   help="revision whose library the branch's is compared with: the drift gate's candidate is "
+                        "what the branch adds (default: origin/main, else main, else HEAD)")
     p.add_argument("--push", action="store_true", help="push the outputs to the DVC remote after a good run")
     p.add_argument("--register", action="store_true",
                    help="main only: after a good run, soil-trainer register (alias staging) through the same "
@@ -38,7 +41,8 @@ def run_build(args: argparse.Namespace) -> int:
 def run_pipeline(args: argparse.Namespace) -> int:
     from soilci.pipeline.run import run_pipeline as run
 
-    return run(args.repo, local=args.local, push_outputs=args.push, register=args.register, branch=args.branch)
+    return run(args.repo, local=args.local, base=args.base, push_outputs=args.push, register=args.register,
+               branch=args.branch)
 
 
 COMMANDS = {"build": run_build, "pipeline": run_pipeline}

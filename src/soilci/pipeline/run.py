@@ -15,7 +15,6 @@ from pathlib import Path
 from soil_contracts.errors import ContractError
 from soil_contracts.git import git_branch
 from soil_contracts.records import RegisteredVersion, RunRecord, StageRecord
-
 from soilci.errors import DockerUnavailable, SoilCIError, StageFailed
 from soilci.pipeline import dvc
 from soilci.pipeline.progress import Progress
@@ -46,6 +45,7 @@ def run_pipeline(
     repo: Path,
     *,
     local: bool = False,
+    base: str | None = None,
     push_outputs: bool = False,
     register: bool = False,
     branch: str | None = None,
@@ -61,7 +61,7 @@ def run_pipeline(
         DockerUnavailable, BuildError, ConfigError: no engine (3), an image did not build (4), bad input (2).
     """
     return PipelineRun(Path(repo).resolve(), local=local, client=client).run(
-        push_outputs=push_outputs, register=register, branch=branch)
+        base=base, push_outputs=push_outputs, register=register, branch=branch)
 
 
 class PipelineRun:
@@ -82,9 +82,10 @@ class PipelineRun:
         )
         self.runner: ContainerRunner | LocalRunner | None = None
 
-    def run(self, *, push_outputs: bool, register: bool, branch: str | None) -> int:
+    def run(self, *, base: str | None = None, push_outputs: bool, register: bool, branch: str | None) -> int:
         rel_run = self.run_dir.relative_to(self.root)
         self.progress.info(f"soilci pipeline: {len(self.stages)} stages ({self.record.mode}); logs in {rel_run}/")
+        self._list_base(base)
         status = dvc.changed_stages(self.root)
         if status or register:  # only now is an engine needed (a missing one fails before any work)
             self.runner = self._runner()
@@ -111,6 +112,15 @@ class PipelineRun:
         self.record.save(self.run_dir / "run.json")
         hand_back(self.root, [self.root / "dvc.lock", self.root / ".dvc", self.root / "runs",
                               *written_tops(self.root, self.stages)])
+
+    def _list_base(self, base: str | None) -> None:
+        """Write the base revision's library listing, a dependency of prepare (the drift gate's candidate)."""
+        from soilci.library.base import write_base_listing
+        from soilci.library.verbs import load_spec
+
+        listing = write_base_listing(self.root, base, load_spec(self.root, None))
+        at = listing.commit[:12] if listing.commit else "not found: every batch is new"
+        self.progress.info(f"base {listing.ref} ({at}): {len(listing.batches)} batches in its library")
 
     def _runner(self) -> ContainerRunner | LocalRunner:
         if self.local:

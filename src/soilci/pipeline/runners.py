@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from soil_contracts.git import git_revision
-
 from soilci.errors import StageFailed
 from soilci.pipeline.dvc import Stage
 from soilci.pipeline.stage_images import ensure_image
