@@ -1,4 +1,4 @@
-"""The params.yaml keys the operator CLI reads (``register.model_name``), parsed once into frozen models.
+"""The params.yaml keys the operator CLI reads (the library, the target, the model name), parsed into frozen models.
 
 The trainer owns the full schema of each section; this reader takes only what soilci needs and
 ignores the rest, so a key added for another stage never breaks it.
@@ -12,6 +12,7 @@ from typing import Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from soil_contracts.library import LibrarySpec, registered_model_name
 from soilci.errors import ConfigError
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -24,14 +25,28 @@ class _Section(BaseModel):
 class RegisterParams(_Section):
     """params.yaml ``register``."""
 
-    model_name: str = Field(min_length=1)  # MLflow registered model
+    model_name: str | None = Field(default=None, min_length=1)  # null: derived from prepare.target
+
+
+class PrepareParams(_Section):
+    """params.yaml ``prepare``: what the model predicts."""
+
+    target: str = Field(min_length=1)
+    unit: str = Field(min_length=1)
 
 
 class Params(_Section):
     """The sections of params.yaml soilci reads."""
 
+    library: LibrarySpec
+    prepare: PrepareParams
     # ``register`` is pydantic's (ABCMeta's) own attribute name, so the section is read under an alias.
     registration: RegisterParams = Field(validation_alias="register")
+
+    @property
+    def model_name(self) -> str:
+        """The registered model's name: ``register.model_name``, or derived from ``prepare.target``."""
+        return registered_model_name(self.prepare.target, self.registration.model_name)
 
     @classmethod
     def load(cls, path: Path | str = DEFAULT_PARAMS) -> Self:
@@ -61,5 +76,5 @@ class Params(_Section):
 
 
 def model_name(explicit: str | None, params: Path | str = DEFAULT_PARAMS) -> str:
-    """``explicit`` (``--model-name``) if given, else ``register.model_name`` from ``params``."""
-    return explicit or Params.load(params).registration.model_name
+    """``explicit`` (``--model-name``) if given, else the name params.yaml gives or derives."""
+    return explicit or Params.load(params).model_name

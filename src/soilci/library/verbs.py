@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from soil_contracts.library import LibrarySpec
 from soilci.errors import ConfigError
 
 # The README's main job: LimeSoDa SSP.460 (Schmidinger & Heuvelink 2023) split by its own folds into the
@@ -18,26 +19,11 @@ DEMO_BATCHES = (
 )
 
 
-def load_spec(repo: Path, params: Path | None):
+def load_spec(repo: Path, params: Path | None) -> LibrarySpec:
     """params.yaml ``library:`` as a LibrarySpec; ConfigError names the key."""
-    import yaml
-    from pydantic import ValidationError
+    from soilci.params import Params
 
-    from soil_contracts.library import LibrarySpec
-
-    path = params or Path(repo) / "params.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read params ({exc})") from None
-    section = data.get("library") if isinstance(data, dict) else None
-    if not isinstance(section, dict):
-        raise ConfigError(f"{path}: no 'library:' section (the canonical axis, grid and scale)")
-    try:
-        return LibrarySpec.model_validate(section)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(f"{path}: library.{'.'.join(str(x) for x in err['loc'])}: {err['msg']}") from None
+    return Params.load(params or Path(repo) / "params.yaml").library
 
 
 def _targets(pairs: list[str]) -> dict[str, str]:
