@@ -84,7 +84,8 @@ def validate_pair(reference: Table, candidate: Table, params: DriftParams) -> Dr
             pair, counts = [], []
             for table in (reference, candidate):
                 values = _parse_numeric(table, name)
-                _check_not_infinite(table.path, name, values)
+                _refuse(table.path, name, np.isinf(values), "infinite",
+                        "a missing value is allowed here (a pending lab value), an infinite one is not")
                 present = ~np.isnan(values)
                 pair.append(values[present])
                 counts.append(int(values.size - present.sum()))
@@ -178,14 +179,12 @@ def _check_finite(path: Path, name: str, values: np.ndarray) -> None:
         )
 
 
-def _check_not_infinite(path: Path, name: str, values: np.ndarray) -> None:
-    """A scalar column may miss values (NaN: pending), never hold infinite ones."""
-    bad = np.isinf(values)
+def _refuse(path: Path, name: str, bad: np.ndarray, what: str, rule: str) -> None:
+    """Raise a DataError counting the ``bad`` values of a column and naming the first one's row."""
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataError(
-            f"{path}: column {name} has {int(bad.sum())} infinite values (first at data row {row + 1}); "
-            f"a missing value is allowed here (a pending lab value), an infinite one is not"
+            f"{path}: column {name} has {int(bad.sum())} {what} values (first at data row {row + 1}); {rule}"
         )
 
 
@@ -217,13 +216,7 @@ def _spectra(table: Table, bands: list[str]) -> np.ndarray:
 
 def _categories(table: Table, name: str) -> np.ndarray:
     values = table.raw(name)
-    missing = pd.isna(values)
-    if missing.any():
-        row = int(np.flatnonzero(missing)[0])
-        raise DataError(
-            f"{table.path}: column {name} has {int(missing.sum())} missing values "
-            f"(first at data row {row + 1}); the gate needs complete data"
-        )
+    _refuse(table.path, name, pd.isna(values), "missing", "the gate needs complete data")
     return np.asarray([str(v) for v in values], dtype=object)
 
 
