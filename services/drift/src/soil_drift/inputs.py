@@ -15,6 +15,8 @@ from soil_drift.readers import Table, read_table
 
 # An object column whose values mostly parse as numbers is a numeric column with typos, not a category.
 NUMERIC_SHARE = 0.5
+# The library's batch id of each row: an identifier (a new batch always "drifts"), set aside like sample_id.
+IDENTIFIER_COLUMNS = ("batch",)
 
 
 @dataclass
@@ -29,7 +31,8 @@ class DriftInputs:
     positions: np.ndarray
     reference_spectra: np.ndarray  # float32, rows x bands
     candidate_spectra: np.ndarray
-    numeric: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    numeric: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # present values only
+    missing: dict[str, tuple[int, int]] = field(default_factory=dict)  # column -> (reference, candidate) NaNs
     categorical: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     key_column: str | None = None
 
@@ -41,17 +44,24 @@ class DriftInputs:
 
 def load_inputs(reference: Path, candidate: Path, params: DriftParams) -> DriftInputs:
     """Read both files and validate them as a pair; every problem is a DataError naming its file."""
-    return validate_pair(read_table(reference), read_table(candidate), params)
+    return validate_pair(read_table(reference), read_table(candidate, allow_no_rows=True), params)
 
 
 def validate_pair(reference: Table, candidate: Table, params: DriftParams) -> DriftInputs:
-    """Check the two tables against each other and the params; return the data the tests need."""
-    excluded = set(params.exclude_columns)
+    """Check the two tables against each other and the params; return the data the tests need.
+
+    A candidate without rows (the PR adds no samples) is valid and not compared: it stands for an
+    empty table with the reference's columns. A NaN in a numeric scalar column is a missing value
+    (a pending lab value): counted in ``missing`` and left out of ``numeric``.
+    """
+    if candidate.n_rows == 0:
+        candidate = Table.from_frame(pd.DataFrame(columns=reference.names), candidate.path)
+    excluded = set(params.exclude_columns) | set(IDENTIFIER_COLUMNS)
     ref_cols = [c for c in reference.names if c not in excluded]
     cand_cols = [c for c in candidate.names if c not in excluded]
     _check_columns(reference, ref_cols, candidate, cand_cols, params)
     for table in (reference, candidate):
-        if table.n_rows < params.min_rows:
+        if table.n_rows < params.min_rows and (table is reference or table.n_rows > 0):
             raise DataError(
                 f"{table.path}: {table.n_rows} rows, fewer than the {params.min_rows} the tests need "
                 f"(drift.min_rows)"
@@ -71,12 +81,17 @@ def validate_pair(reference: Table, candidate: Table, params: DriftParams) -> Dr
     )
     for name in scalars:
         if _looks_numeric(reference, name):
-            pair = []
+            pair, counts = [], []
             for table in (reference, candidate):
                 values = _parse_numeric(table, name)
-                _check_finite(table.path, name, values)
-                pair.append(values)
+                _refuse(table.path, name, np.isinf(values), "infinite",
+                        "a missing value is allowed here (a pending lab value), an infinite one is not")
+                present = ~np.isnan(values)
+                pair.append(values[present])
+                counts.append(int(values.size - present.sum()))
             inputs.numeric[name] = (pair[0], pair[1])
+            if any(counts):
+                inputs.missing[name] = (counts[0], counts[1])
         else:
             inputs.categorical[name] = (_categories(reference, name), _categories(candidate, name))
     inputs.key_column = params.key_column or _default_key(list(inputs.numeric))
@@ -84,7 +99,21 @@ def validate_pair(reference: Table, candidate: Table, params: DriftParams) -> Dr
         raise DataError(
             f"{reference.path}: drift.key_column {inputs.key_column!r} must be a numeric column"
         )
+    _check_testable(inputs)
     return inputs
+
+
+def _check_testable(inputs: DriftInputs) -> None:
+    """Something is left to test once columns without a value in one file are set aside."""
+    if not inputs.n_candidate or inputs.bands or inputs.categorical:
+        return
+    if any(ref.size and cand.size for ref, cand in inputs.numeric.values()):
+        return
+    raise DataError(
+        f"{inputs.candidate_path}: nothing to test: {_listing(list(inputs.numeric))} "
+        f"{'has' if len(inputs.numeric) == 1 else 'have'} no value in one of the files, and there are "
+        f"no spectral bands"
+    )
 
 
 def _check_columns(
@@ -95,9 +124,10 @@ def _check_columns(
         if params.key_column is not None and params.key_column not in cols:
             raise DataError(f"{table.path}: missing column {params.key_column!r} (drift.key_column)")
         if not cols:
+            batch = " and the batch column" if set(IDENTIFIER_COLUMNS) & set(table.names) else ""
             raise DataError(
                 f"{table.path}: missing columns: nothing to test once drift.exclude_columns "
-                f"({', '.join(sorted(set(params.exclude_columns)))}) are set aside"
+                f"({', '.join(sorted(set(params.exclude_columns)))}){batch} are set aside"
             )
     missing = [c for c in ref_cols if c not in set(cand_cols)]
     if missing:
@@ -149,6 +179,15 @@ def _check_finite(path: Path, name: str, values: np.ndarray) -> None:
         )
 
 
+def _refuse(path: Path, name: str, bad: np.ndarray, what: str, rule: str) -> None:
+    """Raise a DataError counting the ``bad`` values of a column and naming the first one's row."""
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{path}: column {name} has {int(bad.sum())} {what} values (first at data row {row + 1}); {rule}"
+        )
+
+
 def _looks_numeric(table: Table, name: str) -> bool:
     if table.is_numeric(name):
         return True
@@ -177,13 +216,7 @@ def _spectra(table: Table, bands: list[str]) -> np.ndarray:
 
 def _categories(table: Table, name: str) -> np.ndarray:
     values = table.raw(name)
-    missing = pd.isna(values)
-    if missing.any():
-        row = int(np.flatnonzero(missing)[0])
-        raise DataError(
-            f"{table.path}: column {name} has {int(missing.sum())} missing values "
-            f"(first at data row {row + 1}); the gate needs complete data"
-        )
+    _refuse(table.path, name, pd.isna(values), "missing", "the gate needs complete data")
     return np.asarray([str(v) for v in values], dtype=object)
 
 

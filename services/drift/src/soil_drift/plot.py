@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from soil_drift.verdict import DriftVerdict
+from soil_drift.verdict import NO_CANDIDATE, DriftVerdict
 
 REFERENCE_COLOUR = "#1f77b4"
 CANDIDATE_COLOUR = "#d62728"
 REGION_COLOURS = {"values": "#ff7f0e", "residual": "#9467bd"}
-STATUS_COLOURS = {"pass": "#2ca02c", "warn": "#ff7f0e", "fail": "#d62728"}
+STATUS_COLOURS = {"pass": "#2ca02c", "warn": "#ff7f0e", "fail": "#d62728", NO_CANDIDATE: "#7f7f7f"}
 
 
 def _shade(ax, verdict: DriftVerdict) -> None:
@@ -70,12 +70,26 @@ def _key_panel(ax, verdict: DriftVerdict) -> None:
         ax.text(0.5, 0.5, "no numeric property column", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return
-    ref, cand = verdict.inputs.numeric[key]
-    bins = np.histogram_bin_edges(np.concatenate([ref, cand]), bins=min(30, max(8, len(ref) // 10)))
-    ax.hist(ref, bins=bins, density=True, alpha=0.45, color=REFERENCE_COLOUR, label="reference")
-    ax.hist(cand, bins=bins, density=True, alpha=0.45, color=CANDIDATE_COLOUR, label="candidate")
-    result = next(t for t in verdict.tests if t.name == key)
-    ax.set_title(f"{key}: KS D={result.statistic:.2f}, Holm p={result.p_adjusted:.2g}")
+    ref, cand = verdict.inputs.numeric[key]  # the values present; pending ones are counted in the legend
+    missing = verdict.inputs.missing.get(key, (0, 0))
+    sides = [(values, colour, label + (f" ({n} missing)" if n else ""))
+             for values, colour, label, n in ((ref, REFERENCE_COLOUR, "reference", missing[0]),
+                                              (cand, CANDIDATE_COLOUR, "candidate", missing[1]))
+             if values.size]
+    if not sides:
+        ax.text(0.5, 0.5, f"{key}: no value in either file", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    bins = np.histogram_bin_edges(np.concatenate([values for values, _, _ in sides]),
+                                  bins=min(30, max(8, len(ref) // 10)))
+    for values, colour, label in sides:
+        ax.hist(values, bins=bins, density=True, alpha=0.45, color=colour, label=label)
+    result = next((t for t in verdict.tests if t.name == key), None)
+    untested = next((u for u in verdict.untested if u.name == key), None)
+    if result is not None:
+        ax.set_title(f"{key}: KS D={result.statistic:.2f}, Holm p={result.p_adjusted:.2g}")
+    elif untested is not None:
+        ax.set_title(f"{key}: not tested\n({untested.reason})", fontsize=9)
     ax.set_xlabel(key)
     ax.set_ylabel("density")
     ax.legend(fontsize=7)
@@ -105,6 +119,9 @@ def plot_verdict(verdict: DriftVerdict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if verdict.status == NO_CANDIDATE:
+        _plot_no_candidate(plt, verdict, path)
+        return
     fig, axes = plt.subplots(2, 2, figsize=(13, 8.5), gridspec_kw={"width_ratios": [2.2, 1]})
     _spectra_panels(axes[0, 0], axes[1, 0], verdict)
     _key_panel(axes[0, 1], verdict)
@@ -113,6 +130,17 @@ def plot_verdict(verdict: DriftVerdict, path: Path) -> None:
                  fontsize=14, fontweight="bold")
     fig.text(0.5, 0.925, _wrap(verdict.summary), ha="center", va="top", fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.89))
+    fig.savefig(path, dpi=110, format="png")
+    plt.close(fig)
+
+
+def _plot_no_candidate(plt, verdict: DriftVerdict, path: Path) -> None:
+    """A figure that says there was nothing to test, so the declared output exists all the same."""
+    fig, ax = plt.subplots(figsize=(8, 3))
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, f"{verdict.summary}\nReference: {verdict.inputs.n_reference} rows; candidate: 0 rows.",
+            ha="center", va="center", fontsize=11, transform=ax.transAxes)
+    fig.suptitle("Drift gate: NO CANDIDATE", color=STATUS_COLOURS[NO_CANDIDATE], fontsize=14, fontweight="bold")
     fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
 

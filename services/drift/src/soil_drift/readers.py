@@ -120,8 +120,11 @@ class ParquetTable(Table):
         return values
 
 
-def read_table(path: Path) -> Table:
-    """Open a Parquet or CSV file; a missing, empty, unreadable or row-less file is a DataError."""
+def read_table(path: Path, allow_no_rows: bool = False) -> Table:
+    """Open a Parquet or CSV file; a missing, empty, unreadable or (unless allowed) row-less file is a DataError.
+
+    ``allow_no_rows``: a header without rows is a valid table (the candidate of a PR that adds no samples).
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found")
@@ -143,6 +146,8 @@ def read_table(path: Path) -> Table:
         raise DataError(f"{path}: file is empty (no header and no rows)") from exc
     except Exception as exc:  # pyarrow and pandas raise many types for a corrupt file
         raise DataError(f"{path}: cannot read as {kind} ({type(exc).__name__}: {exc})") from exc
+    if table.n_rows == 0 and allow_no_rows:
+        return table
     if not table.names:
         raise DataError(f"{path}: file has no columns")
     if table.n_rows == 0:

@@ -12,6 +12,9 @@ from soil_drift.config import DriftParams
 from soil_drift.inputs import DriftInputs
 
 METHOD = "pooled-PCA spectral tests + per-column KS / chi-squared, Holm-corrected"
+# The status of a run whose candidate has no rows: nothing to test, exit 0 (not a pass: nothing passed).
+NO_CANDIDATE = "no_candidate"
+NO_CANDIDATE_SUMMARY = "No new samples relative to the base: nothing to test."
 
 
 def json_number(value: float | None) -> float | None:
@@ -50,6 +53,18 @@ class TestResult:
             "effect": {k: json_number(v) for k, v in self.effect.items()},
             **({"description": self.description} if self.description else {}),
         }
+
+
+@dataclass
+class Untested:
+    """A column the gate could not test (no value in one of the files); listed, never counted as a pass."""
+
+    name: str
+    kind: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "kind": self.kind, "reason": self.reason}
 
 
 @dataclass
@@ -100,6 +115,7 @@ class DriftVerdict:
     inputs: DriftInputs
     params: DriftParams
     warn_only: bool
+    untested: list[Untested] = field(default_factory=list)
 
     @property
     def drifted_tests(self) -> list[TestResult]:
@@ -130,8 +146,8 @@ class DriftVerdict:
             "alpha": self.alpha,
             "summary": self.summary,
             "top_drifted": self.top_drifted(),
-            "reference": {"path": self.inputs.reference_path, "rows": self.inputs.n_reference},
-            "candidate": {"path": self.inputs.candidate_path, "rows": self.inputs.n_candidate},
+            "reference": self._file("reference"),
+            "candidate": self._file("candidate"),
             "tests": {
                 "count": len(self.tests),
                 "correction": "holm",
@@ -147,7 +163,19 @@ class DriftVerdict:
             "key_column": self.inputs.key_column,
             "warn_only": self.warn_only,
             "params": self.params.model_dump(mode="json"),
+            **({"untested": [u.as_dict() for u in self.untested]} if self.untested else {}),
         }
+
+    def _file(self, side: str) -> dict[str, Any]:
+        """Path and rows of one input; ``missing`` (column -> NaN count) when a column misses values."""
+        inputs, first = self.inputs, side == "reference"
+        entry: dict[str, Any] = {
+            "path": inputs.reference_path if first else inputs.candidate_path,
+            "rows": inputs.n_reference if first else inputs.n_candidate,
+        }
+        if inputs.missing:
+            entry["missing"] = {name: pair[0 if first else 1] for name, pair in inputs.missing.items()}
+        return entry
 
 
 def holm(p: np.ndarray) -> np.ndarray:
@@ -169,7 +197,21 @@ def adjust(tests: list[TestResult]) -> None:
 
 
 def summarise(verdict: DriftVerdict) -> str:
-    """One sentence for the PR report."""
+    """One sentence for the PR report, then one each for missing values and untested columns."""
+    text = _decision(verdict)
+    inputs = verdict.inputs
+    if inputs.missing:
+        counts = "; ".join(
+            f"{name} {cand} of {inputs.n_candidate} candidate and {ref} of {inputs.n_reference} reference rows"
+            for name, (ref, cand) in inputs.missing.items()
+        )
+        text += f" Missing values (pending; each column tested on the values present): {counts}."
+    if verdict.untested:
+        text += " Not tested: " + "; ".join(f"{u.name} ({u.reason})" for u in verdict.untested) + "."
+    return text
+
+
+def _decision(verdict: DriftVerdict) -> str:
     m = len(verdict.tests)
     kinds = []
     n_cols = sum(t.kind == "column" for t in verdict.tests)
