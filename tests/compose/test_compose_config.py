@@ -103,7 +103,7 @@ def test_model_name_and_training_inputs_are_not_settings_of_the_stack():
     text = compose + (REPO_ROOT / ".env.example").read_text()
     for name in ("MODEL_NAME", "MODEL_URI", "SOILCI_DATASET", "SOILCI_INCOMING_BATCH"):
         assert name not in text, name
-    assert "soil-carbon" not in compose  # params.yaml's register.model_name names the model
+    assert "soil-soc" not in compose  # params.yaml's register.model_name names the model
 
 
 def test_env_example_documents_every_variable_compose_reads():

@@ -18,14 +18,14 @@ from tests.support import REPO_ROOT
 
 KUSTOMIZE = REPO_ROOT / "deploy" / "kustomize"
 OVERLAY = DEFAULT_OVERLAY
-MODEL_NAME = "soil-carbon"  # params.yaml's register.model_name
+MODEL_NAME = "soil-soc"  # params.yaml's register.model_name
 DIGEST_A = "sha256:" + "a" * 64
 DIGEST_B = "sha256:" + "b" * 64
 IMAGE_A = f"127.0.0.1:5000/soil-model-api:0123456789ab-v7@{DIGEST_A}"
 IMAGE_B = f"127.0.0.1:5000/soil-model-api:ba9876543210-v8@{DIGEST_B}"
 NO_SERVICE = "http://127.0.0.1:9"  # nothing listens: refusals happen before anything is asked
 # The Docker tests' model: registered under its own name, so other tests' aliases stay theirs.
-DOCKER_MODEL = "soil-carbon-delivery"
+DOCKER_MODEL = "soil-soc-delivery"
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 # The soilci.json of a trained, not yet registered model.
 TRAINED = ModelMetadata(

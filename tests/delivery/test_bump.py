@@ -23,7 +23,7 @@ from tests.delivery.support import (
 def test_bump_pins_the_idle_slot_and_names_version_revision_and_digest_in_the_commit(repo):
     assert main(["bump", "--manifests-repo", repo, "--image", IMAGE_A]) == 0
     subject = log(repo)[0]
-    assert subject.startswith("staging: green runs soil-carbon v7 (git 0123456789ab, sha256:aaaa")
+    assert subject.startswith("staging: green runs soil-soc v7 (git 0123456789ab, sha256:aaaa")
     body = git("--git-dir", repo, "log", "-1", "--format=%b", "main")
     assert DIGEST_A in body and "0123456789ab" in body and "version 7" in body
     assert "Idle slot green" in body
@@ -78,7 +78,7 @@ def test_bump_reads_publish_images_record(repo, tmp_path):
         tag="ba9876543210-v8",
         digest=DIGEST_B,
         image_id="sha256:" + "e" * 64,
-        model_name="soil-carbon",
+        model_name="soil-soc",
         model_version="8",
         git_revision="ba9876543210" + "0" * 28,
         service_image="soil-model-api:ba9876543210",

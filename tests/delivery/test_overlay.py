@@ -25,7 +25,7 @@ CONFLICT = """\
     newTag: unreleased
 =======
     newTag: 0123456789ab-v7
->>>>>>> 0123456 (staging: green runs soil-carbon v7)
+>>>>>>> 0123456 (staging: green runs soil-soc v7)
 """
 
 
@@ -50,7 +50,7 @@ def test_switching_the_live_slot_keeps_the_invariants_and_touches_only_the_selec
 
 def test_setting_one_slots_image_leaves_the_other_slot_untouched(overlay_copy):
     ref = ImageRef.parse("127.0.0.1:5000/soil-model-api:0123456789ab-v7@sha256:" + "a" * 64)
-    notes = ReleaseAnnotations(model_name="soil-carbon", model_version="7", git_revision="0123456789ab")
+    notes = ReleaseAnnotations(model_name="soil-soc", model_version="7", git_revision="0123456789ab")
     overlay_copy.set_release("green", ref, notes)
     bumped = overlay_copy.render()
     assert changed(bumped, rendered(STAGING)) == [("Deployment", "model-api-green")]

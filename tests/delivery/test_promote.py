@@ -38,7 +38,7 @@ def test_promote_refuses_a_preview_slot_without_a_release(repo, capsys):
 
 def test_promote_refuses_when_the_preview_pins_another_version_than_expected(repo):
     bump(repo, request(IMAGE_A))
-    with pytest.raises(GateRefused, match="preview slot green pins soil-carbon v7, not the expected v8"):
+    with pytest.raises(GateRefused, match="preview slot green pins soil-soc v7, not the expected v8"):
         promote(repo, preview_url=NO_SERVICE, tracking_uri=NO_SERVICE, expect_version="8")
 
 

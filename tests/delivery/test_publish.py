@@ -36,7 +36,7 @@ def test_publish_refuses_a_model_dir_recording_another_version(model_dir, capsys
 def test_publish_refuses_a_model_dir_of_another_model(model_dir, capsys):
     rc = publish("--model-version", "7", "--model-dir", str(model_dir), "--model-name", "soil-ph")
     assert rc == 2
-    assert "soilci.json: records model 'soil-carbon', not 'soil-ph'" in capsys.readouterr().err
+    assert "soilci.json: records model 'soil-soc', not 'soil-ph'" in capsys.readouterr().err
 
 
 def test_publish_refuses_a_directory_that_is_not_an_mlflow_model(tmp_path, capsys):
@@ -46,7 +46,7 @@ def test_publish_refuses_a_directory_that_is_not_an_mlflow_model(tmp_path, capsy
 
 
 def test_publish_refuses_model_metadata_that_is_not_a_models(model_dir, capsys):
-    (model_dir / ModelMetadata.FILE).write_text('{"name": "soil-carbon", "version": null}')
+    (model_dir / ModelMetadata.FILE).write_text('{"name": "soil-soc", "version": null}')
     rc = publish("--model-version", "7", "--model-dir", str(model_dir))
     assert rc == 2
     assert "soilci.json: model metadata: git_revision: Field required" in capsys.readouterr().err
@@ -62,7 +62,7 @@ def test_publish_needs_a_registry(model_dir, capsys, monkeypatch):
 
 def test_publish_reads_name_and_version_from_the_register_record(tmp_path, model_dir, capsys):
     record = RegisteredVersion(
-        name="soil-carbon", version="9", alias="staging", uri="models:/soil-carbon/9", run_id="r"
+        name="soil-soc", version="9", alias="staging", uri="models:/soil-soc/9", run_id="r"
     ).save(tmp_path / "registered.json")
     set_version(model_dir, "8")
     rc = publish("--registered", str(record), "--model-dir", str(model_dir))
@@ -71,7 +71,7 @@ def test_publish_reads_name_and_version_from_the_register_record(tmp_path, model
 
 
 def test_publish_refuses_a_register_record_without_a_version(tmp_path, model_dir, capsys):
-    (tmp_path / "registered.json").write_text('{"name": "soil-carbon"}')
+    (tmp_path / "registered.json").write_text('{"name": "soil-soc"}')
     rc = publish("--registered", str(tmp_path / "registered.json"), "--model-dir", str(model_dir))
     assert rc == 2
     assert "registered.json: register record: version: Field required" in capsys.readouterr().err

@@ -8,13 +8,13 @@ import yaml
 from soilci.delivery.release import ReleaseAnnotations
 from soilci.errors import ConfigError
 
-NOTES = ReleaseAnnotations(model_name="soil-carbon", model_version="7", git_revision="0123456789ab")
+NOTES = ReleaseAnnotations(model_name="soil-soc", model_version="7", git_revision="0123456789ab")
 
 
 def test_annotations_round_trip_through_their_dict():
     annotations = NOTES.to_annotations()
     assert annotations == {
-        "soilci.io/model-name": "soil-carbon",
+        "soilci.io/model-name": "soil-soc",
         "soilci.io/model-version": "7",
         "soilci.io/git-revision": "0123456789ab",
     }

@@ -31,4 +31,4 @@ def test_status_reports_live_slot_each_slots_release_and_the_objects_argo_cd_syn
     assert main(["status", "--manifests-repo", repo]) == 0
     table = capsys.readouterr().out
     assert "slot    role" in table
-    assert "green   preview  soil-carbon v7" in table and "blue    live     (none)" in table
+    assert "green   preview  soil-soc v7" in table and "blue    live     (none)" in table

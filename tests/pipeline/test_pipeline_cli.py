@@ -23,8 +23,9 @@ def test_pipeline_outside_a_project_exits_2_naming_dvc_yaml(tmp_path: Path, caps
     assert "dvc.yaml: not found" in capsys.readouterr().err
 
 
-def test_pipeline_cli_help_lists_local_push_and_register(capsys):
+def test_pipeline_cli_help_lists_local_base_push_and_register(capsys):
     assert main(["pipeline", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--local" in out and "--push" in out and "--register" in out and "--branch" in out
-    assert "--base" not in out and "--out-dir" not in out  # the report is `soilci report`'s job
+    assert "--base" in out  # the library's base: the drift gate's candidate is what the branch adds
+    assert "--out-dir" not in out  # the report is `soilci report`'s job

@@ -109,9 +109,9 @@ def test_main_run_registers_the_evaluated_model_and_records_the_version(project,
     from mlflow import MlflowClient
 
     registered = RegisteredVersion.load(project / "runs" / "registered.json")
-    assert (registered.name, registered.alias) == ("soil-carbon", "staging")
-    assert registered.uri == f"models:/soil-carbon/{registered.version}"
-    staging = MlflowClient(mlflow_server).get_model_version_by_alias("soil-carbon", "staging")
+    assert (registered.name, registered.alias) == ("soil-soc", "staging")
+    assert registered.uri == f"models:/soil-soc/{registered.version}"
+    staging = MlflowClient(mlflow_server).get_model_version_by_alias("soil-soc", "staging")
     assert staging.version == registered.version
     assert staging.tags["git_revision"] == git(project, "rev-parse", "HEAD")
     assert "soil-trainer register --out runs/registered.json --branch main" in (

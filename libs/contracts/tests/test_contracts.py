@@ -16,7 +16,7 @@ from soil_contracts.records import ImageRecord, RunRecord, StageRecord
 from soil_contracts.redact import redact, redact_url
 
 META = {
-    "name": "soil-carbon", "version": None, "git_revision": "abc", "data_version": "d1",
+    "name": "soil-soc", "version": None, "git_revision": "abc", "data_version": "d1",
     "data_files": {"reference.parquet": "m1"}, "target": "SOC_target", "target_unit": "%", "bands": ["wl_350", "wl_360"],
     "model": "pls", "best_params": {"n_components": 7}, "metrics": {"cv_rmse": 0.5},
 }

@@ -106,3 +106,21 @@ def test_spectra_only_inputs_and_a_single_band_work(reference, incoming):
     assert verdict.status == "pass" and verdict.inputs.key_column is None
     few = gate(reference[["SOC_target", "wl_500"]], incoming[["SOC_target", "wl_500"]])
     assert {t.name for t in few.tests} == {"SOC_target", "wl_500"}
+
+
+def test_a_library_without_reference_batches_is_not_compared_and_says_so(tmp_path, prepared_data):
+    """The base has no library yet: the candidate cannot be compared, exit 0, status no_reference."""
+    import json
+
+    import pandas as pd
+
+    from soil_drift.cli import main
+
+    reference = pd.read_parquet(prepared_data / "reference.parquet").head(0)
+    reference.to_parquet(tmp_path / "reference.parquet", index=False)
+    out = tmp_path / "drift.json"
+    code = main(["check", str(tmp_path / "reference.parquet"), str(prepared_data / "incoming.parquet"),
+                 "--out", str(out), "--plot", str(tmp_path / "drift.png")])
+    verdict = json.loads(out.read_text())
+    assert code == 0 and verdict["status"] == "no_reference" and verdict["tests"]["count"] == 0
+    assert "No trusted reference yet" in verdict["summary"] and (tmp_path / "drift.png").stat().st_size > 0

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from soil_drift.errors import DataError
 from soil_drift.readers import Table, read_table
 
 
@@ -22,9 +23,11 @@ def test_empty_file_is_exit_2(tmp_path, slices, run_bad):
 def test_csv_with_only_a_header_has_no_rows(tmp_path, slices, run_bad):
     header = tmp_path / "header.csv"
     slices[1].head(0).to_csv(header, index=False)
-    code, err = run_bad(header, slices[1])  # a row-less candidate is valid: test_check.py
-    assert code == 2 and f"{header}: no rows" in err
+    code, err = run_bad(header, header)  # one row-less side is valid (test_check.py, test_gate.py); both is not
+    assert code == 2 and f"{header}: 0 rows, fewer than the" in err
     assert read_table(header, allow_no_rows=True).n_rows == 0
+    with pytest.raises(DataError, match="no rows"):
+        read_table(header)
 
 
 @pytest.mark.parametrize(("name", "content", "message"), [

@@ -53,7 +53,7 @@ def train_fixture_model(data_dir: Path, out: Path, band_step: int = 1) -> Path:
             signature=infer_signature(X, pipeline.predict(X)), input_example=X.iloc[:1],
             pip_requirements=["scikit-learn"],  # skip MLflow's slow environment inference
         )
-    ModelMetadata(name="soil-carbon", git_revision="fixture", data_version="fixture", target="SOC_target", target_unit="%",
+    ModelMetadata(name="soil-soc", git_revision="fixture", data_version="fixture", target="SOC_target", target_unit="%",
                   bands=bands, model="pls", metrics={"rmse": 0.5}).save(out / ModelMetadata.FILE)
     return out
 

@@ -16,7 +16,7 @@ RECORD = {"name": "soil-model", "version": "7", "alias": "staging", "uri": "mode
 
 @pytest.mark.parametrize("env,fragment", [
     ({}, "set MODEL_URI"),
-    ({"MODEL_URI": "models:/soil-carbon@staging", "MODEL_DIR": "/models/model"}, "both set"),
+    ({"MODEL_URI": "models:/soil-soc@staging", "MODEL_DIR": "/models/model"}, "both set"),
     ({"MODEL_URI": "/models/model"}, "error: MODEL_URI: "),
     ({"MODEL_DIR": "/m", "MODEL_API_MAX_BATCH": "0"}, "error: MODEL_API_MAX_BATCH: "),
 ], ids=["no source", "two sources", "path as uri", "bad batch limit"])

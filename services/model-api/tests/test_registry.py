@@ -11,7 +11,7 @@ import numpy as np
 from soil_contracts.records import RegisteredVersion
 from tests.support import free_port
 
-REGISTERED = "soil-carbon-model-api-test"  # its own name, so other tests' versions of soil-carbon stay apart
+REGISTERED = "soil-soc-model-api-test"  # its own name, so other tests' versions of soil-soc stay apart
 
 
 def register(tracking_uri: str, model_dir, tags: dict[str, str]) -> RegisteredVersion:

@@ -26,7 +26,7 @@ def test_predictions_equal_the_trainers_for_the_benchmark_set(service, benchmark
     if benchmark.evaluated is not None:  # soil-trainer evaluate prints 6 decimals
         np.testing.assert_allclose(body["predictions"], benchmark.evaluated, rtol=0, atol=5.1e-7)
     assert body["bands"] == benchmark.bands
-    assert body["model_name"] == "soil-carbon"
+    assert body["model_name"] == "soil-soc"
     assert body["target"] == "SOC_target"
 
 
@@ -172,7 +172,7 @@ def test_metrics_count_requests_and_predictions_by_model_version(service, benchm
     assert re.search(r'soil_model_api_requests_total\{method="POST",route="/v1/predict",status="200"\} [1-9]', text)
     assert re.search(r'soil_model_api_requests_total\{method="POST",route="/v1/predict",status="422"\} [1-9]', text)
     assert 'soil_model_api_request_duration_seconds_bucket{le="0.005",method="POST",route="/v1/predict"}' in text
-    assert re.search(r'soil_model_api_predictions_total\{model_name="soil-carbon",model_version="[^"]*"\} '
+    assert re.search(r'soil_model_api_predictions_total\{model_name="soil-soc",model_version="[^"]*"\} '
                      r'([3-9]|\d\d+)', text)
     assert re.search(r'soil_model_api_model_info\{.*slot="green".*\} 1.0', text)
     assert "soil_model_api_ready 1.0" in text

@@ -27,7 +27,7 @@ class Workspace:
     predictions: Path
     plots: Path
     tracking_uri: str
-    model_name: str = "soil-carbon-trainer-tests"  # own name: other suites share the session's server
+    model_name: str = "soil-soc-trainer-tests"  # own name: other suites share the session's server
     n_missing: int = 3  # training rows whose target is blanked to exercise the drop-and-count rule
 
     @property

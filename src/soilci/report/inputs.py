@@ -180,11 +180,15 @@ def read_working_tree(repo: Path) -> Revision:
     )
 
 
+DRIFT_WORDS = {"pass": "Passed", "warn": "Warning", "fail": "Failed", "no_candidate": "No new samples",
+               "no_reference": "No reference yet"}
+
+
 @dataclass(frozen=True)
 class DriftResult:
     """The drift gate's outcome (reports/drift.json) as the report shows it."""
 
-    status: str | None  # "pass" | "warn" | "fail" | None (not run)
+    status: str | None  # "pass" | "warn" | "fail" | "no_candidate" | "no_reference" | None (not run)
     summary: str
     method: str | None
     alpha: float | None
@@ -193,8 +197,8 @@ class DriftResult:
 
     @property
     def word(self) -> str:
-        """``Passed``, ``Warning``, ``Failed`` or ``Not run``."""
-        return {"pass": "Passed", "warn": "Warning", "fail": "Failed"}.get(self.status or "", "Not run")
+        """``Passed``, ``Warning``, ``Failed``, ``No new samples``, ``No reference yet`` or ``Not run``."""
+        return DRIFT_WORDS.get(self.status or "", "Not run")
 
     @property
     def badge(self) -> str:
@@ -205,7 +209,7 @@ def read_drift(repo: Path) -> DriftResult:
     """The working tree's drift result; status None when the gate did not run (no drift.json).
 
     Raises:
-        ConfigError: drift.json is not JSON or its status is not pass, warn or fail.
+        ConfigError: drift.json is not JSON or its status is not one of DRIFT_WORDS.
     """
     path = repo / DRIFT_PATH
     plot = repo / DRIFT_PLOT_PATH
@@ -216,8 +220,8 @@ def read_drift(repo: Path) -> DriftResult:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
     status = raw.get("status")
-    if status not in {"pass", "warn", "fail"}:
-        raise ConfigError(f"{path}: status must be pass, warn or fail, got {status!r}")
+    if status not in DRIFT_WORDS:
+        raise ConfigError(f"{path}: status must be one of {', '.join(DRIFT_WORDS)}, got {status!r}")
     return DriftResult(
         status=status,
         summary=str(raw.get("summary", "")),

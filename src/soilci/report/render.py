@@ -17,7 +17,7 @@ TEMPLATE = Path(__file__).parent / "templates" / "report.html"
 MARKS = {"better": "✅ better", "worse": "🔻 worse", "same": "= same", "": ""}
 # The HTML page avoids emoji: a headless browser without an emoji font would draw empty boxes.
 HTML_MARKS = {"better": "✓ better", "worse": "✗ worse", "same": "= same", "": ""}
-BADGE_ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌", None: "⚪"}
+BADGE_ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌", "no_candidate": "➖", "no_reference": "⚠️", None: "⚪"}
 
 
 @dataclass(frozen=True)

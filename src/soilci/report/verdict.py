@@ -39,7 +39,8 @@ def decide(
     """Apply docs/SOP.md's merge rules in order; the first that matches decides.
 
     Args:
-        drift_status: "pass", "warn", "fail", or None when the drift gate did not run.
+        drift_status: "pass", "warn", "fail", "no_candidate" (the PR adds no samples), "no_reference" (the
+            base has no library yet), or None when the drift gate did not run.
         pr_metrics, base_metrics: metrics.json of each side (None: none); RMSE in the target's unit.
         difference: the paired bootstrap of the RMSE change (None: no paired predictions).
         stale: stages not up to date in the working tree (None or []: none, or DVC cannot tell).
@@ -60,6 +61,9 @@ def decide(
         return Verdict(REVIEW, "the drift gate warned: check the drifted features before merging")
     if drift_status is None:
         return Verdict(REVIEW, "the drift gate did not run")
+    if drift_status == "no_reference":
+        return Verdict(REVIEW, "the base has no library batches yet, so the new samples could not be checked "
+                               "for drift: look at them before merging")
     if base_metrics is None or "rmse" not in base_metrics:
         return Verdict(REVIEW, "no base metrics to compare with (first run): judge the absolute numbers")
     if difference is None or difference.finding == "too few samples":
@@ -72,4 +76,5 @@ def decide(
         "no change": "the model's benchmark predictions are unchanged",
         "noise": "benchmark RMSE is no worse (difference within noise)",
     }[difference.finding]
-    return Verdict(READY, f"{reason}; no data drift")
+    drift = "no new samples" if drift_status == "no_candidate" else "no data drift"
+    return Verdict(READY, f"{reason}; {drift}")

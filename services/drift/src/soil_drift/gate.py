@@ -17,6 +17,8 @@ from soil_drift.two_sample import chi2_test, ks_test
 from soil_drift.verdict import (
     NO_CANDIDATE,
     NO_CANDIDATE_SUMMARY,
+    NO_REFERENCE,
+    NO_REFERENCE_SUMMARY,
     DriftVerdict,
     Region,
     SpectralView,
@@ -30,10 +32,12 @@ MIN_SPECTRAL_BANDS = 3
 
 
 def check_drift(inputs: DriftInputs, params: DriftParams, warn_only: bool = False) -> DriftVerdict:
-    """Run every test, correct for their number, and decide pass / warn / fail (no_candidate: no rows)."""
-    if inputs.n_candidate == 0:
+    """Run every test, correct for their number, and decide pass / warn / fail (no_candidate / no_reference: nothing to compare)."""
+    if inputs.n_candidate == 0 or inputs.n_reference == 0:
+        status, summary = ((NO_CANDIDATE, NO_CANDIDATE_SUMMARY) if inputs.n_candidate == 0
+                           else (NO_REFERENCE, NO_REFERENCE_SUMMARY))
         return DriftVerdict(
-            status=NO_CANDIDATE, drift_detected=False, alpha=params.alpha, summary=NO_CANDIDATE_SUMMARY,
+            status=status, drift_detected=False, alpha=params.alpha, summary=summary,
             tests=[], regions=[], spectral_info={}, spectra=None, inputs=inputs, params=params,
             warn_only=warn_only,
         )

@@ -44,24 +44,27 @@ class DriftInputs:
 
 def load_inputs(reference: Path, candidate: Path, params: DriftParams) -> DriftInputs:
     """Read both files and validate them as a pair; every problem is a DataError naming its file."""
-    return validate_pair(read_table(reference), read_table(candidate, allow_no_rows=True), params)
+    return validate_pair(read_table(reference, allow_no_rows=True), read_table(candidate, allow_no_rows=True), params)
 
 
 def validate_pair(reference: Table, candidate: Table, params: DriftParams) -> DriftInputs:
     """Check the two tables against each other and the params; return the data the tests need.
 
     A candidate without rows (the PR adds no samples) is valid and not compared: it stands for an
-    empty table with the reference's columns. A NaN in a numeric scalar column is a missing value
+    empty table with the reference's columns. So is a reference without rows (the base has no
+    library yet), when the candidate has rows. A NaN in a numeric scalar column is a missing value
     (a pending lab value): counted in ``missing`` and left out of ``numeric``.
     """
     if candidate.n_rows == 0:
         candidate = Table.from_frame(pd.DataFrame(columns=reference.names), candidate.path)
+    elif reference.n_rows == 0:  # a library's first batches: nothing trusted to compare with yet
+        reference = Table.from_frame(pd.DataFrame(columns=candidate.names), reference.path)
     excluded = set(params.exclude_columns) | set(IDENTIFIER_COLUMNS)
     ref_cols = [c for c in reference.names if c not in excluded]
     cand_cols = [c for c in candidate.names if c not in excluded]
     _check_columns(reference, ref_cols, candidate, cand_cols, params)
     for table in (reference, candidate):
-        if table.n_rows < params.min_rows and (table is reference or table.n_rows > 0):
+        if 0 < table.n_rows < params.min_rows or (table is reference and not table.n_rows and not candidate.n_rows):
             raise DataError(
                 f"{table.path}: {table.n_rows} rows, fewer than the {params.min_rows} the tests need "
                 f"(drift.min_rows)"
@@ -105,7 +108,7 @@ def validate_pair(reference: Table, candidate: Table, params: DriftParams) -> Dr
 
 def _check_testable(inputs: DriftInputs) -> None:
     """Something is left to test once columns without a value in one file are set aside."""
-    if not inputs.n_candidate or inputs.bands or inputs.categorical:
+    if not inputs.n_candidate or not inputs.n_reference or inputs.bands or inputs.categorical:
         return
     if any(ref.size and cand.size for ref, cand in inputs.numeric.values()):
         return

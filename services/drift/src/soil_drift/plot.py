@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from soil_drift.verdict import NO_CANDIDATE, DriftVerdict
+from soil_drift.verdict import NO_CANDIDATE, NO_REFERENCE, DriftVerdict
 
 REFERENCE_COLOUR = "#1f77b4"
 CANDIDATE_COLOUR = "#d62728"
 REGION_COLOURS = {"values": "#ff7f0e", "residual": "#9467bd"}
-STATUS_COLOURS = {"pass": "#2ca02c", "warn": "#ff7f0e", "fail": "#d62728", NO_CANDIDATE: "#7f7f7f"}
+STATUS_COLOURS = {"pass": "#2ca02c", "warn": "#ff7f0e", "fail": "#d62728", NO_CANDIDATE: "#7f7f7f",
+                  NO_REFERENCE: "#7f7f7f"}
 
 
 def _shade(ax, verdict: DriftVerdict) -> None:
@@ -119,7 +120,7 @@ def plot_verdict(verdict: DriftVerdict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if verdict.status == NO_CANDIDATE:
+    if verdict.status in (NO_CANDIDATE, NO_REFERENCE):
         _plot_no_candidate(plt, verdict, path)
         return
     fig, axes = plt.subplots(2, 2, figsize=(13, 8.5), gridspec_kw={"width_ratios": [2.2, 1]})
@@ -138,9 +139,11 @@ def _plot_no_candidate(plt, verdict: DriftVerdict, path: Path) -> None:
     """A figure that says there was nothing to test, so the declared output exists all the same."""
     fig, ax = plt.subplots(figsize=(8, 3))
     ax.set_axis_off()
-    ax.text(0.5, 0.5, f"{verdict.summary}\nReference: {verdict.inputs.n_reference} rows; candidate: 0 rows.",
-            ha="center", va="center", fontsize=11, transform=ax.transAxes)
-    fig.suptitle("Drift gate: NO CANDIDATE", color=STATUS_COLOURS[NO_CANDIDATE], fontsize=14, fontweight="bold")
+    ax.text(0.5, 0.5, f"{_wrap(verdict.summary, 80)}\nReference: {verdict.inputs.n_reference} rows; "
+            f"candidate: {verdict.inputs.n_candidate} rows.", ha="center", va="center", fontsize=11,
+            transform=ax.transAxes)
+    title = verdict.status.upper().replace("_", " ")
+    fig.suptitle(f"Drift gate: {title}", color=STATUS_COLOURS[verdict.status], fontsize=14, fontweight="bold")
     fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
 

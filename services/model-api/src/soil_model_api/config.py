@@ -97,7 +97,7 @@ class Settings(BaseSettings):
         if value is not None and not REGISTRY_URI.match(value):
             raise ValueError(
                 "expected models:/<name>@<alias> or models:/<name>/<version>, "
-                "e.g. models:/soil-carbon@staging; use MODEL_DIR for a directory"
+                "e.g. models:/soil-soc@staging; use MODEL_DIR for a directory"
             )
         return value
 

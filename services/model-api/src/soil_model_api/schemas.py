@@ -31,7 +31,7 @@ class PredictResponse(BaseModel):
         "json_schema_extra": {
             "examples": [{
                 "predictions": [1.42],
-                "model_name": "soil-carbon",
+                "model_name": "soil-soc",
                 "model_version": "7",
                 "target": "SOC_target",
                 "bands": ["wl_350", "wl_352", "..."],
