@@ -127,3 +127,23 @@ def copy_project(dest: Path, *, library: bool = True, pr_batch: bool = True) -> 
     if library:
         add_library(dest, pr_batch=pr_batch)
     return dest
+
+
+def add_batch(project: Path, batch_id: str, frame, *, targets: dict[str, str] | None = None) -> Path:
+    """Import ``frame`` (sample_id, targets, ``wl_*`` bands in reflectance %) as a new library batch.
+
+    As a lab would: the frame is written as a CSV export and imported with the project's params.
+    """
+    from soil_contracts.library import Scale
+    from soil_trainer.library.importer import BatchRequest, import_batch
+    from soilci.library.verbs import load_spec
+
+    targets = targets or {"SOC_target": "%"}
+    bands = [c for c in frame.columns if str(c).startswith("wl_")]
+    export = project / f"{batch_id}.csv"
+    frame[["sample_id", *targets, *bands]].to_csv(export, index=False)
+    req = BatchRequest(source=str(export), batch_id=batch_id, instrument="test spectrometer", lab="test lab",
+                       date="2026-11", axis=None, scale=Scale.REFLECTANCE_PERCENT, targets=targets)
+    path = import_batch(req, load_spec(project, None), project).batch.path
+    export.unlink()
+    return path

@@ -176,4 +176,4 @@ def test_dvc_push_then_pull_restores_the_data(project: Path):
     shutil.rmtree(project / ".dvc" / "cache")
     run([str(BIN / "dvc"), "pull"], project)
     assert {p.name: md5(p) for p in data.glob("*.parquet")} == before
-    assert len(before) == 3
+    assert len(before) == 4  # reference, incoming, training, benchmark

@@ -18,6 +18,7 @@ from tests.delivery.support import (
     show,
     switch_live_by_hand,
 )
+from tests.support import REPO_ROOT
 
 
 def test_bump_pins_the_idle_slot_and_names_version_revision_and_digest_in_the_commit(repo):
@@ -37,7 +38,7 @@ def test_bump_pins_the_idle_slot_and_names_version_revision_and_digest_in_the_co
 
 def test_bump_takes_the_model_name_from_params_unless_given(repo, tmp_path):
     params = tmp_path / "params.yaml"
-    params.write_text("register:\n  model_name: soil-nitrogen\n  alias: staging\n")
+    params.write_text((REPO_ROOT / "params.yaml").read_text().replace("model_name: null", "model_name: soil-nitrogen"))
     assert main(["bump", "--manifests-repo", repo, "--image", IMAGE_A, "--params", str(params)]) == 0
     assert log(repo)[0].startswith("staging: green runs soil-nitrogen v7")
     args = ["--image", IMAGE_B, "--params", str(params), "--model-name", "soil-ph"]

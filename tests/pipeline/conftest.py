@@ -15,8 +15,11 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A copy of the project as a git repository (branch main) with its own local DVC remote."""
-    root = copy_project(tmp_path / "project")
+    """A copy of the project as a git repository (branch main, nothing committed) with a local DVC remote.
+
+    Its library is the committed demo library (no PR batch): each test adds what its PR brings.
+    """
+    root = copy_project(tmp_path / "project", pr_batch=False)
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
     subprocess.run([str(BIN / "dvc"), "remote", "add", "-d", "-f", "local", str(tmp_path / "remote")], cwd=root,
                    check=True, capture_output=True)

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from soil_contracts.records import RunRecord
 from soilci.cli import main
+from tests.support import add_batch
 
 pytestmark = pytest.mark.slow
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
@@ -31,22 +31,21 @@ def test_local_run_stops_at_the_drift_gate_with_exit_1_registers_nothing_and_the
     git(root, "add", "-A")
     git(root, "commit", "-qm", "main")
 
-    # A batch of the incoming samples with a baseline offset of 5% of the mean signal.
+    # The PR adds one batch: the fold-3 samples with a baseline offset of 5% of the mean signal.
     incoming = pd.read_parquet(prepared_data / "incoming.parquet")
     bands = [c for c in incoming.columns if c.startswith("wl_")]
     offset = 0.05 * float(np.mean(incoming[bands].to_numpy()))
-    incoming.assign(**{b: incoming[b] + offset for b in bands}).to_parquet(root / "batches" / "lab-b.parquet")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["prepare"]["incoming_batch"] = "batches/lab-b.parquet"
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    shifted = incoming.assign(**{b: incoming[b] + offset for b in bands}, sample_id=incoming.sample_id + "-b")
+    add_batch(root, "lab-b", shifted)
 
-    assert main(["pipeline", "--local", "--register", "--repo", str(root)]) == 1
+    assert main(["pipeline", "--local", "--register", "--base", "main", "--repo", str(root)]) == 1
     run = RunRecord.load(next((root / "runs").glob("*/run.json")))
     assert run.mode == "local" and run.stopped_at == "drift"
     assert [s.outcome for s in run.stages] == ["ran", "failed", "not run", "not run"]
     assert "soil-drift check" in (root / run.stages[1].log).read_text()
     verdict = json.loads((root / "reports" / "drift.json").read_text())
     assert verdict["status"] == "fail"
+    assert (verdict["reference"]["rows"], verdict["candidate"]["rows"]) == (322, 46)  # only the PR's batch is new
     assert verdict["summary"] in capsys.readouterr().err  # the gate's reason, from the tail of its log
     assert not (root / "models" / "model").exists()  # nothing was trained on the drifted batch
     assert not (root / "runs" / "registered.json").exists()  # nor registered

@@ -115,28 +115,55 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo_batches_to_import(repo: Path, spec: LibrarySpec) -> list[tuple[str, list[int], str]]:
+    """The demo batches to (re)import: all of them into an empty library; else those whose batch.yaml
+    says they are the demo's and whose spectra are missing (a fresh clone without a DVC remote).
+    Batches of the lab's own are never touched."""
+    from soil_contracts.errors import ContractError
+    from soil_contracts.library import BatchMetadata
+    from soil_trainer.library.store import list_batch_dirs
+
+    bench = spec.benchmark_dir(repo)
+    if not bench.exists() and not list_batch_dirs(repo, spec):
+        return list(DEMO_BATCHES)
+    wanted = []
+    for batch_id, folds, description in DEMO_BATCHES:
+        target = bench if batch_id == "benchmark" else spec.batch_dir(repo, batch_id)
+        try:
+            meta = BatchMetadata.load(target / "batch.yaml")
+        except ContractError:
+            continue
+        if meta.source.file == DEMO_SOURCE and not (target / "spectra.parquet").exists():
+            wanted.append((batch_id, folds, description))
+    return wanted
+
+
 def run_demo(args: argparse.Namespace) -> int:
-    """Import the demo batches that are missing; existing ones are kept (their content is checked)."""
+    """Build the demo library (an empty library), or restore its spectra (a fresh clone); else nothing."""
     from soil_contracts.library import Scale
     from soil_trainer.library.importer import BatchRequest
-    from soil_trainer.library.store import read_batch
 
     repo = args.repo.resolve()
     spec = load_spec(repo, args.params)
-    for batch_id, folds, description in DEMO_BATCHES:
+    todo = demo_batches_to_import(repo, spec)
+    if not todo:
+        print("soilci library demo: nothing to do (the library has its spectra)", file=sys.stderr)
+        return 0
+    written = []
+    for batch_id, folds, description in todo:
         benchmark = batch_id == "benchmark"
-        target = spec.benchmark_dir(repo) if benchmark else spec.batch_dir(repo, batch_id)
-        if (target / "spectra.parquet").exists():
-            read_batch(target, spec)
-            print(f"{target.relative_to(repo)}: present", file=sys.stderr)
-            continue
         req = BatchRequest(
             source=DEMO_SOURCE, batch_id=batch_id, instrument="vis-NIR spectrometer (LimeSoDa SSP.460)",
             lab="LimeSoDa", date="see LimeSoDa SSP.460", axis=None, scale=Scale.REFLECTANCE_PERCENT,
             targets=DEMO_TARGETS, description=description, folds=folds,
         )
         result = _import(repo, spec, req, benchmark=benchmark, replace=True, dvc=not args.no_dvc)
-        print(f"{target.relative_to(repo)}: imported {result.batch.meta.rows} samples", file=sys.stderr)
+        written.append(result.batch.path)
+        print(f"{result.batch.path.relative_to(repo)}: imported {result.batch.meta.rows} samples from "
+              f"{DEMO_SOURCE}", file=sys.stderr)
+    from soilci.pipeline.runners import hand_back
+
+    hand_back(repo, [repo / spec.path, repo / ".dvc"])
     return 0
 
 
