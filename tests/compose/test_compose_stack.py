@@ -23,6 +23,7 @@ import yaml
 
 from soil_contracts.git import git_revision
 from soil_contracts.records import RegisteredVersion, RunRecord
+from soilci.params import Params
 from tests.support import REPO_ROOT, copy_project, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -51,7 +52,7 @@ class Stack:
     api: str
     mlflow: str
     compose: list[str]
-    model: str  # params.yaml's register.model_name
+    model: str  # the name params.yaml gives (register.model_name) or derives (from prepare.target)
     timings: dict[str, float] = field(default_factory=dict)
 
     def up(self, label: str) -> subprocess.CompletedProcess:
@@ -119,7 +120,7 @@ def stack(tmp_path_factory, docker_client):
     root = copy_project(tmp_path_factory.mktemp("stack") / "project")  # a checkout is world-readable
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "project"]):
         subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, env={**os.environ, **GIT_ENV})
-    model = yaml.safe_load((root / "params.yaml").read_text())["register"]["model_name"]
+    model = Params.load(root / "params.yaml").model_name
     tag = f"stack-{uuid.uuid4().hex[:8]}"
     name = f"soilci-test-{tag}"
     api_port, mlflow_port = free_port(), free_port()

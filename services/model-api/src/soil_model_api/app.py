@@ -32,7 +32,7 @@ class Serving:
         info = loaded.info
         self.schema = BandSchema(loaded.bands, settings.max_batch)
         head = orjson.dumps({"model_name": info.name, "model_version": info.version, "target": info.target,
-                             "bands": loaded.bands})
+                             "unit": info.unit, "bands": loaded.bands})
         self.prefix = head[:-1] + b',"predictions":'
         self._predicted = metrics.predictions.labels(info.name or "", info.version or "")
         self._batch = metrics.batch_size

@@ -24,6 +24,7 @@ class PredictResponse(BaseModel):
     model_name: str | None = Field(description="Registered model name")
     model_version: str | None = Field(description="Registered model version (null for an unregistered model)")
     target: str | None = Field(description="What is predicted, e.g. SOC_target")
+    unit: str | None = Field(description="The unit of the predictions, e.g. % (null: a model without lineage)")
     bands: list[str] = Field(description="The band order the values were read in")
 
     model_config = {
@@ -34,7 +35,8 @@ class PredictResponse(BaseModel):
                 "model_name": "soil-soc",
                 "model_version": "7",
                 "target": "SOC_target",
-                "bands": ["wl_350", "wl_352", "..."],
+                "unit": "%",
+                "bands": ["wl_350", "wl_355", "..."],
             }]
         },
     }
@@ -47,7 +49,8 @@ class ModelInfoResponse(BaseModel):
     aliases: list[str] = Field(description="All aliases of the version when it was loaded")
     git_revision: str | None
     data_version: str | None
-    target: str | None
+    target: str | None = Field(description="What is predicted, e.g. SOC_target")
+    unit: str | None = Field(description="The target's unit, e.g. % or pH")
     metrics: dict[str, float] = Field(description="Benchmark metrics (rmse, r2, rpd, ...)")
     bands: list[str] = Field(description="Expected band names, in the order array inputs use")
     n_bands: int

@@ -36,6 +36,7 @@ class ModelInfo:
     git_revision: str | None
     data_version: str | None
     target: str | None
+    unit: str | None  # the target's unit, e.g. "%" or "pH"
     metrics: dict[str, float]
     bands: list[str]
     source: str
@@ -48,10 +49,11 @@ class ModelInfo:
     ) -> ModelInfo:
         """Lineage from ``soilci.json`` (None: served without lineage), overridden by the registry's."""
         info = cls(name=None, version=None, alias=None, aliases=[], git_revision=None, data_version=None,
-                   target=None, metrics={}, bands=bands, source=source)
+                   target=None, unit=None, metrics={}, bands=bands, source=source)
         if metadata is not None:
             info = replace(info, name=metadata.name, version=metadata.version, git_revision=metadata.git_revision,
                            data_version=metadata.data_version, target=metadata.target,
+                           unit=metadata.target_unit,
                            metrics=dict(metadata.metrics))
         if registry is not None:
             info = replace(info, name=registry.name, version=registry.version, alias=registry.alias,

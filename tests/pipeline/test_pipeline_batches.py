@@ -1,0 +1,84 @@
+"""Batch pull requests in sequence: each PR's drift candidate is exactly what it adds, and batches accumulate.
+
+Real git branches and merges, the real pipeline (--local), real LimeSoDa spectra.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from soilci.cli import main
+from tests.support import add_batch
+
+pytestmark = pytest.mark.slow
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env={**os.environ, **GIT_ENV})
+
+
+def summary(root: Path) -> dict:
+    return json.loads((root / "data" / "library.json").read_text())
+
+
+def test_two_batch_prs_in_sequence_accumulate_and_each_is_the_only_candidate(project, prepared_data, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
+    root = project
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "main: the demo library")
+    fold3 = pd.read_parquet(prepared_data / "incoming.parquet")
+    first, second = fold3.iloc[:23].copy(), fold3.iloc[23:].copy()
+    second.loc[second.index[:4], "SOC_target"] = float("nan")  # four samples still wait for their lab value
+
+    # PR 1 adds lab-a; merged into main.
+    git(root, "checkout", "-qb", "pr-1")
+    add_batch(root, "lab-a", first)
+    assert main(["pipeline", "--local", "--base", "main", "--repo", str(root)]) == 0
+    s1 = summary(root)
+    assert {b["id"]: b["status"] for b in s1["batches"]} == {"ssp460-campaign-1": "unchanged", "lab-a": "added"}
+    assert (s1["reference_rows"], s1["candidate_rows"], s1["training_rows"]) == (322, 23, 345)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "Batch lab-a")
+    git(root, "checkout", "-q", "main")
+    git(root, "merge", "-q", "--no-ff", "pr-1", "-m", "Merge pr-1")
+
+    # PR 2, from the new main, adds lab-b: the candidate is lab-b alone, training keeps lab-a.
+    git(root, "checkout", "-qb", "pr-2")
+    add_batch(root, "lab-b", second)
+    assert main(["pipeline", "--local", "--base", "main", "--repo", str(root)]) == 0
+    s2 = summary(root)
+    assert {b["id"]: b["status"] for b in s2["batches"]} == {
+        "ssp460-campaign-1": "unchanged", "lab-a": "unchanged", "lab-b": "added"}
+    assert (s2["reference_rows"], s2["candidate_rows"]) == (345, 23)
+    assert s2["training_rows"] == 322 + 23 + 19  # lab-b's pending rows are not trained on...
+    assert {b["id"]: b["pending"] for b in s2["batches"]}["lab-b"] == 4  # ...and are counted
+    drift = json.loads((root / "reports" / "drift.json").read_text())
+    assert (drift["reference"]["rows"], drift["candidate"]["rows"]) == (345, 23)
+    assert drift["candidate"]["missing"] == {"SOC_target": 4}
+    training = pd.read_parquet(root / "data" / "training.parquet")
+    assert set(training["batch"]) == {"ssp460-campaign-1", "lab-a", "lab-b"}
+
+
+def test_removing_a_batch_is_explicit_in_the_data_diff(project, prepared_data, monkeypatch):
+    import shutil
+
+    root = project
+    add_batch(root, "lab-a", pd.read_parquet(prepared_data / "incoming.parquet"))
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "main with lab-a")
+    git(root, "checkout", "-qb", "drop-lab-a")
+    shutil.rmtree(root / "library" / "batches" / "lab-a")
+    assert main(["library", "base", "--base", "main", "--repo", str(root)]) == 0
+    from soil_trainer.cli import main as trainer
+
+    assert trainer(["prepare", "--params", str(root / "params.yaml"), "--out-dir", str(root / "data")]) == 0
+    assert {b["id"]: b["status"] for b in summary(root)["batches"]} == {
+        "ssp460-campaign-1": "unchanged", "lab-a": "removed"}
+    assert summary(root)["candidate_rows"] == 0
