@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Self
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from soil_contracts.errors import ContractError
 from soil_contracts.library import LibrarySpec, registered_model_name
+from soil_contracts.params import read_params_file
 from soilci.errors import ConfigError
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -58,15 +59,10 @@ class Params(_Section):
         """
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text())
-        except FileNotFoundError as exc:
-            raise ConfigError(f"{path}: params file not found; pass --params or --model-name") from exc
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of stage sections")
+            data = read_params_file(path)
+        except ContractError as exc:
+            hint = "; pass --params or --model-name" if not path.exists() else ""
+            raise ConfigError(f"{exc}{hint}") from None
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

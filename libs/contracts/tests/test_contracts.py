@@ -130,3 +130,25 @@ def test_run_main_translates_foreign_errors_and_usage():
     translate = lambda exc: SoilError("unreadable") if isinstance(exc, UnicodeDecodeError) else None
     assert run_main("demo", _parser(), {"go": go}, ["go"], translate=translate) == 2
     assert run_main("demo", _parser(), {"go": go}, ["nope"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "params file not found"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "not UTF-8 text"),
+        (b"prepare:\n<<<<<<< HEAD\n  target: SOC_target\n=======\n  target: pH_target\n>>>>>>> pr\n",
+         "not valid YAML at line 3; it holds merge conflict markers"),
+        (b"- a\n- b\n", "expected a mapping of stage sections"),
+    ],
+)
+def test_params_file_problems_are_named_not_crashes(tmp_path, content, message):
+    from soil_contracts.params import read_params_file
+
+    path = tmp_path / "params.yaml"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ContractError, match=message):
+        read_params_file(path)
+    path.write_text("")
+    assert read_params_file(path) == {}

@@ -12,7 +12,7 @@ from soil_drift.config import DriftParams, load_params
     ("drift:\n  alpha: 2\n", "drift.alpha: Input should be less than or equal to 0.5"),
     ("drift:\n  on_drift: maybe\n", "drift.on_drift: Input should be 'fail' or 'warn'"),
     ("drift: [1, 2]\n", "drift: expected a mapping"),
-    ("drift: {alpha: [\n", "cannot read params"),
+    ("drift: {alpha: [\n", "not valid YAML at line"),
 ])
 def test_bad_params_name_the_key(tmp_path, slices, run_bad, text, message):
     params = tmp_path / "params.yaml"

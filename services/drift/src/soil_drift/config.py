@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from soil_contracts.errors import ContractError
+from soil_contracts.params import read_params_file
 from soil_drift.errors import ParamsError
 
 SECTION = "drift"
@@ -38,17 +39,10 @@ def load_params(path: Path | None) -> DriftParams:
     """Parse ``drift:`` from ``path``; a missing section means defaults, unknown keys are errors."""
     if path is None:
         return DriftParams()
-    path = Path(path)
-    if not path.is_file():
-        raise ParamsError(f"{path}: params file not found")
     try:
-        raw: Any = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ParamsError(f"{path}: cannot read params ({type(exc).__name__}: {exc})") from exc
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{path}: expected a mapping of stage sections at the top level")
+        raw = read_params_file(path)
+    except ContractError as exc:
+        raise ParamsError(str(exc)) from None
     section = raw.get(SECTION)
     if section is None:
         section = {}

@@ -6,11 +6,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from soil_contracts.errors import ContractError
 from soil_contracts.library import LibrarySpec
+from soil_contracts.params import read_params_file
 from soil_trainer.errors import ParamsError
 
 T = TypeVar("T", bound=BaseModel)
@@ -131,19 +132,11 @@ def format_validation_error(section: str, exc: ValidationError) -> str:
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
-    """Read params.yaml into a mapping, with file-naming errors."""
-    path = Path(path)
-    if not path.exists():
-        raise ParamsError(f"{path}: params file not found")
+    """Read params.yaml into a mapping; ParamsError names the file."""
     try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ParamsError(f"{path}: cannot read params file ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{path}: expected a mapping of stage sections at the top level")
-    return raw
+        return read_params_file(path)
+    except ContractError as exc:
+        raise ParamsError(str(exc)) from None
 
 
 def load_section(path: Path, section: str, model: type[T]) -> T:
