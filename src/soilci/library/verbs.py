@@ -72,13 +72,21 @@ def run_import(args: argparse.Namespace) -> int:
     from soil_contracts.bands import SpectralAxis
     from soil_contracts.library import Scale
     from soil_trainer.library.importer import BatchRequest
+    from soilci.params import Params
 
     repo = args.repo.resolve()
-    spec = load_spec(repo, args.params)
+    params = Params.load(args.params or repo / "params.yaml")
+    spec = params.library
+    targets = _targets(args.target)
+    declared = targets.get(params.prepare.target)
+    if declared is not None and declared != params.prepare.unit:
+        raise ConfigError(f"--target {params.prepare.target}={declared}: the library's models predict "
+                          f"{params.prepare.target} in {params.prepare.unit!r} (params.yaml prepare.unit); "
+                          "convert the values first or fix the unit")
     req = BatchRequest(
         source=args.source, batch_id=args.batch, instrument=args.instrument, lab=args.lab, date=args.date,
         axis=SpectralAxis(args.axis) if args.axis else None, scale=Scale(args.scale) if args.scale else None,
-        targets=_targets(args.target), id_column=args.id_column, description=args.description,
+        targets=targets, id_column=args.id_column, description=args.description,
         folds=_folds(args.folds),
     )
     result = _import(repo, spec, req, benchmark=args.benchmark, replace=args.replace, dvc=not args.no_dvc)

@@ -1,0 +1,76 @@
+"""soilci library: import a lab's export into a real git + DVC project, list it, and refuse bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from soilci.cli import main
+from tests.support import copy_project
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = copy_project(tmp_path / "project", pr_batch=False)
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
+    return root
+
+
+def export(prepared_data: Path, path: Path, *, unit_scale: float = 1.0) -> Path:
+    """Fold 3 as a spectrometer export: numeric wavelength headers, reflectance as a fraction."""
+    rows = pd.read_parquet(prepared_data / "incoming.parquet")
+    bands = [c for c in rows.columns if c.startswith("wl_")]
+    out = rows[["sample_id", "SOC_target"]].assign(sample_id=rows.sample_id + "-lab")
+    spectra = rows[bands].rename(columns=lambda b: b.removeprefix("wl_")) / 100 * unit_scale
+    pd.concat([out, spectra], axis=1).to_csv(path, index=False)
+    return path
+
+
+def import_args(source: Path, project: Path, *extra: str) -> list[str]:
+    return ["library", "import", str(source), "--batch", "lab-2024-05", "--instrument", "ASD FieldSpec 4",
+            "--lab", "Soil lab A", "--date", "2024-05", "--axis", "wavelength_nm",
+            "--scale", "reflectance_fraction", "--repo", str(project), *extra]
+
+
+def test_import_writes_a_dvc_tracked_batch_and_list_shows_it(project, prepared_data, tmp_path, capsys):
+    source = export(prepared_data, tmp_path / "lab-2024-05.csv")
+    assert main(import_args(source, project, "--target", "SOC_target=%")) == 0
+    batch = project / "library" / "batches" / "lab-2024-05"
+    assert sorted(p.name for p in batch.iterdir()) == [".gitignore", "batch.yaml", "spectra.parquet",
+                                                       "spectra.parquet.dvc"]
+    err = capsys.readouterr().err
+    assert "46 samples, 430 bands (wavelength_nm, reflectance_percent)" in err and "next: git add" in err
+    assert main(["library", "list", "--repo", str(project)]) == 0
+    assert "lab-2024-05" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("target", "scale", "message"),
+    [
+        ("SOC_target=g/kg", 1.0, "the library's models predict SOC_target in '%'"),
+        ("SOC_target", 1.0, "expected COLUMN=UNIT"),
+        ("SOC_target=%", 100.0, "look like reflectance percent"),
+    ],
+)
+def test_bad_imports_exit_2_and_write_nothing(project, prepared_data, tmp_path, capsys, target, scale, message):
+    source = export(prepared_data, tmp_path / "lab.csv", unit_scale=scale)
+    assert main(import_args(source, project, "--target", target)) == 2
+    assert message in capsys.readouterr().err
+    assert not (project / "library" / "batches" / "lab-2024-05").exists()
+
+
+def test_library_base_lists_the_base_revisions_batches(project, capsys):
+    assert main(["library", "base", "--base", "main", "--repo", str(project)]) == 2  # no commit yet
+    assert "--base main: not a revision" in capsys.readouterr().err
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"], cwd=project,
+                   check=True)
+    assert main(["library", "base", "--base", "main", "--repo", str(project)]) == 0
+    listing = (project / ".soilci" / "base.json").read_text()
+    assert '"ssp460-campaign-1"' in listing
