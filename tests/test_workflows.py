@@ -98,7 +98,8 @@ def test_pr_workflow_runs_pipeline_report_and_updates_one_comment():
     runs = [step.get("run", "") for _, step in steps(workflow)]
     order = [next(i for i, r in enumerate(runs) if r.startswith(cmd))
              for cmd in ("dvc pull", "soilci pipeline", "soilci report --base origin/main", "cml comment update")]
-    assert "soilci pipeline" in runs and not any("--base" in r for r in runs if r.startswith("soilci pipeline"))
+    # The drift gate's candidate is what the PR adds to main's library.
+    assert "soilci pipeline --base origin/main" in runs
     assert order == sorted(order)
     checkout = next(s for _, s in steps(workflow) if s.get("uses", "").startswith("actions/checkout"))
     assert checkout["with"]["fetch-depth"] == 0
@@ -116,7 +117,7 @@ def test_main_workflow_runs_pipeline_with_registration_then_delivers():
     assert workflow["on"]["push"]["branches"] == ["main"]
     runs = [step.get("run", "") for _, step in steps(workflow)]
     order = [next(i for i, r in enumerate(runs) if cmd in r)
-             for cmd in ("soilci pipeline --push --register", "soilci report", "runs/registered.json",
+             for cmd in ("soilci pipeline --base HEAD~1 --push --register", "soilci report", "runs/registered.json",
                          "soilci publish-image", "soilci bump")]
     assert order == sorted(order)
     # One registration path: the pipeline's, as in the compose stack; no step registers on its own.
