@@ -27,3 +27,16 @@ def test_a_stage_whose_command_is_not_a_service_is_bad_input():
 def test_a_tree_without_dvc_yaml_is_bad_input(tmp_path: Path):
     with pytest.raises(ConfigError, match="dvc.yaml: not found"):
         load_stages(tmp_path)
+
+
+def test_library_spectra_present_but_uncached_are_cached_not_pulled(project):
+    """A fresh clone whose demo spectra were rebuilt outside DVC: cached, so push can send them."""
+    from soilci.pipeline import dvc
+
+    state = dvc.tracked_data(project)
+    assert set(state) == {"library/benchmark/spectra.parquet.dvc",
+                          "library/batches/ssp460-campaign-1/spectra.parquet.dvc"}
+    assert {s for outs in state.values() for s in outs.values()} == {"not in cache"}
+    assert "library/benchmark/spectra.parquet.dvc" not in dvc.changed_stages(project)  # not a stage
+    dvc.cache_tracked(project, list(state))
+    assert dvc.tracked_data(project) == {}

@@ -102,9 +102,33 @@ def is_stale(root: Path, name: str) -> bool:
 
 
 def changed_stages(root: Path) -> dict[str, list]:
-    """``dvc status`` of the whole pipeline: stage name -> what changed (empty: all up to date)."""
+    """``dvc status`` of dvc.yaml's stages: stage name -> what changed (empty: all up to date).
+
+    Files tracked by ``.dvc`` files (the library's spectra) are not stages: see ``tracked_data``.
+    """
     with _dvc(root) as repo:
-        return {key.split(":")[-1]: value for key, value in repo.status().items()}
+        return {key.split(":")[-1]: value for key, value in repo.status().items() if not key.endswith(".dvc")}
+
+
+def tracked_data(root: Path) -> dict[str, dict[str, str]]:
+    """``.dvc`` file -> {path: state} for tracked data that is not as recorded (``deleted``, ``not in cache``)."""
+    with _dvc(root) as repo:
+        status = repo.status()
+    changed: dict[str, dict[str, str]] = {}
+    for key, entries in status.items():
+        if key.endswith(".dvc"):
+            for entry in entries:
+                if isinstance(entry, dict) and isinstance(entry.get("changed outs"), dict):
+                    changed.setdefault(key, {}).update(entry["changed outs"])
+    return changed
+
+
+def cache_tracked(root: Path, dvc_files: list[str]) -> None:
+    """``dvc commit -f`` each ``.dvc`` file: files present as recorded but not in the cache (restored
+    outside DVC, e.g. by ``soilci library demo``) go into the cache, so a push can send them."""
+    with _dvc(root) as repo:
+        for target in dvc_files:
+            repo.commit(target, force=True)
 
 
 def outputs_missing(status: dict[str, list]) -> bool:

@@ -86,6 +86,7 @@ class PipelineRun:
         rel_run = self.run_dir.relative_to(self.root)
         self.progress.info(f"soilci pipeline: {len(self.stages)} stages ({self.record.mode}); logs in {rel_run}/")
         self._list_base(base)
+        self._settle_tracked_data()
         status = dvc.changed_stages(self.root)
         if status or register:  # only now is an engine needed (a missing one fails before any work)
             self.runner = self._runner()
@@ -112,6 +113,20 @@ class PipelineRun:
         self.record.save(self.run_dir / "run.json")
         hand_back(self.root, [self.root / "dvc.lock", self.root / ".dvc", self.root / "runs",
                               *written_tops(self.root, self.stages)])
+
+    def _settle_tracked_data(self) -> None:
+        """The library's DVC-tracked spectra: pull what is missing, cache what is present but uncached."""
+        data = dvc.tracked_data(self.root)
+        if any(state == "deleted" for outs in data.values() for state in outs.values()):
+            with self.progress.step("pull"):
+                t0 = time.monotonic()
+                self.record.pull = dvc.pull(self.root, self.run_dir / "pull.log")
+            self.progress.done("pull", f"tracked data: {self.record.pull}", seconds=time.monotonic() - t0)
+            data = dvc.tracked_data(self.root)
+        uncached = [f for f, outs in data.items() if set(outs.values()) == {"not in cache"}]
+        if uncached:
+            dvc.cache_tracked(self.root, uncached)
+            self.progress.info(f"cached {len(uncached)} tracked file(s) present but not in DVC's cache")
 
     def _list_base(self, base: str | None) -> None:
         """Write the base revision's library listing, a dependency of prepare (the drift gate's candidate)."""
