@@ -104,7 +104,7 @@ def add_library(project: Path, *, pr_batch: bool = True) -> Path:
     committed = {p.parent.name: BatchMetadata.load(p).content_sha256
                  for p in (REPO_ROOT / "library" / "batches").glob(f"*/{BATCH_FILE}")}
     bench = BatchMetadata.load(REPO_ROOT / "library" / "benchmark" / BATCH_FILE).content_sha256
-    BaseLibrary(ref="origin/main", commit="0" * 40, batches=committed, benchmark_sha256=bench).save(
+    BaseLibrary(batches=committed, benchmark_sha256=bench).save(
         project / BASE_LISTING)
     return project
 

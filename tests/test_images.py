@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.support import copy_project
+
 pytestmark = pytest.mark.docker
 
 
@@ -28,12 +30,10 @@ def test_image_carries_oci_labels_and_its_base(docker_client, built_images, serv
     assert len(labels["org.opencontainers.image.revision"]) >= 7
 
 
-def test_prepare_stage_runs_in_the_trainer_container(docker_client, built_images, tmp_path: Path, repo_root, prepared_data):
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / "params.yaml").write_text((repo_root / "params.yaml").read_text())
-    (work / "batches").mkdir()
-    os.chmod(work, 0o777)  # the container's user (10001) writes data/ here
+def test_prepare_stage_runs_in_the_trainer_container(docker_client, built_images, tmp_path: Path, prepared_data):
+    work = copy_project(tmp_path / "work")  # params, the library with a PR batch, its base listing
+    for path in [work, *work.rglob("*")]:
+        os.chmod(path, 0o777 if path.is_dir() else 0o644)  # the container's user (10001) writes data/ here
     docker_client.containers.run(
         built_images["trainer"],
         command=["prepare", "--params", "params.yaml", "--out-dir", "data"],
@@ -42,7 +42,7 @@ def test_prepare_stage_runs_in_the_trainer_container(docker_client, built_images
         tmpfs={"/tmp": ""},
         remove=True,
     )
-    for name in ("reference", "benchmark", "incoming"):
+    for name in ("reference", "benchmark", "incoming", "training"):
         made = work / "data" / f"{name}.parquet"
         assert made.stat().st_uid == 10001
         pd.testing.assert_frame_equal(pd.read_parquet(made), pd.read_parquet(prepared_data / f"{name}.parquet"))
@@ -51,7 +51,8 @@ def test_prepare_stage_runs_in_the_trainer_container(docker_client, built_images
 def test_trainer_container_reports_bad_params_with_exit_2(docker_client, built_images, tmp_path: Path):
     import docker.errors
 
-    (tmp_path / "params.yaml").write_text("prepare:\n  dataset: NOPE.1\n")
+    (tmp_path / "params.yaml").write_text("library: {grid: {start: 350, stop: 2495, step: 5}}\n"
+                                          "prepare:\n  target: SOC_target\n  dataset: NOPE.1\n")
     os.chmod(tmp_path, 0o755)
     os.chmod(tmp_path / "params.yaml", 0o644)
     with pytest.raises(docker.errors.ContainerError) as err:
@@ -60,4 +61,5 @@ def test_trainer_container_reports_bad_params_with_exit_2(docker_client, built_i
             remove=True,
         )
     assert err.value.exit_status == 2
-    assert b"prepare.dataset: unknown LimeSoDa dataset 'NOPE.1'" in err.value.stderr
+    assert b"prepare.unit: Field required" in err.value.stderr
+    assert b"prepare.dataset: Extra inputs are not permitted" in err.value.stderr

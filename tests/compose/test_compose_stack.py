@@ -19,12 +19,11 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from soil_contracts.git import git_revision
 from soil_contracts.records import RegisteredVersion, RunRecord
 from soilci.params import Params
-from tests.support import REPO_ROOT, copy_project, free_port
+from tests.support import REPO_ROOT, add_batch, copy_project, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -200,11 +199,8 @@ def test_drift_gate_failure_stops_before_training_and_keeps_serving_the_previous
     bands = [c for c in incoming.columns if c.startswith(("wl_", "wn_"))]
     shifted = incoming.copy()
     shifted[bands] = shifted[bands] + 0.05 * float(incoming[bands].to_numpy().mean())
-    shifted["sample_id"] = [f"shifted:{i}" for i in range(len(shifted))]
-    shifted.to_parquet(stack.root / "batches" / "shifted.parquet", index=False)
-    params = yaml.safe_load((stack.root / "params.yaml").read_text())
-    params["prepare"]["incoming_batch"] = "batches/shifted.parquet"
-    (stack.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    shifted["sample_id"] = shifted["sample_id"] + "-shifted"
+    add_batch(stack.root, "shifted", shifted)  # a batch the working tree has and main has not
 
     result = stack.up("drift-fail")
 

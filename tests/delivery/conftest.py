@@ -98,7 +98,8 @@ def register(tracking_uri: str, model_dir: Path) -> str:
         with mlflow.start_run():
             mlflow.log_param("train.model", meta.model)
             mlflow.set_tags(
-                {"git_revision": meta.git_revision, "data_version": meta.data_version, "target": meta.target}
+                {"git_revision": meta.git_revision, "data_version": meta.data_version, "target": meta.target,
+                 "target_unit": meta.target_unit}
             )
             info = mlflow.sklearn.log_model(
                 mlflow.sklearn.load_model(str(model_dir)),

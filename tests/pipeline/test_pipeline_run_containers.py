@@ -1,8 +1,9 @@
 """End to end: a throwaway git repo of the project, the pipeline in containers, and the PR report.
 
-One story, in order (the tests share the repo): main's run with registration, as CI's main workflow
-runs it; a PR that changes a hyperparameter and gets a report comparing both; a warm rerun that starts
-nothing; a PR bringing a shifted batch that fails the drift gate; a PR whose training crashes.
+One story, in order (the tests share the repo): main's run after a merge that added a batch, with
+registration, as CI's main workflow runs it (`--base HEAD~1`); a PR that changes a hyperparameter and
+gets a report comparing both; a warm rerun that starts nothing; a PR bringing a shifted batch that
+fails the drift gate; a PR whose training crashes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import yaml
 
 from soil_contracts.records import RegisteredVersion, RunRecord
 from soilci.cli import main
-from tests.support import copy_project
+from tests.support import PR_BATCH, add_batch, add_library, copy_project
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 BIN = Path(sys.executable).parent
@@ -69,7 +70,7 @@ def stage_containers_started(docker_client, run: RunRecord, since: float) -> lis
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, built_images, mlflow_server, monkeypatch_module) -> Path:
     """The project at main: git repo, its own DVC remote, small CV settings to keep training short."""
-    root = copy_project(tmp_path_factory.mktemp("pipeline") / "project")
+    root = copy_project(tmp_path_factory.mktemp("pipeline") / "project", pr_batch=False)
     remote = tmp_path_factory.mktemp("dvc-remote")
     git(root, "init", "-q", "-b", "main")
     subprocess.run([str(BIN / "dvc"), "remote", "add", "-d", "-f", "local", str(remote)], cwd=root, check=True,
@@ -77,6 +78,8 @@ def project(tmp_path_factory, built_images, mlflow_server, monkeypatch_module) -
     set_param(root, "train.pls.max_components", 8)
     set_param(root, "train.pls.cv_folds", 5)
     commit(root, "project")
+    add_library(root)  # the merged PR's batch: fold 3
+    commit(root, f"Merge: batch {PR_BATCH}")
     monkeypatch_module.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     return root
 
@@ -91,7 +94,7 @@ def monkeypatch_module():
 def main_run(project: Path, docker_client) -> RunRecord:
     """main's run as CI's main workflow runs it: every stage, push, then registration."""
     since = time.time() - 1
-    assert main(["pipeline", "--repo", str(project), "--push", "--register"]) == 0
+    assert main(["pipeline", "--repo", str(project), "--base", "HEAD~1", "--push", "--register"]) == 0
     run = last_run(project)
     assert outcomes(run) == dict.fromkeys(["prepare", "drift", "train", "evaluate"], "ran")
     assert stage_containers_started(docker_client, run, since) == [
@@ -121,7 +124,9 @@ def test_main_run_registers_the_evaluated_model_and_records_the_version(project,
 def test_main_run_records_every_stage_with_dvc_and_leaves_files_owned_by_the_tree_owner(project, main_sha):
     lock = yaml.safe_load((project / "dvc.lock").read_text())
     assert set(lock["stages"]) == {"prepare", "drift", "train", "evaluate"}
-    assert json.loads((project / "reports" / "drift.json").read_text())["status"] == "pass"
+    drift = json.loads((project / "reports" / "drift.json").read_text())
+    assert drift["status"] == "pass"  # the merged batch against the library before it
+    assert (drift["reference"]["rows"], drift["candidate"]["rows"]) == (322, 46)
     assert (project / "models" / "model" / "MLmodel").exists()
     owner = project.stat().st_uid
     for path in [project / "metrics" / "metrics.json", project / "data" / "reference.parquet",
@@ -142,9 +147,9 @@ def test_fresh_clone_pulls_mains_outputs_from_the_remote_and_runs_no_stage(
     subprocess.run(["git", "clone", "-q", str(project), str(clone)], check=True)
     assert not (clone / "data").exists()
     since = time.time() - 1
-    assert main(["pipeline", "--repo", str(clone)]) == 0
+    assert main(["pipeline", "--repo", str(clone), "--base", "HEAD~2"]) == 0  # main's run compared HEAD~1
     run = last_run(clone)
-    assert run.pull == "pulled" and set(outcomes(run).values()) == {"up to date"}
+    assert run.pull.endswith("pulled") and set(outcomes(run).values()) == {"up to date"}
     assert stage_containers_started(docker_client, run, since) == []
     assert (clone / "models" / "model" / "MLmodel").exists()
 
@@ -157,7 +162,7 @@ def test_hyperparameter_change_reruns_train_and_evaluate_and_the_report_compares
     commit(project, "fewer PLS components")
 
     since = time.time() - 1
-    assert main(["pipeline", "--repo", str(project)]) == 0
+    assert main(["pipeline", "--repo", str(project), "--base", main_sha + "~2"]) == 0  # the same library diff
     run = last_run(project)
     assert outcomes(run) == {"prepare": "up to date", "drift": "up to date", "train": "ran", "evaluate": "ran"}
     assert stage_containers_started(docker_client, run, since) == ["train", "evaluate"]
@@ -183,34 +188,32 @@ def test_hyperparameter_change_reruns_train_and_evaluate_and_the_report_compares
 
 def test_warm_rerun_with_nothing_changed_starts_no_container(project, main_sha, docker_client):
     since = time.time() - 1
-    assert main(["pipeline", "--repo", str(project)]) == 0
+    assert main(["pipeline", "--repo", str(project), "--base", main_sha + "~2"]) == 0
     run = last_run(project)
     assert set(outcomes(run).values()) == {"up to date"} and run.images == {}
     assert stage_containers_started(docker_client, run, since) == []
 
 
-def write_shifted_batch(project: Path, name: str) -> str:
-    """The incoming samples with a baseline offset of 5% of the mean signal, as a new batch file."""
+def add_shifted_batch(project: Path, name: str) -> Path:
+    """The fold-3 samples with a baseline offset of 5% of the mean signal, imported as a new batch."""
     incoming = pd.read_parquet(project / "data" / "incoming.parquet")
     bands = [c for c in incoming.columns if c.startswith("wl_")]
     offset = 0.05 * float(np.mean(incoming[bands].to_numpy()))
     shifted = incoming.assign(**{b: incoming[b] + offset for b in bands})
     shifted["sample_id"] = [f"{name}:{i}" for i in range(len(shifted))]
-    rel = f"batches/{name}.parquet"
-    shifted.to_parquet(project / rel, index=False)
-    return rel
+    return add_batch(project, name, shifted)
 
 
 def test_shifted_batch_fails_at_the_drift_gate_and_the_report_says_failed(project, main_sha, capsys):
-    set_param(project, "prepare.incoming_batch", write_shifted_batch(project, "shifted"))
+    add_shifted_batch(project, "shifted")
     commit(project, "a shifted batch")
 
-    assert main(["pipeline", "--repo", str(project)]) == 1
+    assert main(["pipeline", "--repo", str(project), "--base", main_sha]) == 1
     run = last_run(project)
     assert run.stopped_at == "drift" and run.exit_code == 1
     assert outcomes(run) == {"prepare": "ran", "drift": "failed", "train": "not run", "evaluate": "not run"}
     drift = json.loads((project / "reports" / "drift.json").read_text())
-    assert drift["status"] == "fail"
+    assert drift["status"] == "fail" and drift["candidate"]["rows"] == 46  # the shifted batch alone
     assert (project / "reports" / "drift.png").exists()
 
     assert not (project / "report.md").exists()  # the report is `soilci report`'s, run next as in CI
@@ -224,16 +227,16 @@ def test_shifted_batch_fails_at_the_drift_gate_and_the_report_says_failed(projec
 
 def test_crashing_stage_exits_with_its_code_and_names_its_log(project, main_sha, capsys):
     git(project, "checkout", "-q", main_sha, "--", "params.yaml")
-    git(project, "rm", "-q", "batches/shifted.parquet")
+    git(project, "rm", "-rq", "library/batches/shifted")
     set_param(project, "train.pls.max_components", 0)  # rejected by the trainer: exit 2
 
-    code = main(["pipeline", "--repo", str(project)])
+    code = main(["pipeline", "--repo", str(project), "--base", main_sha + "~2"])
     err = capsys.readouterr().err
     assert code == 2
     run = last_run(project)
     assert run.stopped_at == "train"
     # The batch is gone again: prepare and drift come back from DVC's run-cache, not a container.
     assert outcomes(run)["prepare"] == "restored" and outcomes(run)["drift"] == "restored"
-    assert run.pull == "pulled"  # the failed gate's leftovers do not block the pull
+    assert run.pull and run.pull.endswith("pulled")  # the failed gate's leftovers do not block the pull
     assert "stage 'train' failed with exit code 2" in err and "train.log" in err
     assert "max_components" in (project / run.stages[2].log).read_text()

@@ -106,6 +106,7 @@ def registry_metadata(
         "git_revision": tags.get("git_revision") or git_revision,
         "data_version": tags.get("data_version"),
         "target": tags.get("target"),
+        "target_unit": tags.get("target_unit"),
         "model": params.get("train.model"),
         "bands": signature.inputs.input_names() if signature else None,
     }

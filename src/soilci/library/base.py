@@ -77,9 +77,11 @@ def base_library(repo: Path, ref: str | None, spec: LibrarySpec) -> BaseLibrary:
 
 
 def write_base_listing(repo: Path, ref: str | None, spec: LibrarySpec) -> BaseLibrary:
-    """Write ``.soilci/base.json`` (only when it changes, so DVC sees no change for the same base)."""
+    """Write ``.soilci/base.json``: the base's batches and benchmark hash, not its ref or commit, and only
+    when they change, so DVC reruns ``prepare`` when the base's library changes and not otherwise."""
     listing = base_library(repo, ref, spec)
+    content = listing.model_copy(update={"ref": None, "commit": None})
     path = Path(repo) / BASE_FILE
-    if not path.exists() or path.read_text() != listing.to_json():
-        listing.save(path)
+    if not path.exists() or path.read_text() != content.to_json():
+        content.save(path)
     return listing

@@ -158,7 +158,9 @@ class BaseLibrary(Record):
 
     kind: str = "base library listing"
 
-    ref: str  # as given (``origin/main``)
+    # Only content is written to the file, so a new base commit with the same library reruns nothing;
+    # ``ref`` and ``commit`` say where a listing came from while it is in memory.
+    ref: str | None = None  # as given (``origin/main``)
     commit: str | None = None  # None: the ref does not resolve (no base yet); everything is new
     batches: dict[str, str] = Field(default_factory=dict)  # batch id -> content_sha256 at the base
     benchmark_sha256: str | None = None
@@ -184,7 +186,7 @@ class LibrarySummary(Record):
 
     kind: str = "library summary"
 
-    base_ref: str
+    base_ref: str | None = None  # unused since base.json holds content only; kept for older files
     base_commit: str | None = None
     target: str
     unit: str

@@ -60,7 +60,7 @@ def prepare_library(root: Path, spec: LibrarySpec, params: PrepareParams, base: 
 def summarize(assembled: Assembled, base: BaseLibrary, params: PrepareParams) -> LibrarySummary:
     """The data diff that travels to the report."""
     return LibrarySummary(
-        base_ref=base.ref, base_commit=base.commit, target=params.target, unit=params.unit,
+        target=params.target, unit=params.unit,
         benchmark_sha256=content_sha256(assembled.benchmark.drop(columns=[BATCH_COLUMN])),
         benchmark_rows=len(assembled.benchmark),
         benchmark_changed=assembled.benchmark_changed, reference_rows=len(assembled.reference),
