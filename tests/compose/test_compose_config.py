@@ -53,7 +53,10 @@ def test_one_pipeline_service_runs_the_orchestrator_then_the_model_api_starts(re
     services = resolved["services"]
     assert set(services) == {"mlflow", "pipeline", "model-api"}
     pipeline = services["pipeline"]
-    assert pipeline["command"][:2] == ["pipeline", "--register"]
+    # The demo library's spectra are restored first (a no-op for a lab's own library), then the one run.
+    (script,) = pipeline["command"]
+    assert pipeline["entrypoint"] == ["/bin/sh", "-c"]
+    assert script.startswith("soilci library demo && exec soilci pipeline --register")
     assert pipeline["depends_on"]["mlflow"]["condition"] == "service_healthy"
     assert services["model-api"]["depends_on"]["pipeline"]["condition"] == "service_completed_successfully"
     assert services["model-api"]["depends_on"]["mlflow"]["condition"] == "service_healthy"

@@ -15,7 +15,7 @@ from pathlib import Path
 from soil_contracts.errors import ContractError
 from soil_contracts.git import git_branch
 from soil_contracts.records import RegisteredVersion, RunRecord, StageRecord
-from soilci.errors import DockerUnavailable, SoilCIError, StageFailed
+from soilci.errors import ConfigError, DockerUnavailable, SoilCIError, StageFailed
 from soilci.pipeline import dvc
 from soilci.pipeline.progress import Progress
 from soilci.pipeline.register import REGISTERED_FILE, register_stage
@@ -115,14 +115,25 @@ class PipelineRun:
                               *written_tops(self.root, self.stages)])
 
     def _settle_tracked_data(self) -> None:
-        """The library's DVC-tracked spectra: pull what is missing, cache what is present but uncached."""
+        """The library's DVC-tracked spectra: pull what is missing, cache what is present but uncached.
+
+        Raises:
+            ConfigError: tracked files are missing here and in the remote (exit 2, naming them).
+        """
+        def absent(data: dict[str, dict[str, str]]) -> list[str]:
+            return sorted(path for outs in data.values() for path in outs if not (self.root / path).exists())
+
         data = dvc.tracked_data(self.root)
-        if any(state == "deleted" for outs in data.values() for state in outs.values()):
+        if absent(data):
             with self.progress.step("pull"):
                 t0 = time.monotonic()
                 self.record.pull = dvc.pull(self.root, self.run_dir / "pull.log")
             self.progress.done("pull", f"tracked data: {self.record.pull}", seconds=time.monotonic() - t0)
             data = dvc.tracked_data(self.root)
+        if missing := absent(data):
+            raise ConfigError(f"{', '.join(missing[:5])}: tracked by DVC but neither here nor in the DVC remote; "
+                              "'dvc push' them from where they were imported ('soilci library demo' rebuilds "
+                              "the demo library's)")
         uncached = [f for f, outs in data.items() if set(outs.values()) == {"not in cache"}]
         if uncached:
             dvc.cache_tracked(self.root, uncached)
