@@ -83,10 +83,10 @@ def make_repo(tmp_path: Path, base, pr, pr_drift=DRIFT_PASS, params: str = "eval
     return repo, sha
 
 
-def run_report(repo: Path, base: str, capsys) -> tuple[int, str, str]:
+def run_report(repo: Path, base: str, capsys, *extra: str) -> tuple[int, str, str]:
     """``soilci report`` into repo/out: exit code, report.md ("" if not written), stderr."""
     out = repo / "out"
-    code = main(["report", "--base", base, "--repo", str(repo), "--out-dir", str(out)])
+    code = main(["report", "--base", base, "--repo", str(repo), "--out-dir", str(out), *extra])
     err = capsys.readouterr().err
     md = (out / "report.md").read_text() if (out / "report.md").exists() else ""
     return code, md, err

@@ -32,7 +32,7 @@ def test_better_model_shows_both_values_the_difference_a_real_improvement_and_pl
 def test_worse_model_is_a_real_degradation_and_must_not_merge(tmp_path, models, capsys):
     repo, sha = make_repo(tmp_path, models["good"], models["weak"])
     code, md, err = run_report(repo, sha, capsys)
-    assert code == 0
+    assert code == 1  # ExitCode.VERDICT, after the report is written
     assert "a real degradation" in md and "🔻 worse" in md
     assert md.splitlines()[0].startswith("## 🔴 Do not merge")
     assert "Do not merge" in err
