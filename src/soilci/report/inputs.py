@@ -17,6 +17,7 @@ from soil_contracts.errors import ContractError
 from soil_contracts.git import UNKNOWN, git_revision
 from soil_contracts.records import RunRecord
 from soilci.errors import ConfigError
+from soilci.report.comparable import Identity, parse_identity
 
 METRICS_PATH = "metrics/metrics.json"
 PREDICTIONS_PATH = "metrics/predictions.csv"
@@ -40,6 +41,7 @@ class Revision:
     predictions: pd.DataFrame | None  # one row a benchmark sample: sample_id, observed, predicted, error
     data_files: dict[str, str] = field(default_factory=dict)  # path -> md5, prepare's outs in dvc.lock
     dirty: bool = False
+    identity: Identity | None = None  # the metrics' target, unit and benchmark hash
 
     @property
     def short(self) -> str:
@@ -152,6 +154,7 @@ def read_base(repo: Path, ref: str) -> Revision:
         metrics=parse_metrics(metrics_text, f"{ref}:{METRICS_PATH}") if metrics_text else None,
         predictions=parse_predictions(preds_text, f"{ref}:{PREDICTIONS_PATH}") if preds_text else None,
         data_files=parse_lock_data(_show(repo, sha, LOCK_PATH)),
+        identity=parse_identity(metrics_text),
     )
 
 
@@ -169,14 +172,16 @@ def read_working_tree(repo: Path) -> Revision:
         not line[3:].startswith(PIPELINE_OUTPUTS) and not line[3:].endswith(".gitignore") for line in status
     )
     metrics_file, preds_file, lock_file = repo / METRICS_PATH, repo / PREDICTIONS_PATH, repo / LOCK_PATH
+    metrics_text = metrics_file.read_text() if metrics_file.exists() else None
     return Revision(
         label="PR",
         ref="working tree",
         sha=sha,
-        metrics=parse_metrics(metrics_file.read_text(), str(metrics_file)) if metrics_file.exists() else None,
+        metrics=parse_metrics(metrics_text, str(metrics_file)) if metrics_text is not None else None,
         predictions=parse_predictions(preds_file.read_text(), str(preds_file)) if preds_file.exists() else None,
         data_files=parse_lock_data(lock_file.read_text() if lock_file.exists() else None),
         dirty=dirty,
+        identity=parse_identity(metrics_text),
     )
 
 

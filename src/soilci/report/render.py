@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from soilci.report.document import Block, Code, Document, Image, Mark, Paragraph, Section, Strong, Table, Text
+from soilci.report.blocks import Block, Code, Document, Image, Mark, Paragraph, Section, Strong, Table, Text
 
 ASSETS_DIR = "report"  # images beside report.md, referenced relatively (CML uploads them)
 TEMPLATE = Path(__file__).parent / "templates" / "report.html"

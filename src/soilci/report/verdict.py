@@ -6,14 +6,15 @@ from dataclasses import dataclass
 
 from soilci.report.compare import RmseDifference
 
-READY, REVIEW, BLOCK = "ready", "review", "block"
-VERDICT_TITLES = {READY: "Ready to merge", REVIEW: "Needs review", BLOCK: "Do not merge"}
-VERDICT_ICONS = {READY: "🟢", REVIEW: "🟡", BLOCK: "🔴"}
+READY, REVIEW, BLOCK, NOT_COMPARABLE = "ready", "review", "block", "not_comparable"
+VERDICT_TITLES = {READY: "Ready to merge", REVIEW: "Needs review", BLOCK: "Do not merge",
+                  NOT_COMPARABLE: "Not comparable"}
+VERDICT_ICONS = {READY: "🟢", REVIEW: "🟡", BLOCK: "🔴", NOT_COMPARABLE: "🟣"}
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """``level`` is READY, REVIEW or BLOCK; ``reason`` is one lower-case clause without a full stop."""
+    """``level`` is READY, REVIEW, BLOCK or NOT_COMPARABLE; ``reason`` is one lower-case clause without a full stop."""
 
     level: str
     reason: str
@@ -35,6 +36,7 @@ def decide(
     difference: RmseDifference | None,
     stale: list[str] | None,
     rmse_max: float | None,
+    incomparable: str | None = None,
 ) -> Verdict:
     """Apply docs/SOP.md's merge rules in order; the first that matches decides.
 
@@ -45,6 +47,8 @@ def decide(
         difference: the paired bootstrap of the RMSE change (None: no paired predictions).
         stale: stages not up to date in the working tree (None or []: none, or DVC cannot tell).
         rmse_max: ``evaluate.rmse_max``, the RMSE ceiling (None: no ceiling).
+        incomparable: why base and PR measure different things (``comparable.incomparability``);
+            then nothing is compared and the verdict is never READY.
     """
     # 1-4: do not merge
     if drift_status == "fail":
@@ -54,6 +58,10 @@ def decide(
         return Verdict(BLOCK, f"the pipeline did not finish, so there are no current benchmark metrics{missing}")
     if rmse_max is not None and pr_metrics["rmse"] > rmse_max:
         return Verdict(BLOCK, f"benchmark RMSE {pr_metrics['rmse']:.3f} is above the ceiling {rmse_max:g}")
+    # 4a: different targets or benchmarks: the absolute numbers are all there is
+    if incomparable:
+        return Verdict(NOT_COMPARABLE, "base and PR measure different things, so their numbers are not compared: "
+                                       "judge the PR's on their own")
     if difference is not None and difference.finding == "degradation":
         return Verdict(BLOCK, "benchmark RMSE is worse, and the difference is real (95% CI above 0)")
     # 5-8: needs review
