@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from soilci.report.compare import RmseDifference
-from soilci.report.verdict import BLOCK, READY, REVIEW, decide
+from soilci.report.verdict import BLOCK, NOT_COMPARABLE, READY, REVIEW, decide
 
 
 def diff(finding: str, delta: float = -0.1) -> RmseDifference:
@@ -21,6 +21,9 @@ def diff(finding: str, delta: float = -0.1) -> RmseDifference:
         ({"stale": ["train", "evaluate"]}, BLOCK, "not up to date: train, evaluate"),
         ({"pr_metrics": None}, BLOCK, "did not finish"),
         ({"rmse_max": 0.5}, BLOCK, "above the ceiling"),
+        ({"incomparable": "target changed", "rmse_max": 0.5}, BLOCK, "above the ceiling"),
+        ({"incomparable": "target changed", "difference": None}, NOT_COMPARABLE, "not compared"),
+        ({"incomparable": "benchmark set changed", "drift_status": "warn"}, NOT_COMPARABLE, "not compared"),
         ({"difference": diff("degradation", 0.1)}, BLOCK, "difference is real"),
         ({"drift_status": "warn"}, REVIEW, "drift gate warned"),
         ({"drift_status": None}, REVIEW, "did not run"),
