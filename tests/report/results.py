@@ -91,3 +91,13 @@ def run_report(repo: Path, base: str, capsys, *extra: str) -> tuple[int, str, st
     err = capsys.readouterr().err
     md = (out / "report.md").read_text() if (out / "report.md").exists() else ""
     return code, md, err
+
+
+def commit_main_results(root: Path) -> None:
+    """Commit the project on main, run the real pipeline (--local) and commit its results as main's."""
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "main: the demo library")
+    assert main(["pipeline", "--local", "--base", "main", "--repo", str(root)]) == 0
+    git(root, "add", "-A")
+    git(root, "add", "-f", "metrics")
+    git(root, "commit", "-qm", "main: results")

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from soilci.cli import main
 from soilci.report.comparable import Identity, incomparability, parse_identity
-from tests.report.results import git, make_repo, run_report
-from tests.support import copy_project
+from tests.report.results import commit_main_results, git, make_repo, run_report
 
 SOC = Identity("SOC_target", "%", "a" * 64)
 
@@ -40,26 +36,12 @@ def test_base_metrics_without_identity_are_not_comparable_and_never_green(tmp_pa
     assert not (repo / "out" / "report" / "prediction_error_base.png").exists()
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = copy_project(tmp_path / "project", pr_batch=False)
-    git(root, "init", "-q", "-b", "main")
-    subprocess.run([str(Path(sys.executable).parent / "dvc"), "remote", "add", "-d", "-f", "local",
-                    str(tmp_path / "remote")], cwd=root, check=True, capture_output=True)
-    return root
-
-
 @pytest.mark.slow
 def test_a_pr_that_changes_the_target_is_not_comparable(project, capsys, monkeypatch):
     """Real runs: main's SOC model, then a PR that predicts pH on the same benchmark samples."""
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
     root = project
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "main: the demo library")
-    assert main(["pipeline", "--local", "--base", "main", "--repo", str(root)]) == 0
-    git(root, "add", "-A")
-    git(root, "add", "-f", "metrics")
-    git(root, "commit", "-qm", "main: results of the SOC model")
+    commit_main_results(root)
     git(root, "checkout", "-qb", "ph")
     params = (root / "params.yaml").read_text()
     params = params.replace("  target: SOC_target ", "  target: pH_target  ").replace('  unit: "%" ', "  unit: pH  ")

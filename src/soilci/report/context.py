@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from soil_contracts.records import RunRecord
+from soilci.report.changes import Changes, read_changes
 from soilci.report.comparable import incomparability
 from soilci.report.compare import RmseDifference, bootstrap_rmse_difference
 from soilci.report.inputs import (
@@ -37,6 +38,7 @@ class ReportContext:
     plots: dict[str, Path]  # "PR" / base label -> image file
     drift_plot: Path | None
     incomparable: str | None = None  # why base and PR are not compared (None: they are)
+    changes: Changes | None = None
 
 
 def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
@@ -73,4 +75,5 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
         base=base, pr=pr, drift=drift, difference=difference, verdict=verdict, stale=stale,
         run=latest_run(repo), rmse_max=rmse_max, plots=plot_errors(current, plotted_base, assets),
         drift_plot=copy_drift_plot(drift, assets), incomparable=incomparable,
+        changes=read_changes(repo, base.sha),
     )

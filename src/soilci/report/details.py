@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from soilci.report.blocks import Block, Code, Image, Paragraph, Section, Table, fmt_int, fmt_p
+import json
+
+from soilci.report.blocks import Block, Code, Image, Paragraph, Section, Strong, Table, Text, fmt_int, fmt_p
+from soilci.report.changes import ABSENT, Changes
 from soilci.report.compare import COUNTS
 from soilci.report.context import ReportContext
 from soilci.report.inputs import reproduced_stages
@@ -72,3 +75,69 @@ def run(ctx: ReportContext) -> Section | None:
         )))
     return Section(("Run ", Code(run.run_id), f" ({run.mode})"), tuple(blocks))
 
+
+
+# ---- what changed ----------------------------------------------------------------------------
+
+MAX_FILES = 20
+
+
+def _value(value) -> Text:
+    if value is ABSENT:
+        return ("—",)
+    return (Code(json.dumps(value) if not isinstance(value, str) else value),)
+
+
+def _params(changes: Changes) -> list[Block]:
+    if not changes.params:
+        return [Paragraph((Strong("Params"), ": no key of ", Code("params.yaml"), " changed."))]
+    rows = tuple(((Code(c.key),), _value(c.old), _value(c.new)) for c in changes.params)
+    return [Paragraph((Strong("Params"), f": {len(rows)} key(s) of ", Code("params.yaml"), " changed.")),
+            Table((("key",), ("base",), ("PR",)), "lll", rows)]
+
+
+def _data(changes: Changes) -> list[Block]:
+    lib = changes.library
+    if lib is None:
+        return [Paragraph((Strong("Data"), ": no ", Code("data/library.json"), " in this tree (prepare did not run)."))]
+    bench = "changed" if lib.benchmark_changed else "unchanged"
+    rows = tuple(((b.id,), (b.status,), (str(b.rows),), (str(b.pending),), (str(b.duplicates),), (str(b.trained),))
+                 for b in lib.batches)
+    return [Paragraph((Strong("Data"), (f": {lib.training_rows} training rows ({lib.reference_rows} reference, "
+                       f"{lib.candidate_rows} new); benchmark {lib.benchmark_rows} rows, {bench}."))),
+            Table((("batch",), ("status",), ("rows",), ("pending",), ("duplicates",), ("trained",)), "llrrrr", rows)]
+
+
+def _model(ctx: ReportContext) -> list[Block]:
+    now, base = ctx.changes.model, ctx.changes.base_model
+    if now is None:
+        return [Paragraph((Strong("Model"), ": no trained model in this tree."))]
+    base_counts = base.metrics if base is not None else (ctx.base.metrics or {})
+    keys = sorted(set(now.best_params) | set(base.best_params if base else {}))
+    rows = [(("model",), (base.model if base else "n/a",), (now.model,))]
+    rows += [((Code(k),), _value(base.best_params.get(k, ABSENT)) if base else ("n/a",),
+              _value(now.best_params.get(k, ABSENT))) for k in keys]
+    rows.append((("training rows",), (fmt_int(base_counts.get("n_train")),), (fmt_int(now.metrics.get("n_train")),)))
+    source = "" if base is not None else " (the base's model file is not in git: its training rows from its metrics)"
+    return [Paragraph((Strong("Model"), f": hyperparameters chosen by cross-validation{source}.")),
+            Table((None, (ctx.base.label,), ("PR",)), "lll", tuple(rows))]
+
+
+def _code(changes: Changes) -> list[Block]:
+    if not changes.code:
+        return [Paragraph((Strong("Code"), ": no file under services/, src/ or libs/ changed."))]
+    added = sum(f.added or 0 for f in changes.code)
+    deleted = sum(f.deleted or 0 for f in changes.code)
+    rows = tuple(((Code(f.path),), (f"+{f.added}" if f.added is not None else "binary",),
+                  (f"−{f.deleted}" if f.deleted is not None else "",)) for f in changes.code[:MAX_FILES])
+    more = f" (first {MAX_FILES} listed)" if len(changes.code) > MAX_FILES else ""
+    return [Paragraph((Strong("Code"), (f": {len(changes.code)} file(s) changed under services/, src/, libs/, "
+                       f"+{added} −{deleted} lines{more}."))),
+            Table((("file",), ("added",), ("deleted",)), "lrr", rows)]
+
+
+def what_changed(ctx: ReportContext) -> Section:
+    """Params, data, model and code differences between the base and this tree."""
+    c = ctx.changes
+    return Section(("What changed since ", Code(ctx.base.short)),
+                   (*_params(c), *_data(c), *_model(ctx), *_code(c)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from soilci.report.blocks import Code, Document, Image, Mark, Strong, Table, Text, fmt_num, fmt_p
 from soilci.report.compare import MetricChange, RmseDifference, metric_changes
 from soilci.report.context import ReportContext
-from soilci.report.details import benchmark, bootstrap, drift, run, versions_compared
+from soilci.report.details import benchmark, bootstrap, drift, run, versions_compared, what_changed
 
 
 def _change(change: MetricChange) -> str:
@@ -114,7 +114,8 @@ def build_document(ctx: ReportContext) -> Document:
     """The report's content from its facts; no format is decided here."""
     v = ctx.verdict
     code, data = _versions(ctx)
-    sections = (benchmark(ctx), bootstrap(ctx), drift(ctx), versions_compared(ctx), run(ctx))
+    sections = (what_changed(ctx) if ctx.changes else None, benchmark(ctx), bootstrap(ctx), drift(ctx),
+                versions_compared(ctx), run(ctx))
     return Document(
         level=v.level,
         icon=v.icon,
@@ -130,6 +131,6 @@ def build_document(ctx: ReportContext) -> Document:
         code=code,
         data=data,
         figures=_figures(ctx),
-        summary="Details: metrics, drift, versions, run",
+        summary="Details: what changed, metrics, drift, versions, run",
         details=tuple(section for section in sections if section is not None),
     )

@@ -62,7 +62,7 @@ class Revision:
         return hashlib.md5(text.encode()).hexdigest()[:8]
 
 
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
+def git_run(repo: Path, *args: str) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
     except FileNotFoundError as exc:
@@ -75,9 +75,9 @@ def resolve_revision(repo: Path, ref: str) -> str:
     Raises:
         ConfigError: ``repo`` is not a git repository, or ``ref`` names no commit there (named).
     """
-    if _git(repo, "rev-parse", "--git-dir").returncode != 0:
+    if git_run(repo, "rev-parse", "--git-dir").returncode != 0:
         raise ConfigError(f"{repo}: not a git repository; the report compares git revisions")
-    proc = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    proc = git_run(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     if proc.returncode != 0 or not proc.stdout.strip():
         raise ConfigError(
             f"base revision {ref!r} does not exist in {repo} "
@@ -86,8 +86,8 @@ def resolve_revision(repo: Path, ref: str) -> str:
     return proc.stdout.strip()
 
 
-def _show(repo: Path, sha: str, path: str) -> str | None:
-    proc = _git(repo, "show", f"{sha}:{path}")
+def git_show(repo: Path, sha: str, path: str) -> str | None:
+    proc = git_run(repo, "show", f"{sha}:{path}")
     return proc.stdout if proc.returncode == 0 else None
 
 
@@ -145,15 +145,15 @@ def read_base(repo: Path, ref: str) -> Revision:
         ConfigError: no such revision, or its committed metrics/predictions are unreadable.
     """
     sha = resolve_revision(repo, ref)
-    metrics_text = _show(repo, sha, METRICS_PATH)
-    preds_text = _show(repo, sha, PREDICTIONS_PATH)
+    metrics_text = git_show(repo, sha, METRICS_PATH)
+    preds_text = git_show(repo, sha, PREDICTIONS_PATH)
     return Revision(
         label="main" if ref.split("/")[-1] in {"main", "master"} else "base",
         ref=ref,
         sha=sha,
         metrics=parse_metrics(metrics_text, f"{ref}:{METRICS_PATH}") if metrics_text else None,
         predictions=parse_predictions(preds_text, f"{ref}:{PREDICTIONS_PATH}") if preds_text else None,
-        data_files=parse_lock_data(_show(repo, sha, LOCK_PATH)),
+        data_files=parse_lock_data(git_show(repo, sha, LOCK_PATH)),
         identity=parse_identity(metrics_text),
     )
 
@@ -167,7 +167,7 @@ def read_working_tree(repo: Path) -> Revision:
     revision = git_revision(repo, env=False)
     sha = None if revision == UNKNOWN else revision.removesuffix("-dirty")
     # Uncommitted changes other than the pipeline's own outputs mean the code differs from HEAD.
-    status = _git(repo, "status", "--porcelain", "--untracked-files=no").stdout.splitlines()
+    status = git_run(repo, "status", "--porcelain", "--untracked-files=no").stdout.splitlines()
     dirty = any(
         not line[3:].startswith(PIPELINE_OUTPUTS) and not line[3:].endswith(".gitignore") for line in status
     )
