@@ -51,7 +51,7 @@ def fit_predict(prepared: Path, components: int, step: int = 8) -> tuple[dict, p
         "target": "SOC_target", "unit": "%", "benchmark_sha256": "f" * 64,
     }
     preds = pd.DataFrame({"sample_id": bench["sample_id"], "observed": observed, "predicted": predicted,
-                          "residual": observed - predicted})
+                          "residual": predicted - observed})
     return metrics, preds
 
 
