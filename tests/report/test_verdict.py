@@ -39,3 +39,12 @@ def test_verdict_follows_the_sop_rules_in_order(kwargs, level, words):
             "difference": diff("improvement"), "stale": [], "rmse_max": None, **kwargs}
     verdict = decide(**args)
     assert verdict.level == level and words in verdict.reason
+
+
+def test_size_words_follow_the_stated_threshold():
+    args = {"drift_status": "pass", "pr_metrics": {"rmse": 1.075}, "base_metrics": {"rmse": 1.0}, "stale": [],
+            "rmse_max": None}
+    assert "clearly worse (+7.5%), but within noise" in decide(**args, difference=diff("noise", 0.075)).reason
+    assert "slightly worse (+2.0%), but within noise" in decide(**args, difference=diff("noise", 0.02)).reason
+    assert "clearly worse (+10.0%), and the difference is real" in decide(
+        **args, difference=diff("degradation", 0.1)).reason

@@ -82,6 +82,7 @@ class Document:
     top_drift: str
     metrics: Table | None
     ci: Text
+    quality: Text  # absolute quality in context (RPD class) and the size words' thresholds
     code: str
     data: str
     figures: tuple[Image, ...]

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from soilci.report.blocks import Code, Document, Image, Mark, Strong, Table, Text, fmt_num, fmt_p
-from soilci.report.compare import MetricChange, RmseDifference, metric_changes
+from soilci.report.compare import (
+    RPD_ACCURATE,
+    RPD_FAIR,
+    SLIGHT_MAX,
+    MetricChange,
+    RmseDifference,
+    metric_changes,
+    rpd_class,
+)
 from soilci.report.context import ReportContext
 from soilci.report.details import benchmark, bootstrap, drift, run, versions_compared, what_changed
 
@@ -73,6 +83,19 @@ def _ci(ctx: ReportContext) -> Text:
     )
 
 
+def _quality(ctx: ReportContext) -> Text:
+    metrics = (ctx.pr.metrics if not ctx.stale else None) or {}
+    rpd, rpiq = metrics.get("rpd"), metrics.get("rpiq")
+    if rpd is None:
+        return ()
+    cls = f"RPD {rpd:.2f} is {rpd_class(rpd)}" if np.isfinite(rpd) else f"RPD {fmt_num(rpd)}"
+    words = (f" Size words: slightly = an RMSE change under {SLIGHT_MAX:.0%} of the base RMSE, clearly = "
+             f"{SLIGHT_MAX:.0%} or more." if ctx.difference is not None else "")
+    return ("Absolute quality: ", Strong(cls),
+            (f" (Chang et al. 2001: > {RPD_ACCURATE:g} accurate, {RPD_FAIR:g}–{RPD_ACCURATE:g} fair, < {RPD_FAIR:g} "
+             f"poor); RPIQ {fmt_num(rpiq)} (Bellon-Maurel et al. 2010; no agreed classes).{words}"))
+
+
 def _top_drift(ctx: ReportContext, n: int = 3) -> str:
     if not ctx.drift.top:
         return ""
@@ -128,6 +151,7 @@ def build_document(ctx: ReportContext) -> Document:
         top_drift=_top_drift(ctx),
         metrics=_metrics_table(ctx),
         ci=_ci(ctx),
+        quality=_quality(ctx),
         code=code,
         data=data,
         figures=_figures(ctx),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from soilci.report.compare import RmseDifference
+from soilci.report.compare import RmseDifference, size_word
 
 READY, REVIEW, BLOCK, NOT_COMPARABLE = "ready", "review", "block", "not_comparable"
 VERDICT_TITLES = {READY: "Ready to merge", REVIEW: "Needs review", BLOCK: "Do not merge",
@@ -26,6 +26,11 @@ class Verdict:
     @property
     def icon(self) -> str:
         return VERDICT_ICONS[self.level]
+
+
+def _size(difference: RmseDifference, direction: str) -> str:
+    """``clearly worse (+7.5%)``: the size word (compare.SLIGHT_MAX), the direction and the relative change."""
+    return f"{size_word(difference.relative)} {direction} ({difference.relative:+.1%})"
 
 
 def decide(
@@ -63,7 +68,8 @@ def decide(
         return Verdict(NOT_COMPARABLE, "base and PR measure different things, so their numbers are not compared: "
                                        "judge the PR's on their own")
     if difference is not None and difference.finding == "degradation":
-        return Verdict(BLOCK, "benchmark RMSE is worse, and the difference is real (95% CI above 0)")
+        return Verdict(BLOCK, f"benchmark RMSE is {_size(difference, 'worse')}, and the difference is real "
+                              "(95% CI above 0)")
     # 5-8: needs review
     if drift_status == "warn":
         return Verdict(REVIEW, "the drift gate warned: check the drifted features before merging")
@@ -77,12 +83,12 @@ def decide(
     if difference is None or difference.finding == "too few samples":
         return Verdict(REVIEW, "base and PR share too few benchmark samples to compare them")
     if difference.finding == "noise" and difference.delta > 0:
-        return Verdict(REVIEW, "benchmark RMSE is slightly worse, within noise")
+        return Verdict(REVIEW, f"benchmark RMSE is {_size(difference, 'worse')}, but within noise (95% CI contains 0)")
     # 9: ready
     reason = {
-        "improvement": "benchmark RMSE improved, and the improvement is real",
+        "improvement": f"benchmark RMSE is {_size(difference, 'better')}, and the improvement is real",
         "no change": "the model's benchmark predictions are unchanged",
-        "noise": "benchmark RMSE is no worse (difference within noise)",
+        "noise": f"benchmark RMSE is no worse ({difference.relative:+.1%}, within noise)",
     }[difference.finding]
     drift = "no new samples" if drift_status == "no_candidate" else "no data drift"
     return Verdict(READY, f"{reason}; {drift}")
