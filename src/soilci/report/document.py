@@ -43,6 +43,14 @@ def _finding_text(diff: RmseDifference | None) -> str:
 
 
 def _headline(ctx: ReportContext) -> str:
+    cause = ctx.drift.attribution
+    if ctx.drift.status == "fail" and cause:
+        return f"drift: {cause}"
+    headline = _numbers(ctx)
+    return f"{headline} · drift: {cause}" if cause else headline
+
+
+def _numbers(ctx: ReportContext) -> str:
     b = (ctx.base.metrics or {}).get("rmse")
     p = (ctx.pr.metrics or {}).get("rmse") if not ctx.stale else None
     if p is not None and ctx.incomparable:

@@ -17,6 +17,7 @@ from soil_contracts.errors import ContractError
 from soil_contracts.git import UNKNOWN, git_revision
 from soil_contracts.records import RunRecord
 from soilci.errors import ConfigError
+from soilci.report.attribution import attribute, effects_first
 from soilci.report.comparable import Identity, parse_identity
 
 METRICS_PATH = "metrics/metrics.json"
@@ -197,8 +198,9 @@ class DriftResult:
     summary: str
     method: str | None
     alpha: float | None
-    top: list[dict]  # most drifted first: name, kind, statistic, p_value
+    top: list[dict]  # spectral effects first, then most drifted first: name, kind, statistic, p_value
     plot: Path | None
+    attribution: str = ""  # "baseline offset across 350-2495 nm, then PC1" (attribution.attribute)
 
     @property
     def word(self) -> str:
@@ -232,8 +234,9 @@ def read_drift(repo: Path) -> DriftResult:
         summary=str(raw.get("summary", "")),
         method=raw.get("method"),
         alpha=raw.get("alpha"),
-        top=[t for t in raw.get("top_drifted") or [] if isinstance(t, dict)],
+        top=effects_first([t for t in raw.get("top_drifted") or [] if isinstance(t, dict)]),
         plot=plot if plot.exists() else None,
+        attribution=attribute(raw) if status in {"fail", "warn"} else "",
     )
 
 
