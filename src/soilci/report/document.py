@@ -115,7 +115,7 @@ def _metrics_table(ctx: ReportContext) -> Table | None:
     pr_metrics = (ctx.pr.metrics if not ctx.stale else None) or {}
     if ctx.incomparable:  # each side's absolute numbers, labelled with what they are of
         def side(rev) -> Text:
-            what = f" {rev.identity.label}" if rev.identity else ""
+            what = f" {rev.identity.label}" if rev.identity else " (target not recorded)"
             return (f"{rev.label} ", Code(rev.short), what)
 
         rows = tuple(((c.spec.label,), (fmt_num(c.base),), (fmt_num(c.pr),))
