@@ -48,9 +48,10 @@ def fit_predict(prepared: Path, components: int, step: int = 8) -> tuple[dict, p
         "r2": float(1 - np.sum(err**2) / np.sum((observed - observed.mean()) ** 2)),
         "rpd": float(sd / rmse), "rpiq": float(iqr / rmse),
         "n_benchmark": len(bench), "n_train": len(ref), "n_dropped": 0,
+        "target": "SOC_target", "unit": "%", "benchmark_sha256": "f" * 64,
     }
     preds = pd.DataFrame({"sample_id": bench["sample_id"], "observed": observed, "predicted": predicted,
-                          "residual": observed - predicted})
+                          "residual": predicted - observed})
     return metrics, preds
 
 
@@ -83,10 +84,20 @@ def make_repo(tmp_path: Path, base, pr, pr_drift=DRIFT_PASS, params: str = "eval
     return repo, sha
 
 
-def run_report(repo: Path, base: str, capsys) -> tuple[int, str, str]:
+def run_report(repo: Path, base: str, capsys, *extra: str) -> tuple[int, str, str]:
     """``soilci report`` into repo/out: exit code, report.md ("" if not written), stderr."""
     out = repo / "out"
-    code = main(["report", "--base", base, "--repo", str(repo), "--out-dir", str(out)])
+    code = main(["report", "--base", base, "--repo", str(repo), "--out-dir", str(out), *extra])
     err = capsys.readouterr().err
     md = (out / "report.md").read_text() if (out / "report.md").exists() else ""
     return code, md, err
+
+
+def commit_main_results(root: Path) -> None:
+    """Commit the project on main, run the real pipeline (--local) and commit its results as main's."""
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "main: the demo library")
+    assert main(["pipeline", "--local", "--base", "main", "--repo", str(root)]) == 0
+    git(root, "add", "-A")
+    git(root, "add", "-f", "metrics")
+    git(root, "commit", "-qm", "main: results")

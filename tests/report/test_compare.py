@@ -37,3 +37,9 @@ def test_metric_changes_judge_each_metric_by_its_own_direction(models):
     assert {c.mark for c in metric_changes(good, good)} == {"same"}
     missing = metric_changes(weak, {})
     assert {c.mark for c in missing} == {""} and all(c.delta is None for c in missing)
+
+
+def test_rpd_classes_are_chang_et_al_2001s():
+    from soilci.report.compare import rpd_class
+
+    assert [rpd_class(x) for x in (2.5, 2.0, 1.4, 1.39)] == ["accurate", "fair", "fair", "poor"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,31 +27,74 @@ def test_html_page_carries_the_same_details_as_the_markdown(tmp_path, models, ca
 
 
 CHROMIUM = next((c for c in ("chromium", "chromium-browser", "google-chrome") if shutil.which(c)), None)
+needs_chromium = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no headless Chromium here")
 
 
-@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no headless Chromium here")
-def test_report_html_renders_with_verdict_badge_and_both_plots_above_the_fold(tmp_path, models, capsys):
-    """Render report.html at 1280x900 and look for the verdict colour, the badge and both histograms."""
+def screenshot(html: Path, tmp_path: Path, width: int, height: int) -> np.ndarray:
+    """``html`` rendered by headless Chromium at ``width`` x ``height``: RGB pixels, 0-255."""
     from matplotlib.image import imread
 
-    repo, sha = make_repo(tmp_path, models["weak"], models["good"])
-    run_report(repo, sha, capsys)
     png = tmp_path / "report.png"
     subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", "--window-size=1280,900",
-         (repo / "out" / "report.html").as_uri()],
+         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", f"--window-size={width},{height}",
+         html.as_uri()],
         check=True, capture_output=True, timeout=120,
     )
-    pixels = (imread(png)[..., :3] * 255).round().astype(int)
+    return (imread(png)[..., :3] * 255).round().astype(int)
+
+
+def rows_of(pixels: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:
+    """Pixel rows holding ``rgb`` (within 6 per channel)."""
+    return np.nonzero(np.all(np.abs(pixels - rgb) <= 6, axis=-1).any(axis=1))[0]
+
+
+@needs_chromium
+def test_report_html_renders_with_verdict_badge_and_both_plots_above_the_fold(tmp_path, models, capsys):
+    """Render report.html at 1280x900 and look for the verdict colour, the badge and both histograms."""
+    repo, sha = make_repo(tmp_path, models["weak"], models["good"])
+    run_report(repo, sha, capsys)
+    pixels = screenshot(repo / "out" / "report.html", tmp_path, 1280, 900)
     assert pixels.shape[:2] == (900, 1280)
 
     def rows_with(rgb: tuple[int, int, int]) -> np.ndarray:
-        return np.nonzero(np.all(np.abs(pixels - rgb) <= 6, axis=-1).any(axis=1))[0]
+        return rows_of(pixels, rgb)
 
     verdict, badge = rows_with((0x1A, 0x7F, 0x37)), rows_with((0x55, 0x55, 0x55))  # green text, badge key
     pr_bars, base_bars = rows_with((0x1F, 0x6F, 0xEB)), rows_with((0x8B, 0x94, 0x9E))
     assert verdict.size and verdict.min() < 80  # the verdict is the first thing on the page
     assert badge.size and badge.min() < 160
     assert pr_bars.size > 50 and base_bars.size > 50 and max(pr_bars.max(), base_bars.max()) < 900
+
+
+LEVEL_COLOURS = {"ready": (0x1A, 0x7F, 0x37), "review": (0x9A, 0x67, 0x00), "block": (0xCF, 0x22, 0x2E),
+                 "not_comparable": (0x82, 0x50, 0xDF)}
+MUTED = (0x57, 0x60, 0x6A)  # the reason's colour
+
+
+@needs_chromium
+@pytest.mark.parametrize(("case", "level", "title"), [
+    ("worse", "block", "Do not merge"), ("first", "review", "Needs review"), ("better", "ready", "Ready to merge"),
+    ("old-base", "not_comparable", "Not comparable")])
+def test_decision_and_reason_stay_above_the_fold(tmp_path, models, capsys, case, level, title):
+    """On a small laptop screen (1280x640) the verdict line and the reason are the first things drawn."""
+    weak, good = models["weak"], models["good"]
+    old = ({k: v for k, v in weak[0].items() if k not in {"target", "unit", "benchmark_sha256"}}, weak[1])
+    base, pr = {"worse": (good, weak), "first": (None, good), "better": (weak, good), "old-base": (old, good)}[case]
+    repo, sha = make_repo(tmp_path, base, pr)
+    run_report(repo, sha, capsys, "--exit-zero")
+    html = (repo / "out" / "report.html").read_text()
+    assert "<header>" in html and f"var(--{level})" in html and title in html
+    pixels = screenshot(repo / "out" / "report.html", tmp_path, 1280, 640)
+    verdict, muted = rows_of(pixels, LEVEL_COLOURS[level]), rows_of(pixels, MUTED)
+    assert verdict.size and verdict.min() < 60  # the verdict's colour opens the page
+    text_rows = verdict[verdict < 60]
+    assert muted.size and text_rows.min() < muted.min() < 140  # the reason right under the verdict line
+    # The other verdicts' colours are not what the header shows.
+    for other, rgb in LEVEL_COLOURS.items():
+        if other != level:
+            assert not (rows_of(pixels[:60], rgb).size > 20), other
+    # The comment: verdict on line 1, the reason on line 3.
+    md = (repo / "out" / "report.md").read_text().splitlines()
+    assert md[0].startswith("## ") and title in md[0] and md[2].endswith(".")

@@ -32,7 +32,7 @@ def test_better_model_shows_both_values_the_difference_a_real_improvement_and_pl
 def test_worse_model_is_a_real_degradation_and_must_not_merge(tmp_path, models, capsys):
     repo, sha = make_repo(tmp_path, models["good"], models["weak"])
     code, md, err = run_report(repo, sha, capsys)
-    assert code == 0
+    assert code == 1  # ExitCode.VERDICT, after the report is written
     assert "a real degradation" in md and "🔻 worse" in md
     assert md.splitlines()[0].startswith("## 🔴 Do not merge")
     assert "Do not merge" in err
@@ -68,3 +68,13 @@ def test_rmse_above_the_ceiling_blocks_the_merge(tmp_path, models, capsys):
     repo, sha = make_repo(tmp_path, models["weak"], models["good"], params="evaluate:\n  rmse_max: 0.01\n")
     _, md, _ = run_report(repo, sha, capsys)
     assert "above the ceiling 0.01" in md and "🔴 Do not merge" in md
+
+
+def test_absolute_quality_is_put_in_context_with_the_rpd_class_and_the_size_thresholds(tmp_path, models, capsys):
+    repo, sha = make_repo(tmp_path, models["weak"], models["good"])
+    _, md, _ = run_report(repo, sha, capsys)
+    rpd = models["good"][0]["rpd"]
+    line = next(line for line in md.splitlines() if line.startswith("Absolute quality: "))
+    assert f"**RPD {rpd:.2f} is " in line and "(Chang et al. 2001: > 2 accurate, 1.4–2 fair, < 1.4 poor)" in line
+    assert "slightly = an RMSE change under 5% of the base RMSE, clearly = 5% or more." in line
+    assert "Absolute quality: RPD" in (repo / "out" / "report.html").read_text()

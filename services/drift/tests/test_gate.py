@@ -124,3 +124,18 @@ def test_a_library_without_reference_batches_is_not_compared_and_says_so(tmp_pat
     verdict = json.loads(out.read_text())
     assert code == 0 and verdict["status"] == "no_reference" and verdict["tests"]["count"] == 0
     assert "No trusted reference yet" in verdict["summary"] and (tmp_path / "drift.png").stat().st_size > 0
+
+
+def test_a_significant_spectral_effect_leads_the_summary_with_its_range(ssp460):
+    """An offset batch: the summary names the offset and where it shows before any component."""
+    rng = np.random.default_rng(3)
+    idx = rng.permutation(len(ssp460))
+    half = len(idx) // 2
+    ref, cand = ssp460.iloc[idx[:half]], ssp460.iloc[idx[half:]]
+    values = cand[bands_of(cand)].to_numpy()
+    verdict = gate(ref, with_bands(cand, values + 0.01 * values.mean()))
+    assert "baseline offset" in {t.name for t in verdict.drifted_tests}
+    assert verdict.summary.startswith("Drift: baseline offset ")
+    lead, rest = verdict.summary.split(", a spectral effect (instrument or sample preparation), then the rest: ")
+    assert " across 350-2495 nm" in lead and "PC" not in lead
+    assert rest.split(") significant")[1].split("(")[1].startswith("baseline offset")  # listed first

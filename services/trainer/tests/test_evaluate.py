@@ -21,7 +21,9 @@ def test_evaluate_writes_contract_metrics_predictions_and_plots(workspace):
     predictions = pd.read_csv(workspace.predictions)
     assert list(predictions.columns) == ["sample_id", "observed", "predicted", "residual"]
     assert predictions["sample_id"].tolist() == benchmark["sample_id"].tolist()
-    np.testing.assert_allclose(predictions["residual"], predictions["observed"] - predictions["predicted"], atol=2e-6)
+    # One sign convention everywhere: residual = predicted - observed, so its mean is the bias.
+    np.testing.assert_allclose(predictions["residual"], predictions["predicted"] - predictions["observed"], atol=2e-6)
+    assert metrics["bias"] == pytest.approx(predictions["residual"].mean(), abs=1e-5)
     rmse = float(np.sqrt(np.mean(predictions["residual"] ** 2)))
     assert metrics["rmse"] == pytest.approx(rmse, abs=1e-5)
     assert metrics["rpd"] == pytest.approx(benchmark["SOC_target"].std() / metrics["rmse"], rel=1e-4)

@@ -11,6 +11,23 @@ BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20250101
 CONFIDENCE = 0.95
 MIN_PAIRS = 10  # fewer paired benchmark samples cannot say whether a change is real
+# Size words for an RMSE change, relative to the base RMSE (docs/SOP.md states them): "slightly" below
+# SLIGHT_MAX, "clearly" from it on. Whether a change is real is the bootstrap's call, not the size's.
+SLIGHT_MAX = 0.05
+# RPD classes of Chang et al. (2001), Soil Sci. Soc. Am. J. 65:480-490: > 2.0 accurate, 1.4-2.0 fair, < 1.4 poor.
+RPD_ACCURATE, RPD_FAIR = 2.0, 1.4
+
+
+def size_word(relative: float) -> str:
+    """``slightly`` when |relative| < SLIGHT_MAX, else ``clearly``."""
+    return "slightly" if abs(relative) < SLIGHT_MAX else "clearly"
+
+
+def rpd_class(rpd: float) -> str:
+    """Chang et al. (2001)'s class of an RPD: ``accurate`` (> 2.0), ``fair`` (1.4-2.0) or ``poor`` (< 1.4)."""
+    if rpd > RPD_ACCURATE:
+        return "accurate"
+    return "fair" if rpd >= RPD_FAIR else "poor"
 
 
 @dataclass(frozen=True)
@@ -88,6 +105,11 @@ class RmseDifference:
     @property
     def delta(self) -> float:
         return self.rmse_pr - self.rmse_base
+
+    @property
+    def relative(self) -> float:
+        """``delta`` as a fraction of the base RMSE (0 when that is 0)."""
+        return self.delta / self.rmse_base if self.rmse_base else 0.0
 
     @property
     def finding(self) -> str:

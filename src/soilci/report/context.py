@@ -6,6 +6,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from soil_contracts.records import RunRecord
+from soilci.report.changes import Changes, read_changes
+from soilci.report.comparable import incomparability
 from soilci.report.compare import RmseDifference, bootstrap_rmse_difference
 from soilci.report.inputs import (
     DriftResult,
@@ -35,6 +37,8 @@ class ReportContext:
     rmse_max: float | None
     plots: dict[str, Path]  # "PR" / base label -> image file
     drift_plot: Path | None
+    incomparable: str | None = None  # why base and PR are not compared (None: they are)
+    changes: Changes | None = None
 
 
 def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
@@ -50,8 +54,9 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
     stale = stale_stages(repo)
     # Metrics left over from an earlier run do not describe this tree: leave them out.
     current = replace(pr, metrics=None, predictions=None) if stale else pr
+    incomparable = incomparability(base.identity, pr.identity, base_has_metrics=base.metrics is not None)
     difference = None
-    if base.predictions is not None and current.predictions is not None:
+    if base.predictions is not None and current.predictions is not None and not incomparable:
         difference = bootstrap_rmse_difference(base.predictions, current.predictions)
     rmse_max = read_rmse_ceiling(repo)
     verdict = decide(
@@ -61,10 +66,14 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
         difference=difference,
         stale=stale,
         rmse_max=rmse_max,
+        incomparable=incomparable,
     )
     reset_assets(assets)
+    # Errors in different units or on different samples do not share axes: draw the PR's alone.
+    plotted_base = replace(base, predictions=None) if incomparable else base
     return ReportContext(
         base=base, pr=pr, drift=drift, difference=difference, verdict=verdict, stale=stale,
-        run=latest_run(repo), rmse_max=rmse_max, plots=plot_errors(current, base, assets),
-        drift_plot=copy_drift_plot(drift, assets),
+        run=latest_run(repo), rmse_max=rmse_max, plots=plot_errors(current, plotted_base, assets),
+        drift_plot=copy_drift_plot(drift, assets), incomparable=incomparable,
+        changes=read_changes(repo, base.sha),
     )

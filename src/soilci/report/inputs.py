@@ -17,6 +17,8 @@ from soil_contracts.errors import ContractError
 from soil_contracts.git import UNKNOWN, git_revision
 from soil_contracts.records import RunRecord
 from soilci.errors import ConfigError
+from soilci.report.attribution import attribute, effects_first
+from soilci.report.comparable import Identity, parse_identity
 
 METRICS_PATH = "metrics/metrics.json"
 PREDICTIONS_PATH = "metrics/predictions.csv"
@@ -40,6 +42,7 @@ class Revision:
     predictions: pd.DataFrame | None  # one row a benchmark sample: sample_id, observed, predicted, error
     data_files: dict[str, str] = field(default_factory=dict)  # path -> md5, prepare's outs in dvc.lock
     dirty: bool = False
+    identity: Identity | None = None  # the metrics' target, unit and benchmark hash
 
     @property
     def short(self) -> str:
@@ -60,7 +63,7 @@ class Revision:
         return hashlib.md5(text.encode()).hexdigest()[:8]
 
 
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
+def git_run(repo: Path, *args: str) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
     except FileNotFoundError as exc:
@@ -73,9 +76,9 @@ def resolve_revision(repo: Path, ref: str) -> str:
     Raises:
         ConfigError: ``repo`` is not a git repository, or ``ref`` names no commit there (named).
     """
-    if _git(repo, "rev-parse", "--git-dir").returncode != 0:
+    if git_run(repo, "rev-parse", "--git-dir").returncode != 0:
         raise ConfigError(f"{repo}: not a git repository; the report compares git revisions")
-    proc = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    proc = git_run(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     if proc.returncode != 0 or not proc.stdout.strip():
         raise ConfigError(
             f"base revision {ref!r} does not exist in {repo} "
@@ -84,8 +87,8 @@ def resolve_revision(repo: Path, ref: str) -> str:
     return proc.stdout.strip()
 
 
-def _show(repo: Path, sha: str, path: str) -> str | None:
-    proc = _git(repo, "show", f"{sha}:{path}")
+def git_show(repo: Path, sha: str, path: str) -> str | None:
+    proc = git_run(repo, "show", f"{sha}:{path}")
     return proc.stdout if proc.returncode == 0 else None
 
 
@@ -143,15 +146,16 @@ def read_base(repo: Path, ref: str) -> Revision:
         ConfigError: no such revision, or its committed metrics/predictions are unreadable.
     """
     sha = resolve_revision(repo, ref)
-    metrics_text = _show(repo, sha, METRICS_PATH)
-    preds_text = _show(repo, sha, PREDICTIONS_PATH)
+    metrics_text = git_show(repo, sha, METRICS_PATH)
+    preds_text = git_show(repo, sha, PREDICTIONS_PATH)
     return Revision(
         label="main" if ref.split("/")[-1] in {"main", "master"} else "base",
         ref=ref,
         sha=sha,
         metrics=parse_metrics(metrics_text, f"{ref}:{METRICS_PATH}") if metrics_text else None,
         predictions=parse_predictions(preds_text, f"{ref}:{PREDICTIONS_PATH}") if preds_text else None,
-        data_files=parse_lock_data(_show(repo, sha, LOCK_PATH)),
+        data_files=parse_lock_data(git_show(repo, sha, LOCK_PATH)),
+        identity=parse_identity(metrics_text),
     )
 
 
@@ -164,19 +168,21 @@ def read_working_tree(repo: Path) -> Revision:
     revision = git_revision(repo, env=False)
     sha = None if revision == UNKNOWN else revision.removesuffix("-dirty")
     # Uncommitted changes other than the pipeline's own outputs mean the code differs from HEAD.
-    status = _git(repo, "status", "--porcelain", "--untracked-files=no").stdout.splitlines()
+    status = git_run(repo, "status", "--porcelain", "--untracked-files=no").stdout.splitlines()
     dirty = any(
         not line[3:].startswith(PIPELINE_OUTPUTS) and not line[3:].endswith(".gitignore") for line in status
     )
     metrics_file, preds_file, lock_file = repo / METRICS_PATH, repo / PREDICTIONS_PATH, repo / LOCK_PATH
+    metrics_text = metrics_file.read_text() if metrics_file.exists() else None
     return Revision(
         label="PR",
         ref="working tree",
         sha=sha,
-        metrics=parse_metrics(metrics_file.read_text(), str(metrics_file)) if metrics_file.exists() else None,
+        metrics=parse_metrics(metrics_text, str(metrics_file)) if metrics_text is not None else None,
         predictions=parse_predictions(preds_file.read_text(), str(preds_file)) if preds_file.exists() else None,
         data_files=parse_lock_data(lock_file.read_text() if lock_file.exists() else None),
         dirty=dirty,
+        identity=parse_identity(metrics_text),
     )
 
 
@@ -192,8 +198,9 @@ class DriftResult:
     summary: str
     method: str | None
     alpha: float | None
-    top: list[dict]  # most drifted first: name, kind, statistic, p_value
+    top: list[dict]  # spectral effects first, then most drifted first: name, kind, statistic, p_value
     plot: Path | None
+    attribution: str = ""  # "baseline offset across 350-2495 nm, then PC1" (attribution.attribute)
 
     @property
     def word(self) -> str:
@@ -227,8 +234,9 @@ def read_drift(repo: Path) -> DriftResult:
         summary=str(raw.get("summary", "")),
         method=raw.get("method"),
         alpha=raw.get("alpha"),
-        top=[t for t in raw.get("top_drifted") or [] if isinstance(t, dict)],
+        top=effects_first([t for t in raw.get("top_drifted") or [] if isinstance(t, dict)]),
         plot=plot if plot.exists() else None,
+        attribution=attribute(raw) if status in {"fail", "warn"} else "",
     )
 
 

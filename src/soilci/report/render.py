@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from soilci.report.document import Block, Code, Document, Image, Mark, Paragraph, Section, Strong, Table, Text
+from soilci.report.blocks import Block, Code, Document, Image, Mark, Paragraph, Section, Strong, Table, Text
 
 ASSETS_DIR = "report"  # images beside report.md, referenced relatively (CML uploads them)
 TEMPLATE = Path(__file__).parent / "templates" / "report.html"
@@ -99,7 +99,10 @@ def render_markdown(doc: Document, assets_rel: str = ASSETS_DIR) -> str:
     ]
     if doc.metrics is not None:
         lines += [*_md_table(doc.metrics), ""]
-    lines += [_md(doc.ci), "", f"Code {doc.code} · data {doc.data}", ""]
+    lines += [_md(doc.ci), ""]
+    if doc.quality:
+        lines += [_md(doc.quality), ""]
+    lines += [f"Code {doc.code} · data {doc.data}", ""]
     if doc.figures:
         lines += [" ".join(_md_image(f, assets_rel) for f in doc.figures), ""]
     lines += [f"<details><summary>{doc.summary}</summary>", ""]
@@ -174,6 +177,7 @@ def render_html(doc: Document) -> str:
         top_drift=e(doc.top_drift),
         table=_html_table(doc.metrics) if doc.metrics is not None else "",
         ci=_html(doc.ci),
+        quality=_html(doc.quality),
         code=e(doc.code),
         data=e(doc.data),
         figures="".join(_figure(f) for f in doc.figures),

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from soilci.report.compare import RmseDifference
+from soilci.report.compare import RmseDifference, size_word
 
-READY, REVIEW, BLOCK = "ready", "review", "block"
-VERDICT_TITLES = {READY: "Ready to merge", REVIEW: "Needs review", BLOCK: "Do not merge"}
-VERDICT_ICONS = {READY: "🟢", REVIEW: "🟡", BLOCK: "🔴"}
+READY, REVIEW, BLOCK, NOT_COMPARABLE = "ready", "review", "block", "not_comparable"
+VERDICT_TITLES = {READY: "Ready to merge", REVIEW: "Needs review", BLOCK: "Do not merge",
+                  NOT_COMPARABLE: "Not comparable"}
+VERDICT_ICONS = {READY: "🟢", REVIEW: "🟡", BLOCK: "🔴", NOT_COMPARABLE: "🟣"}
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """``level`` is READY, REVIEW or BLOCK; ``reason`` is one lower-case clause without a full stop."""
+    """``level`` is READY, REVIEW, BLOCK or NOT_COMPARABLE; ``reason`` is one lower-case clause without a full stop."""
 
     level: str
     reason: str
@@ -27,6 +28,11 @@ class Verdict:
         return VERDICT_ICONS[self.level]
 
 
+def _size(difference: RmseDifference, direction: str) -> str:
+    """``clearly worse (+7.5%)``: the size word (compare.SLIGHT_MAX), the direction and the relative change."""
+    return f"{size_word(difference.relative)} {direction} ({difference.relative:+.1%})"
+
+
 def decide(
     *,
     drift_status: str | None,
@@ -35,6 +41,7 @@ def decide(
     difference: RmseDifference | None,
     stale: list[str] | None,
     rmse_max: float | None,
+    incomparable: str | None = None,
 ) -> Verdict:
     """Apply docs/SOP.md's merge rules in order; the first that matches decides.
 
@@ -45,6 +52,8 @@ def decide(
         difference: the paired bootstrap of the RMSE change (None: no paired predictions).
         stale: stages not up to date in the working tree (None or []: none, or DVC cannot tell).
         rmse_max: ``evaluate.rmse_max``, the RMSE ceiling (None: no ceiling).
+        incomparable: why base and PR measure different things (``comparable.incomparability``);
+            then nothing is compared and the verdict is never READY.
     """
     # 1-4: do not merge
     if drift_status == "fail":
@@ -54,8 +63,13 @@ def decide(
         return Verdict(BLOCK, f"the pipeline did not finish, so there are no current benchmark metrics{missing}")
     if rmse_max is not None and pr_metrics["rmse"] > rmse_max:
         return Verdict(BLOCK, f"benchmark RMSE {pr_metrics['rmse']:.3f} is above the ceiling {rmse_max:g}")
+    # 4a: different targets or benchmarks: the absolute numbers are all there is
+    if incomparable:
+        return Verdict(NOT_COMPARABLE, "base and PR measure different things, so their numbers are not compared: "
+                                       "judge the PR's on their own")
     if difference is not None and difference.finding == "degradation":
-        return Verdict(BLOCK, "benchmark RMSE is worse, and the difference is real (95% CI above 0)")
+        return Verdict(BLOCK, f"benchmark RMSE is {_size(difference, 'worse')}, and the difference is real "
+                              "(95% CI above 0)")
     # 5-8: needs review
     if drift_status == "warn":
         return Verdict(REVIEW, "the drift gate warned: check the drifted features before merging")
@@ -69,12 +83,12 @@ def decide(
     if difference is None or difference.finding == "too few samples":
         return Verdict(REVIEW, "base and PR share too few benchmark samples to compare them")
     if difference.finding == "noise" and difference.delta > 0:
-        return Verdict(REVIEW, "benchmark RMSE is slightly worse, within noise")
+        return Verdict(REVIEW, f"benchmark RMSE is {_size(difference, 'worse')}, but within noise (95% CI contains 0)")
     # 9: ready
     reason = {
-        "improvement": "benchmark RMSE improved, and the improvement is real",
+        "improvement": f"benchmark RMSE is {_size(difference, 'better')}, and the improvement is real",
         "no change": "the model's benchmark predictions are unchanged",
-        "noise": "benchmark RMSE is no worse (difference within noise)",
+        "noise": f"benchmark RMSE is no worse ({difference.relative:+.1%}, within noise)",
     }[difference.finding]
     drift = "no new samples" if drift_status == "no_candidate" else "no data drift"
     return Verdict(READY, f"{reason}; {drift}")

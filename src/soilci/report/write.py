@@ -19,6 +19,7 @@ class ReportFiles:
     markdown: Path
     html: Path
     verdict: Verdict
+    headline: str  # "RMSE 0.686 → 0.577 (-0.109)", as on the page
     context: ReportContext
 
 
@@ -38,4 +39,5 @@ def write_report(repo: Path, base_ref: str, out_dir: Path) -> ReportFiles:
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
     write_text_atomic(md_path, render_markdown(doc))
     write_text_atomic(html_path, render_html(doc))
-    return ReportFiles(markdown=md_path, html=html_path, verdict=ctx.verdict, context=ctx)
+    return ReportFiles(markdown=md_path, html=html_path, verdict=ctx.verdict, headline=doc.headline,
+                       context=ctx)

@@ -201,6 +201,25 @@ def adjust(tests: list[TestResult]) -> None:
             t.p_adjusted = float(a)
 
 
+# Spectral-effect tests (soil_drift.spectral.artefact_directions): a significant one names the cause
+# (instrument or preparation) better than the components it moves, so summaries put it first.
+EFFECTS = ("baseline offset", "gain", "wavelength shift")
+
+
+def effect_range(verdict: DriftVerdict) -> str:
+    """Where an effect shows: the band range tested (the effect's direction spans it), and the region
+    whose mean moved most clearly, if any (``across 350-2495 nm, strongest in 400-580 nm``)."""
+    unit = verdict.inputs.band_unit
+    view = verdict.spectra
+    text = (f"across {float(view.positions.min()):g}-{float(view.positions.max()):g} {unit}"
+            if view is not None and len(view.positions) else "across the spectrum")
+    if verdict.regions:
+        top = min(verdict.regions, key=lambda r: r.p_adjusted)
+        span = f"{top.start:g}-{top.end:g}" if top.start != top.end else f"{top.start:g}"
+        text += f", strongest in {span} {unit}"
+    return text
+
+
 def summarise(verdict: DriftVerdict) -> str:
     """One sentence for the PR report, then one each for missing values and untested columns."""
     text = _decision(verdict)
@@ -236,10 +255,16 @@ def _decision(verdict: DriftVerdict) -> str:
         return (f"No drift: none of {family} is significant after Holm correction at "
                 f"alpha {verdict.alpha:g} ({where}){tail}.")
     hits = verdict.drifted_tests
+    effects = [t for t in hits if t.name in EFFECTS]
+    hits = effects + [t for t in hits if t.name not in EFFECTS]
     names = ", ".join(t.name for t in hits[:4]) + (f" and {len(hits) - 4} more" if len(hits) > 4 else "")
-    text = (f"Drift: {len(hits)} of {family} significant after Holm correction at alpha "
+    lead = ""
+    if effects:
+        lead = (f"{' and '.join(t.name for t in effects)} {effect_range(verdict)}, a spectral effect "
+                "(instrument or sample preparation), then the rest: ")
+    text = (f"Drift: {lead}{len(hits)} of {family} significant after Holm correction at alpha "
             f"{verdict.alpha:g} ({names}; {where})")
-    if verdict.regions:
+    if verdict.regions and not effects:
         text += "; spectra moved in " + ", ".join(r.name for r in verdict.regions[:3])
         if len(verdict.regions) > 3:
             text += f" and {len(verdict.regions) - 3} more regions"

@@ -35,7 +35,7 @@ HISTOGRAM_BINS = 20
 
 @dataclass(frozen=True)
 class Scored:
-    predictions: pd.DataFrame  # sample_id, observed, predicted, residual
+    predictions: pd.DataFrame  # sample_id, observed, predicted, residual (= predicted - observed)
     metrics: dict[str, Any]  # numbers, plus the target, its unit and the benchmark's content hash
 
 
@@ -88,7 +88,7 @@ def score_benchmark(
             SAMPLE_ID: rows[SAMPLE_ID].astype(str),
             "observed": observed,
             "predicted": predicted.round(DECIMALS),
-            "residual": (observed - predicted).round(DECIMALS),
+            "residual": (predicted - observed).round(DECIMALS),  # the sign of bias: + predicts too high
         }
     )
     train_metrics = meta.metrics
@@ -132,7 +132,7 @@ def write_plots(scored: Scored, plots_dir: Path, target: str) -> None:
     edge = float(np.max(np.abs(pred["residual"]))) or 1.0
     ax.hist(pred["residual"], bins=HISTOGRAM_BINS, range=(-edge, edge), color="#4c72b0", edgecolor="white")
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel(f"residual (observed - predicted) {target}")
+    ax.set_xlabel(f"residual (predicted - observed) {target}")
     ax.set_ylabel("benchmark samples")
     ax.set_title(f"Prediction error, n={m['n_benchmark']}: RMSE {m['rmse']:.3f}, bias {m['bias']:+.3f}")
     fig.tight_layout()

@@ -1,0 +1,143 @@
+"""The report's collapsed details: benchmark counts, the bootstrap, drift, versions and the run."""
+
+from __future__ import annotations
+
+import json
+
+from soilci.report.blocks import Block, Code, Image, Paragraph, Section, Strong, Table, Text, fmt_int, fmt_p
+from soilci.report.changes import ABSENT, Changes
+from soilci.report.compare import COUNTS
+from soilci.report.context import ReportContext
+from soilci.report.inputs import reproduced_stages
+
+
+def benchmark(ctx: ReportContext) -> Section | None:
+    if not (ctx.pr.metrics or ctx.base.metrics):
+        return None
+    rows = [((label,), (fmt_int((ctx.base.metrics or {}).get(key)),), (fmt_int((ctx.pr.metrics or {}).get(key)),))
+            for key, label in COUNTS]
+    if ctx.rmse_max is not None:
+        rows.append((("RMSE ceiling (", Code("evaluate.rmse_max"), ")"), None, (f"{ctx.rmse_max:g}",)))
+    return Section(("Benchmark metrics",), (Table((None, (ctx.base.label,), ("PR",)), "lrr", tuple(rows)),))
+
+
+def bootstrap(ctx: ReportContext) -> Section | None:
+    d = ctx.difference
+    if d is None:
+        return None
+    text = (f"RMSE on the {d.n_pairs} paired samples: {ctx.base.label} {d.rmse_base:.4f}, PR {d.rmse_pr:.4f}; "
+            f"{d.resamples} resamples of benchmark samples (seed {d.seed}), percentile interval. "
+            "A real change is one whose interval excludes 0.")
+    return Section(("Paired bootstrap",), (Paragraph((text,)),))
+
+
+def drift(ctx: ReportContext) -> Section:
+    drift = ctx.drift
+    blocks: list[Block] = [Paragraph((drift.summary or "",))]
+    if drift.method:
+        blocks.append(Paragraph((f"Method: {drift.method}, alpha {drift.alpha}",)))
+    if drift.top:
+        rows = tuple(((str(t.get("name")),), (str(t.get("kind", "")),), (fmt_p(t.get("statistic")),),
+                      (fmt_p(t.get("p_value")),)) for t in drift.top[:10])
+        blocks.append(Table((("drifted",), ("kind",), ("statistic",), ("p-value",)), "llrr", rows))
+    if ctx.drift_plot is not None:
+        blocks.append(Image("drift", ctx.drift_plot))
+    return Section((drift.badge,), tuple(blocks))
+
+
+def versions_compared(ctx: ReportContext) -> Section:
+    base, pr = ctx.base, ctx.pr
+    ref = f" ({base.ref})" if base.ref != base.sha else ""
+    rows = [(("git",), (Code(base.sha or "n/a"), ref), (Code(pr.sha or "n/a"),))]
+    rows += [((path,), (Code(base.data_files.get(path, "n/a")[:12]),), (Code(pr.data_files.get(path, "n/a")[:12]),))
+             for path in sorted(set(base.data_files) | set(pr.data_files))]
+    blocks: list[Block] = [Table((None, (base.label,), ("PR",)), "lll", tuple(rows))]
+    if ctx.stale:
+        blocks.append(Paragraph((f"Not up to date in this tree: {', '.join(ctx.stale)}.",)))
+    return Section(("Versions compared",), tuple(blocks))
+
+
+def run(ctx: ReportContext) -> Section | None:
+    run = ctx.run
+    if run is None or not run.stages:
+        return None
+    rows = tuple(
+        ((s.name,), (s.outcome,), (f"{s.seconds:.1f} s" if s.seconds is not None else "",),
+         (Code(s.log),) if s.log else ("",))
+        for s in run.stages
+    )
+    blocks: list[Block] = [Table((("stage",), ("outcome",), ("time",), ("log",)), "llrl", rows)]
+    reproduced = reproduced_stages(run)
+    if reproduced:
+        blocks.append(Paragraph((
+            f"This run reproduced {', '.join(reproduced)}: commit ", Code("dvc.lock"), ", ", Code("metrics/"),
+            " and ", Code("reports/drift.json"), " with the PR so main records these results.",
+        )))
+    return Section(("Run ", Code(run.run_id), f" ({run.mode})"), tuple(blocks))
+
+
+
+# ---- what changed ----------------------------------------------------------------------------
+
+MAX_FILES = 20
+
+
+def _value(value) -> Text:
+    if value is ABSENT:
+        return ("—",)
+    return (Code(json.dumps(value) if not isinstance(value, str) else value),)
+
+
+def _params(changes: Changes) -> list[Block]:
+    if not changes.params:
+        return [Paragraph((Strong("Params"), ": no key of ", Code("params.yaml"), " changed."))]
+    rows = tuple(((Code(c.key),), _value(c.old), _value(c.new)) for c in changes.params)
+    return [Paragraph((Strong("Params"), f": {len(rows)} key(s) of ", Code("params.yaml"), " changed.")),
+            Table((("key",), ("base",), ("PR",)), "lll", rows)]
+
+
+def _data(changes: Changes) -> list[Block]:
+    lib = changes.library
+    if lib is None:
+        return [Paragraph((Strong("Data"), ": no ", Code("data/library.json"), " in this tree (prepare did not run)."))]
+    bench = "changed" if lib.benchmark_changed else "unchanged"
+    rows = tuple(((b.id,), (b.status,), (str(b.rows),), (str(b.pending),), (str(b.duplicates),), (str(b.trained),))
+                 for b in lib.batches)
+    return [Paragraph((Strong("Data"), (f": {lib.training_rows} training rows ({lib.reference_rows} reference, "
+                       f"{lib.candidate_rows} new); benchmark {lib.benchmark_rows} rows, {bench}."))),
+            Table((("batch",), ("status",), ("rows",), ("pending",), ("duplicates",), ("trained",)), "llrrrr", rows)]
+
+
+def _model(ctx: ReportContext) -> list[Block]:
+    now, base = ctx.changes.model, ctx.changes.base_model
+    if now is None:
+        return [Paragraph((Strong("Model"), ": no trained model in this tree."))]
+    base_counts = base.metrics if base is not None else (ctx.base.metrics or {})
+    keys = sorted(set(now.best_params) | set(base.best_params if base else {}))
+    rows = [(("model",), (base.model if base else "n/a",), (now.model,))]
+    rows += [((Code(k),), _value(base.best_params.get(k, ABSENT)) if base else ("n/a",),
+              _value(now.best_params.get(k, ABSENT))) for k in keys]
+    rows.append((("training rows",), (fmt_int(base_counts.get("n_train")),), (fmt_int(now.metrics.get("n_train")),)))
+    source = "" if base is not None else " (the base's model file is not in git: its training rows from its metrics)"
+    return [Paragraph((Strong("Model"), f": hyperparameters chosen by cross-validation{source}.")),
+            Table((None, (ctx.base.label,), ("PR",)), "lll", tuple(rows))]
+
+
+def _code(changes: Changes) -> list[Block]:
+    if not changes.code:
+        return [Paragraph((Strong("Code"), ": no file under services/, src/ or libs/ changed."))]
+    added = sum(f.added or 0 for f in changes.code)
+    deleted = sum(f.deleted or 0 for f in changes.code)
+    rows = tuple(((Code(f.path),), (f"+{f.added}" if f.added is not None else "binary",),
+                  (f"−{f.deleted}" if f.deleted is not None else "",)) for f in changes.code[:MAX_FILES])
+    more = f" (first {MAX_FILES} listed)" if len(changes.code) > MAX_FILES else ""
+    return [Paragraph((Strong("Code"), (f": {len(changes.code)} file(s) changed under services/, src/, libs/, "
+                       f"+{added} −{deleted} lines{more}."))),
+            Table((("file",), ("added",), ("deleted",)), "lrr", rows)]
+
+
+def what_changed(ctx: ReportContext) -> Section:
+    """Params, data, model and code differences between the base and this tree."""
+    c = ctx.changes
+    return Section(("What changed since ", Code(ctx.base.short)),
+                   (*_params(c), *_data(c), *_model(ctx), *_code(c)))

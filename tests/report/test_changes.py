@@ -1,0 +1,47 @@
+"""The report's "What changed": params (dvc params diff), library batches, the chosen model, and code."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from soilci.cli import main
+from soilci.report.changes import ABSENT, ParamChange, params_diff
+from tests.report.results import commit_main_results, git, run_report
+from tests.support import add_batch
+
+
+def test_params_diff_lists_exactly_the_keys_whose_value_differs():
+    base = "train:\n  seed: 1\n  pls: {max_components: 20, cv_folds: 10}\nevaluate: {rmse_max: null}\n"
+    tree = "train:\n  seed: 1\n  pls: {max_components: 12, cv_folds: 10}\nevaluate: {rmse_max: 0.8}\nnew: {k: x}\n"
+    assert params_diff(base, tree) == [
+        ParamChange("evaluate.rmse_max", None, 0.8),
+        ParamChange("new.k", ABSENT, "x"),
+        ParamChange("train.pls.max_components", 20, 12),
+    ]
+    assert params_diff(base, base) == []
+
+
+@pytest.mark.slow
+def test_a_pr_adding_a_batch_and_changing_params_lists_both(project, prepared_data, capsys, monkeypatch):
+    """Real runs: main's results, then a PR that adds batch lab-a (23 rows) and changes two params."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
+    root = project
+    commit_main_results(root)
+    git(root, "checkout", "-qb", "lab-a")
+    add_batch(root, "lab-a", pd.read_parquet(prepared_data / "incoming.parquet").iloc[:23])
+    params = (root / "params.yaml").read_text()
+    (root / "params.yaml").write_text(params.replace("max_components: 20 ", "max_components: 12 ")
+                                      .replace("seed: 2025 ", "seed: 7    "))
+    main(["pipeline", "--local", "--base", "main", "--repo", str(root)])
+    capsys.readouterr()
+    _, md, err = run_report(root, "main", capsys)
+    details = md.split("#### What changed since `")[1].split("####")[0]
+    assert "**Params**: 2 key(s) of `params.yaml` changed." in details, err
+    assert "| `train.pls.max_components` | `20` | `12` |" in details
+    assert "| `train.seed` | `2025` | `7` |" in details
+    assert sum(line.startswith("| `") for line in details.split("**Data**")[0].splitlines()) == 2
+    assert "| lab-a | added | 23 | 0 | 0 | 23 |" in details
+    assert "| ssp460-campaign-1 | unchanged | 322 |" in details
+    assert "| `n_components` | n/a |" in details and "| training rows | 322 | 345 |" in details
+    assert "**Code**: no file under services/, src/ or libs/ changed." in details
