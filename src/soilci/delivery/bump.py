@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soil_contracts.errors import ContractError
-from soil_contracts.records import ImageRecord
+from soil_contracts.records import GIT_REVISION, MODEL_NAME, MODEL_VERSION, ImageRecord, check_pattern
 from soilci import params
 from soilci.delivery.manifests_repo import Checkout, PushResult, commit_and_push
 from soilci.delivery.overlay import DEFAULT_OVERLAY, other, placeholder
@@ -43,8 +43,15 @@ def bump_request(
         raise ConfigError(
             f"--image {image!r}: its tag is not <gitrev>-v<version>; pass --model-version and --git-revision"
         )
-    if not str(model_version).isdigit():
-        raise ConfigError(f"--model-version {model_version!r}: expected a registered version number")
+    for flag, value, pattern in (
+        ("--model-name", model_name, MODEL_NAME),
+        ("--model-version", str(model_version), MODEL_VERSION),
+        ("--git-revision", git_revision, GIT_REVISION),
+    ):
+        try:
+            check_pattern(flag, value, pattern)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
     release = ReleaseAnnotations(
         model_name=model_name, model_version=str(model_version), git_revision=git_revision
     )
