@@ -149,3 +149,14 @@ def test_release_annotations_refuse_values_outside_their_pattern():
 
     with pytest.raises(ValidationError, match="git_revision"):
         ReleaseAnnotations(model_name="soil-soc", model_version="7", git_revision='x"\nhostNetwork: true')
+
+
+def test_bump_never_moves_a_slot_to_an_older_model_version(repo, capsys):
+    # v8's run bumps first; a re-run of the older v7 run bumps later.
+    assert main(["bump", "--manifests-repo", repo, "--image", IMAGE_B]) == 0
+    capsys.readouterr()
+    assert main(["bump", "--manifests-repo", repo, "--image", IMAGE_A]) == 1
+    assert "green already pins soil-soc v8, newer than v7; not bumping an older version" in capsys.readouterr().err
+    assert len(log(repo)) == 2 and 'model-version: "8"' in show(repo, "green/release.yaml")
+    assert main(["bump", "--manifests-repo", repo, "--image", IMAGE_A, "--allow-downgrade"]) == 0
+    assert 'model-version: "7"' in show(repo, "green/release.yaml")
