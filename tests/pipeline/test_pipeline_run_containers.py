@@ -78,6 +78,7 @@ def project(tmp_path_factory, built_images, mlflow_server, monkeypatch_module) -
     set_param(root, "train.pls.cv_folds", 5)
     commit(root, "project")
     monkeypatch_module.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch_module.setenv("SOILCI_STAGE_NETWORK", "host")  # the test server listens on loopback
     return root
 
 
