@@ -136,3 +136,29 @@ def test_root_hands_what_it_wrote_back_to_the_trees_owner(tmp_path: Path):
     hand_back(tree, [tree / "runs", tree / "dvc.lock", tree / "absent"])
     for path in (tree / "runs", tree / "runs" / "r1" / "run.json", tree / "dvc.lock"):
         assert (path.stat().st_uid, path.stat().st_gid) == (1234, 1235), path
+
+
+def test_credentials_in_stage_output_never_reach_the_run_log(project: Path, monkeypatch, tmp_path):
+    from soilci.pipeline.runners import LocalRunner
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://alice:uri-s3cret@127.0.0.1:47501")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "env-s3cret")
+    # MLflow prints run links with the tracking URI as given, credentials included.
+    cmd = 'echo "View run at $MLFLOW_TRACKING_URI/#/experiments/1"; echo "password: $MLFLOW_TRACKING_PASSWORD"'
+    log, shown = tmp_path / "train.log", []
+    assert LocalRunner(project).run(Stage("train", cmd, (), ()), log, shown.append) == 0
+    text = log.read_text()
+    assert "s3cret" not in text and "s3cret" not in "".join(shown)
+    assert "View run at http://***@127.0.0.1:47501/#/experiments/1" in text and "password: ***" in text
+
+
+def test_a_secret_split_across_output_chunks_is_still_masked(tmp_path, monkeypatch):
+    import io
+
+    from soilci.pipeline.runners import _stream_lines
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-s3cret")
+    log, shown = io.StringIO(), []
+    _stream_lines([b"key aws-s3", b"cret\nlink http://bob:pw", b"@host/x\ntail"], log, shown.append)
+    assert log.getvalue() == "key ***\nlink http://***@host/x\ntail"
+    assert shown == ["key ***", "link http://***@host/x", "tail"]

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from soil_contracts.git import git_revision
+from soil_contracts.redact import redact
 from soilci.errors import StageFailed
 from soilci.pipeline.dvc import Stage
 from soilci.pipeline.stage_images import ensure_image
@@ -27,6 +28,7 @@ STAGE_NETWORK_ENV = "SOILCI_STAGE_NETWORK"
 STAGE_MEMORY_ENV, STAGE_MEMORY = "SOILCI_STAGE_MEMORY", "4g"
 STAGE_CPUS_ENV, STAGE_CPUS = "SOILCI_STAGE_CPUS", "2"
 TMPFS = {"/tmp": "rw,nosuid,nodev,size=1g,mode=1777"}
+SECRET_WORDS = ("PASSWORD", "TOKEN", "SECRET")  # variables whose values never reach a run log
 RUN_ID_LABEL = "org.soilci.run-id"
 STAGE_LABEL = "org.soilci.stage"
 PROJECT_LABEL = "org.soilci.project"  # the tree a stage container writes into
@@ -36,19 +38,34 @@ LOCAL_TRACKING_DIR = "mlruns"  # relative: the same folder of the tree inside a 
 OnLine = Callable[[str], None]
 
 
+def secrets_in_env(environ: dict[str, str] | None = None) -> tuple[str, ...]:
+    """Values of variables named like credentials (``*PASSWORD*``, ``*TOKEN*``, ``*SECRET*``), longest first."""
+    environ = os.environ if environ is None else environ
+    values = {v for k, v in environ.items() if any(w in k.upper() for w in SECRET_WORDS) and len(v) >= 4}
+    return tuple(sorted(values, key=len, reverse=True))
+
+
 def _stream_lines(chunks: Iterable, log_fh, on_line: OnLine) -> None:
+    """Write whole lines to the log and ``on_line``, with URL credentials and env secrets masked first.
+
+    Lines, not chunks, are redacted, so a secret split across two chunks is still caught.
+    """
+    secrets = secrets_in_env()
     buffer = ""
     for chunk in chunks:
-        text = chunk.decode(errors="replace") if isinstance(chunk, bytes) else chunk
-        log_fh.write(text)
-        log_fh.flush()
-        buffer += text
+        buffer += chunk.decode(errors="replace") if isinstance(chunk, bytes) else chunk
         *lines, buffer = buffer.split("\n")
         for line in lines:
-            if line.strip():
-                on_line(line.rstrip())
-    if buffer.strip():
-        on_line(buffer.rstrip())
+            _emit(redact(line, secrets), log_fh, on_line, "\n")
+    if buffer:
+        _emit(redact(buffer, secrets), log_fh, on_line, "")
+
+
+def _emit(line: str, log_fh, on_line: OnLine, end: str) -> None:
+    log_fh.write(line + end)
+    log_fh.flush()
+    if line.strip():
+        on_line(line.rstrip())
 
 
 def stage_env(root: Path, stage: str | None = None) -> dict[str, str]:
