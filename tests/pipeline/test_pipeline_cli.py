@@ -60,3 +60,10 @@ def test_inputs_outside_the_project_or_undeclared_are_refused_before_anything_is
     assert main(["pipeline", "--repo", str(project)]) == 2
     assert message in capsys.readouterr().err
     assert not (project / "runs").exists() and not (project / "data").exists()
+
+
+@pytest.mark.parametrize("tag", ["local\nRUN id", "a b", ".x"])
+def test_build_refuses_an_image_tag_outside_dockers_grammar_before_asking_the_engine(tag, capsys, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    assert main(["build", "drift", "--tag", tag, "--quiet"]) == 2
+    assert f"image tag {tag!r} (--tag or SOILCI_IMAGE_TAG) does not match" in capsys.readouterr().err
