@@ -1,7 +1,8 @@
 """register: a new version of the registered model, tagged with its lineage, alias ``staging``.
 
 Runs only from ``main``. The version is created with all its tags in one call; if moving the
-alias fails afterwards, the version is deleted again, so no half-registered version remains.
+alias fails afterwards, the version is deleted again, or (server gone) the message names it and the
+next run of the same model sets the alias on it instead of creating another.
 Each version carries the model directory's content digest (tag ``soilci.model_digest``): when the
 alias already points at a version with this digest, that version is the outcome and nothing is
 created, so registering the same model twice gives one version.
