@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soil_contracts.git import git_revision
-from soilci.errors import BuildError, DockerUnavailable
+from soil_contracts.records import IMAGE_REFERENCE, IMAGE_TAG
+from soilci.errors import BuildError, ConfigError, DockerUnavailable
 from soilci.settings import LOCAL_BASE_IMAGE, OFFICIAL_BASE_IMAGE, get_settings
 
 SERVICES = ("drift", "trainer", "model-api")
@@ -66,10 +67,16 @@ def build_image(
     """Build ``services/<service>/Dockerfile`` with the repo root as context; layers are cached."""
     if service not in SERVICES:
         raise BuildError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
+    tag = tag or get_settings().image_tag
+    if not IMAGE_TAG.fullmatch(tag):
+        raise ConfigError(f"image tag {tag!r} (--tag or SOILCI_IMAGE_TAG) does not match {IMAGE_TAG.pattern}")
     root = Path(root or get_settings().repo_root)
     client = client or docker_client()
     name = image_name(service, tag)
     args = {"BASE_IMAGE": resolve_base_image(client), "VCS_REF": git_revision(root, env=False), **(buildargs or {})}
+    for key, value in args.items():
+        if not IMAGE_REFERENCE.fullmatch(value):
+            raise ConfigError(f"build argument {key}={value!r} does not match {IMAGE_REFERENCE.pattern}")
     image_id = stream_build(
         client, name, on_line,
         path=str(root), dockerfile=f"services/{service}/Dockerfile", buildargs=args,

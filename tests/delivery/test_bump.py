@@ -100,3 +100,63 @@ def test_bump_refuses_a_record_that_is_not_publish_images(repo, tmp_path, capsys
     assert main(["bump", "--manifests-repo", repo, "--from", str(tmp_path / "image.json")]) == 2
     assert message in capsys.readouterr().err
     assert len(log(repo)) == 1
+
+
+def _record(**change: str) -> ImageRecord:
+    fields = {
+        "image": IMAGE_B, "repository": "127.0.0.1:5000/soil-model-api", "tag": "ba9876543210-v8", "digest": DIGEST_B,
+        "image_id": "sha256:" + "e" * 64, "model_name": "soil-soc", "model_version": "8",
+        "git_revision": "ba9876543210", "service_image": "soil-model-api:ba9876543210",
+    }
+    return ImageRecord.model_construct(**{**fields, **change})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("git_revision", '391a3e000a29"\nspec:\n  template:\n    spec:\n      hostNetwork: true\n#'),
+        ("model_name", 'soil-soc"\n    x: "y'),
+        ("model_version", "8\n"),
+        ("image", IMAGE_B + "\nspec: {}"),
+    ],
+)
+def test_bump_refuses_a_record_whose_fields_would_inject_into_the_manifests(repo, tmp_path, capsys, field, value):
+    path = tmp_path / "image.json"
+    path.write_text(_record(**{field: value}).to_json())
+    assert main(["bump", "--manifests-repo", repo, "--from", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{field} {value!r} does not match" in err or f"image {value!r} is not" in err
+    assert len(log(repo)) == 1 and "hostNetwork" not in show(repo, "green/release.yaml")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--git-revision", '0123456789ab"\nhostNetwork: true'), ("--model-name", "soil soc"), ("--model-version", "٣")],
+)
+def test_bump_refuses_injected_command_line_values(repo, capsys, flag, value):
+    image = f"127.0.0.1:5000/soil-model-api:latest@{DIGEST_A}"
+    args = {"--model-version": "7", "--git-revision": "0123456789ab", "--model-name": "soil-soc", flag: value}
+    argv = ["bump", "--manifests-repo", repo, "--image", image, *(x for kv in args.items() for x in kv)]
+    assert main(argv) == 2
+    assert f"{flag} {value!r} does not match" in capsys.readouterr().err
+    assert len(log(repo)) == 1
+
+
+def test_release_annotations_refuse_values_outside_their_pattern():
+    from pydantic import ValidationError
+
+    from soilci.delivery.release import ReleaseAnnotations
+
+    with pytest.raises(ValidationError, match="git_revision"):
+        ReleaseAnnotations(model_name="soil-soc", model_version="7", git_revision='x"\nhostNetwork: true')
+
+
+def test_bump_never_moves_a_slot_to_an_older_model_version(repo, capsys):
+    # v8's run bumps first; a re-run of the older v7 run bumps later.
+    assert main(["bump", "--manifests-repo", repo, "--image", IMAGE_B]) == 0
+    capsys.readouterr()
+    assert main(["bump", "--manifests-repo", repo, "--image", IMAGE_A]) == 1
+    assert "green already pins soil-soc v8, newer than v7; not bumping an older version" in capsys.readouterr().err
+    assert len(log(repo)) == 2 and 'model-version: "8"' in show(repo, "green/release.yaml")
+    assert main(["bump", "--manifests-repo", repo, "--image", IMAGE_A, "--allow-downgrade"]) == 0
+    assert 'model-version: "7"' in show(repo, "green/release.yaml")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
+
+import pytest
 
 from soilci.cli import main
 from soilci.delivery.bump import bump
@@ -21,6 +25,7 @@ def test_two_concurrent_bumps_both_land(repo):
                 repo,
                 request(image),
                 before_push=lambda attempt: barrier.wait() if attempt == 1 else None,
+                allow_downgrade=True,  # v8 may land first; this test is about the replay, not the order
             )
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -50,3 +55,34 @@ def test_errors_never_print_a_token_from_the_repo_url(capsys):
     assert rc == 2
     assert "cannot clone manifests repo http://***@127.0.0.1:9/manifests.git" in err
     assert "s3cr3t" not in err and "bot" not in err
+
+
+def test_a_detached_head_in_the_manifests_repo_is_refused_not_pushed_to_refs_heads_head(repo, capsys):
+    git("--git-dir", repo, "update-ref", "--no-deref", "HEAD", git("--git-dir", repo, "rev-parse", "main"))
+    assert main(["bump", "--manifests-repo", repo, "--image", IMAGE_A]) == 2
+    assert "has a detached HEAD (no default branch); pass --branch" in capsys.readouterr().err
+    assert len(log(repo)) == 1
+    assert git("--git-dir", repo, "for-each-ref", "--format=%(refname)") == "refs/heads/main"
+
+
+@pytest.mark.parametrize(
+    ("branch", "message"),
+    [("nope", "has no branch 'nope'"), ("main\nx", "not a plain branch name"), ("HEAD", "not a plain branch name"),
+     ("--upload-pack=touch /tmp/x", "not a plain branch name")],
+)
+def test_an_unknown_or_malformed_branch_is_refused(repo, capsys, branch, message):
+    assert main(["bump", "--manifests-repo", repo, "--image", IMAGE_A, "--branch", branch]) == 2
+    assert message in capsys.readouterr().err
+    assert len(log(repo)) == 1
+
+
+def test_a_pre_receive_hooks_refusal_is_shown_and_not_retried_as_a_lost_race(repo, capsys):
+    hook = Path(repo) / "hooks" / "pre-receive"
+    counter = Path(repo) / "hook-calls"
+    hook.write_text(f"#!/bin/sh\necho x >> {counter}\necho 'manifests are frozen for the audit' >&2\nexit 1\n")
+    os.chmod(hook, 0o755)
+    assert main(["bump", "--manifests-repo", repo, "--image", IMAGE_A]) == 2
+    err = capsys.readouterr().err
+    assert "refused the push" in err and "manifests are frozen for the audit" in err
+    assert counter.read_text().count("x") == 1
+    assert len(log(repo)) == 1

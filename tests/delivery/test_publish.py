@@ -118,3 +118,23 @@ def test_a_registry_version_without_model_metadata_is_stamped_from_its_run(publi
     assert (meta.name, meta.version, meta.git_revision) == (record.model_name, record.model_version, REVISION)
     assert (meta.target, meta.model, meta.data_version) == ("SOC_target", "pls", "test")
     assert meta.bands and all(b.startswith(("wl_", "wn_")) for b in meta.bands)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--git-revision", '391a3e000a29"\nRUN id > /tmp/x\nLABEL z="'),
+        ("--model-name", 'soil"\nRUN echo INJECTED-BUILD-STEP > /injected.txt\nLABEL x="y'),
+        ("--service-image", "soil-model-api:x\nRUN id"),
+        ("--registry", "127.0.0.1:1/a b"),
+    ],
+)
+def test_publish_refuses_values_that_would_reach_the_dockerfile_unquoted(model_dir, tmp_path, capsys, flag, value):
+    out = tmp_path / "image.json"
+    args = {"--git-revision": REVISION, "--model-name": "soil-soc", "--registry": "127.0.0.1:1", flag: value}
+    argv = ["publish-image", "--model-version", "7", "--model-dir", str(model_dir), "--out", str(out)]
+    rc = main([*argv, *(x for kv in args.items() for x in kv)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert f"{flag} {value!r}" in err and ("does not match" in err or "expected host" in err)
+    assert not out.exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from soil_contracts.records import RunRecord
 from soilci.cli import main
 
@@ -29,3 +31,39 @@ def test_pipeline_cli_help_lists_local_base_push_and_register(capsys):
     assert "--local" in out and "--push" in out and "--register" in out and "--branch" in out
     assert "--base" in out  # the library's base: the drift gate's candidate is what the branch adds
     assert "--out-dir" not in out  # the report is `soilci report`'s job
+
+
+def _set(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("dvc.yaml", "      - library\n", "      - library\n      - ../outside.csv\n"),
+         "dvc.yaml: stage 'prepare': dep '../outside.csv' is outside the project"),
+        (("params.yaml", "  path: library", "  path: ../elsewhere/library"),
+         "params.yaml library.path '../elsewhere/library' is outside the project"),
+        (("params.yaml", "  path: library", "  path: extra/library"),
+         ("dvc.yaml: stage 'prepare' reads the library at 'extra/library' (params.yaml library.path) but does "
+         "not declare it as a dep")),
+    ],
+)
+def test_inputs_outside_the_project_or_undeclared_are_refused_before_anything_is_written(
+    project: Path, capsys, monkeypatch, edit, message
+):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    name, old, new = edit
+    _set(project / name, old, new)
+    assert main(["pipeline", "--repo", str(project)]) == 2
+    assert message in capsys.readouterr().err
+    assert not (project / "runs").exists() and not (project / "data").exists()
+
+
+@pytest.mark.parametrize("tag", ["local\nRUN id", "a b", ".x"])
+def test_build_refuses_an_image_tag_outside_dockers_grammar_before_asking_the_engine(tag, capsys, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    assert main(["build", "drift", "--tag", tag, "--quiet"]) == 2
+    assert f"image tag {tag!r} (--tag or SOILCI_IMAGE_TAG) does not match" in capsys.readouterr().err

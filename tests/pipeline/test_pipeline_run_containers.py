@@ -81,6 +81,7 @@ def project(tmp_path_factory, built_images, mlflow_server, monkeypatch_module) -
     add_library(root)  # the merged PR's batch: fold 3
     commit(root, f"Merge: batch {PR_BATCH}")
     monkeypatch_module.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch_module.setenv("SOILCI_STAGE_NETWORK", "host")  # the test server listens on loopback
     return root
 
 

@@ -75,3 +75,35 @@ def test_parquet_and_csv_read_the_same_values(tmp_path: Path, slices):
                 assert list(got) == list(want)
             else:
                 np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def _csv(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_a_duplicated_column_is_refused_not_read_as_another_band(tmp_path, slices, run_bad):
+    frame = slices[1]
+    dup = _csv(tmp_path, "dup.csv", frame.to_csv(index=False).replace("wl_355", "wl_350", 1))
+    code, err = run_bad(slices[0], dup)
+    assert code == 2 and f"{dup}: duplicate column(s) wl_350" in err
+
+
+def test_an_index_column_written_with_the_data_is_refused(tmp_path, slices, run_bad):
+    ref = _csv(tmp_path, "ref.csv", slices[0].to_csv(index=True))
+    cand = _csv(tmp_path, "cand.csv", slices[1].to_csv(index=True))
+    code, err = run_bad(ref, cand)
+    assert code == 2 and f"{ref}: column(s) (empty) have no name (a DataFrame index" in err
+    indexed = tmp_path / "indexed.parquet"
+    table = pa.Table.from_pandas(slices[1], preserve_index=False)
+    pq.write_table(table.append_column("__index_level_0__", pa.array(range(len(slices[1])))), indexed)
+    code, err = run_bad(slices[0], indexed)
+    assert code == 2 and "__index_level_0__ have no name" in err
+
+
+def test_a_semicolon_csv_with_decimal_commas_is_refused_not_read_as_zero_bands(tmp_path, slices, run_bad):
+    text = slices[1].to_csv(index=False, sep=";", decimal=",")
+    cand = _csv(tmp_path, "semicolon.csv", text)
+    code, err = run_bad(slices[0], cand)
+    assert code == 2 and f"{cand}: one column" in err and "not comma-separated (semicolons or tabs?)" in err

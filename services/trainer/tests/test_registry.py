@@ -120,3 +120,79 @@ def test_failed_alias_move_deletes_the_new_version(workspace):
     with pytest.raises(TrackingError, match="version deleted"):
         register(workspace.model_dir, workspace.metrics, workspace.model_name, alias="latest", branch="main")  # reserved
     assert {v.version for v in workspace.versions()} == before
+
+
+def changed_copy(workspace, dest):
+    """The trained model with one byte more in a file the digest covers: a new model, the same run."""
+    shutil.copytree(workspace.model_dir, dest)
+    (dest / "conda.yaml").write_bytes((dest / "conda.yaml").read_bytes() + b"\n")
+    assert model_digest(dest) != model_digest(workspace.model_dir)
+    return dest
+
+
+def test_a_registry_dying_after_the_version_is_created_says_what_is_left_and_the_next_run_finishes_it(
+    workspace, tmp_path, monkeypatch
+):
+    from mlflow import MlflowClient
+
+    model_dir = changed_copy(workspace, tmp_path / "model")
+    before = {v.version for v in workspace.versions()}
+
+    def gone(*args, **kwargs):
+        raise ConnectionError("Remote end closed connection without response")
+
+    with monkeypatch.context() as dead:
+        dead.setattr(MlflowClient, "set_registered_model_alias", gone)
+        dead.setattr(MlflowClient, "delete_model_version", gone)
+        with pytest.raises(TrackingError) as failed:
+            register(model_dir, workspace.metrics, workspace.model_name, alias="fault", branch="main")
+    (left,) = {v.version for v in workspace.versions()} - before
+    message = str(failed.value)
+    assert f"version {left} is left in the registry without alias 'fault'" in message
+    assert "version deleted" not in message
+    assert "fault" not in workspace.client().get_registered_model(workspace.model_name).aliases
+
+    again = register(model_dir, workspace.metrics, workspace.model_name, alias="fault", branch="main")
+    assert again.version == left and {v.version for v in workspace.versions()} - before == {left}
+    assert workspace.client().get_model_version_by_alias(workspace.model_name, "fault").version == left
+
+
+def test_transient_failures_reading_the_logged_model_are_retried_never_relogged(workspace, tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    monkeypatch.setenv("SOILCI_TRACKING_BACKOFF_S", "0")
+    model_dir = changed_copy(workspace, tmp_path / "model")
+    meta = ModelMetadata.load(model_dir / "soilci.json")
+    original, calls = MlflowClient.get_logged_model, []
+
+    def flaky(self, model_id):
+        calls.append(model_id)
+        if len(calls) <= 2:
+            raise MlflowException("too many 503 error responses", error_code="INTERNAL_ERROR")
+        return original(self, model_id)
+
+    monkeypatch.setattr(MlflowClient, "get_logged_model", flaky)
+    runs_before = workspace.client().search_runs([workspace.client().get_run(meta.run_id).info.experiment_id])
+    registered = register(model_dir, workspace.metrics, workspace.model_name, alias="flaky", branch="main")
+    assert len(calls) == 3 and registered.run_id == meta.run_id
+    runs_after = workspace.client().search_runs([workspace.client().get_run(meta.run_id).info.experiment_id])
+    assert len(runs_after) == len(runs_before)  # no second run of the same model
+
+
+def test_a_registry_that_keeps_failing_on_the_logged_model_is_unavailable_not_relogged(
+    workspace, tmp_path, monkeypatch
+):
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    monkeypatch.setenv("SOILCI_TRACKING_BACKOFF_S", "0")
+    model_dir = changed_copy(workspace, tmp_path / "model")
+    before = len(workspace.versions())
+
+    def down(self, model_id):
+        raise MlflowException("too many 503 error responses", error_code="INTERNAL_ERROR")
+
+    monkeypatch.setattr(MlflowClient, "get_logged_model", down)
+    assert main(workspace.register_args("--branch", "main", model_dir=model_dir)) == 3
+    assert len(workspace.versions()) == before

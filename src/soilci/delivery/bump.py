@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soil_contracts.errors import ContractError
-from soil_contracts.records import ImageRecord
+from soil_contracts.records import GIT_REVISION, MODEL_NAME, MODEL_VERSION, ImageRecord, check_pattern
 from soilci import params
 from soilci.delivery.manifests_repo import Checkout, PushResult, commit_and_push
 from soilci.delivery.overlay import DEFAULT_OVERLAY, other, placeholder
 from soilci.delivery.refs import TAG_PATTERN, ImageRef
 from soilci.delivery.release import ReleaseAnnotations
-from soilci.errors import ConfigError
+from soilci.errors import ConfigError, GateRefused
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,15 @@ def bump_request(
         raise ConfigError(
             f"--image {image!r}: its tag is not <gitrev>-v<version>; pass --model-version and --git-revision"
         )
-    if not str(model_version).isdigit():
-        raise ConfigError(f"--model-version {model_version!r}: expected a registered version number")
+    for flag, value, pattern in (
+        ("--model-name", model_name, MODEL_NAME),
+        ("--model-version", str(model_version), MODEL_VERSION),
+        ("--git-revision", git_revision, GIT_REVISION),
+    ):
+        try:
+            check_pattern(flag, value, pattern)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
     release = ReleaseAnnotations(
         model_name=model_name, model_version=str(model_version), git_revision=git_revision
     )
@@ -86,8 +93,14 @@ def bump(
     overlay: str = DEFAULT_OVERLAY,
     attempts: int = 5,
     before_push: Callable[[int], None] | None = None,
+    allow_downgrade: bool = False,
 ) -> PushResult:
-    """Set the idle slot's image; no commit when either slot already runs it. ``detail``: that slot."""
+    """Set the idle slot's image; no commit when either slot already runs it. ``detail``: that slot.
+
+    Raises:
+        GateRefused: a slot already pins a newer version of the same model (a re-run of an older
+            main run), unless ``allow_downgrade``.
+    """
 
     def change(checkout: Checkout):
         ov = checkout.overlay
@@ -98,12 +111,25 @@ def bump(
         for slot in (live, idle):
             if ov.release(slot).digest == req.image.digest:
                 return None, slot
+        if not allow_downgrade:
+            _refuse_downgrade([ov.release(idle), ov.release(live)], req)
         ov.set_release(idle, req.image, req.release)
         return commit_message(idle, req), idle
 
     return commit_and_push(
         manifests_repo, change, branch=branch, overlay=overlay, attempts=attempts, before_push=before_push
     )
+
+
+def _refuse_downgrade(releases, req: BumpRequest) -> None:
+    """Registry versions only grow: a slot holding a newer version of this model must not lose it."""
+    wanted = int(req.release.model_version)
+    for rel in releases:
+        if rel.released and rel.model_name == req.release.model_name and int(rel.model_version) > wanted:
+            raise GateRefused(
+                f"{rel.slot} already pins {rel.model_name} v{rel.model_version}, newer than "
+                f"v{wanted}; not bumping an older version (pass --allow-downgrade to force it)"
+            )
 
 
 def run(args) -> int:
@@ -117,7 +143,9 @@ def run(args) -> int:
             model_version=args.model_version,
             git_revision=args.git_revision,
         )
-    result = bump(args.manifests_repo, req, branch=args.branch, overlay=args.overlay)
+    result = bump(
+        args.manifests_repo, req, branch=args.branch, overlay=args.overlay, allow_downgrade=args.allow_downgrade
+    )
     if result.commit is None:
         print(f"bump: {result.detail} already pins {req.image.digest}; nothing to commit", file=sys.stderr)
         return 0

@@ -49,6 +49,8 @@ def add_parsers(sub) -> None:
     _add_model_name_args(p)
     p.add_argument("--model-version", default=None, help="default: from the image tag")
     p.add_argument("--git-revision", default=None, help="default: from the image tag")
+    p.add_argument("--allow-downgrade", action="store_true",
+                   help="pin the image even if a slot holds a newer version of the model")
 
     for verb, text in (("promote", "switch live traffic to the preview slot"),
                        ("rollback", "switch live traffic back to the previous slot")):

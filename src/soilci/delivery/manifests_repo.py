@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -18,11 +19,14 @@ from soilci.errors import ConfigError, SoilCIError
 _RACE_MARKERS = (
     "non-fast-forward",
     "fetch first",
-    "rejected",
     "cannot lock ref",
     "failed to update ref",
     "stale info",
 )
+# The remote refused on purpose (a pre-receive/update hook, branch protection): never a race.
+_REFUSAL_MARKERS = ("hook declined", "protected branch", "denied")
+# A branch name that git accepts and no shell or ref syntax can be smuggled through.
+_BRANCH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
 
 
 class GitError(SoilCIError):
@@ -86,13 +90,17 @@ def clone(url: str, *, branch: str | None = None, overlay: str = DEFAULT_OVERLAY
         GitError: the clone failed or the repo has no commits.
         ConfigError: the repo has no ``<overlay>/kustomization.yaml``.
     """
+    if branch is not None:
+        check_branch(branch, f"--branch {branch!r}")
     with tempfile.TemporaryDirectory(prefix="soilci-manifests-") as tmp:
         path = Path(tmp) / "repo"
         cmd = ["git", "clone", "--quiet", "--no-tags"]
         if branch:
             cmd += ["--branch", branch]
-        proc = subprocess.run([*cmd, url, str(path)], check=False, capture_output=True, text=True)
+        proc = subprocess.run([*cmd, "--", url, str(path)], check=False, capture_output=True, text=True)
         if proc.returncode != 0:
+            if branch and "not found in upstream" in proc.stderr:
+                raise ConfigError(f"manifests repo {redact_url(url)} has no branch {branch!r}")
             raise GitError(f"cannot clone manifests repo {redact_url(url)}: {_clean(proc.stderr, url)}")
         checkout = Checkout(url=url, path=path, branch=branch or "", overlay_rel=overlay)
         if checkout.git("rev-parse", "--verify", "-q", "HEAD", check=False).returncode != 0:
@@ -100,10 +108,30 @@ def clone(url: str, *, branch: str | None = None, overlay: str = DEFAULT_OVERLAY
                 f"manifests repo {redact_url(url)} has no commits; push deploy/kustomize to it first"
             )
         if not checkout.branch:
-            checkout.branch = checkout.git("rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+            # The remote's HEAD must name a branch: git clone would guess one for a detached HEAD.
+            remote = checkout.git("ls-remote", "--symref", "origin", "HEAD").stdout
+            head = next(
+                (line.split()[1].removeprefix("refs/heads/") for line in remote.splitlines()
+                 if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD")),
+                "",
+            )
+            if not head:
+                raise ConfigError(
+                    f"manifests repo {redact_url(url)} has a detached HEAD (no default branch); "
+                    "pass --branch with the branch Argo CD tracks"
+                )
+            checkout.branch = check_branch(head, f"manifests repo {redact_url(url)}: default branch {head!r}")
         if not (path / overlay / KUSTOMIZATION).is_file():
             raise ConfigError(f"manifests repo {redact_url(url)} has no {overlay}/{KUSTOMIZATION}")
         yield checkout
+
+
+def check_branch(branch: str, what: str) -> str:
+    """``branch`` if it is a plain branch name. Raises ConfigError naming ``what``."""
+    ok = _BRANCH.fullmatch(branch) and branch != "HEAD" and ".." not in branch and "//" not in branch
+    if not ok or branch.endswith((".lock", "/", ".")) or "/." in branch:
+        raise ConfigError(f"{what}: not a plain branch name ({_BRANCH.pattern}, not HEAD)")
+    return branch
 
 
 @dataclass(frozen=True)
@@ -148,6 +176,8 @@ def commit_and_push(
             )
             if proc.returncode == 0:
                 return PushResult(commit=checkout.head(), attempts=attempt, message=message, detail=detail)
+            if any(marker in proc.stderr for marker in _REFUSAL_MARKERS):
+                raise GitError(f"the manifests repo {redact_url(url)} refused the push: {_clean(proc.stderr, url)}")
             if not any(marker in proc.stderr for marker in _RACE_MARKERS):
                 raise GitError(f"git push to {redact_url(url)} failed: {_clean(proc.stderr, url)}")
             # Someone pushed first: take their tip and redo the change on it (a rebase by replay,

@@ -10,7 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from soil_contracts.git import UNKNOWN, git_revision
-from soil_contracts.records import ImageRecord, RegisteredVersion
+from soil_contracts.records import (
+    GIT_REVISION,
+    IMAGE_REFERENCE,
+    MODEL_NAME,
+    MODEL_VERSION,
+    REPOSITORY,
+    ImageRecord,
+    RegisteredVersion,
+    check_pattern,
+)
 from soilci import params
 from soilci.delivery.model_files import download_model, read_metadata, stage_model, stamp
 from soilci.delivery.refs import image_tag
@@ -52,7 +61,18 @@ def resolve_registry(registry: str | None) -> str:
     value = value.strip().rstrip("/")
     if "://" in value:
         raise ConfigError(f"--registry {value!r}: give host[:port][/namespace], without a scheme")
+    if not REPOSITORY.fullmatch(value.lower()):
+        raise ConfigError(f"--registry {value!r}: expected host[:port][/namespace]")
     return value.lower()
+
+
+def _check(flag: str, value: str | None, pattern) -> None:
+    """Values pasted into the Dockerfile or given to docker: refuse anything outside ``pattern``."""
+    if value is not None:
+        try:
+            check_pattern(flag, value, pattern)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
 
 
 def push(client, repository: str, tag: str, on_line: Callable[[str], None] | None = None) -> str:
@@ -94,12 +114,15 @@ def publish_image(
 ) -> ImageRecord:
     """Build ``<registry>/soil-model-api:<gitrev12>-v<version>`` with the model inside, push it, record it."""
     model_version = str(model_version)
-    if not model_version.isdigit():
+    if not MODEL_VERSION.fullmatch(model_version):
         raise ConfigError(f"--model-version {model_version!r}: expected a registered version number")
+    _check("--model-name", model_name, MODEL_NAME)
+    _check("--service-image", service_image, IMAGE_REFERENCE)
     repository = f"{resolve_registry(registry)}/{IMAGE_NAME}"
     revision = revision or git_revision(Path(repo))
     if revision == UNKNOWN:
         raise ConfigError(f"{repo}: not a git working tree; pass --git-revision")
+    _check("--git-revision", revision, GIT_REVISION)
     tag = image_tag(revision, model_version)
     with tempfile.TemporaryDirectory(prefix="soilci-publish-") as tmp:
         # The model first: a wrong model directory fails before anything is built.

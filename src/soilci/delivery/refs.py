@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from soil_contracts.records import IMAGE_TAG, REPOSITORY
 from soilci.errors import ConfigError
 
 # <gitrev>-v<model version>: the tag publish-image gives an image (gitrev may carry -dirty).
 TAG_PATTERN = re.compile(r"^(?P<rev>[0-9a-f]{7,40}(?:-dirty)?)-v(?P<version>\d+)$")
 DIGEST_PATTERN = re.compile(r"^sha256:[0-9a-f]{64}$")
-_TAG = re.compile(r"[\w][\w.-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class ImageRef:
         name, tag = ref, None
         if ":" in ref.rsplit("/", 1)[-1]:  # a colon before the last slash is a registry port
             name, tag = ref.rsplit(":", 1)
-        if not name or (tag is not None and not _TAG.fullmatch(tag)):
+        if not REPOSITORY.fullmatch(name) or (tag is not None and not IMAGE_TAG.fullmatch(tag)):
             raise ConfigError(f"image reference {ref!r} is not <name>[:<tag>][@sha256:<digest>]")
         return cls(name=name, tag=tag, digest=digest)
 

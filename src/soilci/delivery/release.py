@@ -6,8 +6,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from soil_contracts.records import GIT_REVISION, MODEL_NAME, MODEL_VERSION, check_pattern
 from soilci.errors import ConfigError
 
 ANNOTATION_PREFIX = "soilci.io/"
@@ -25,6 +26,15 @@ class ReleaseAnnotations(BaseModel):
     model_name: str | None = None
     model_version: str | None = None
     git_revision: str | None = None
+
+    @field_validator("model_name", "model_version", "git_revision")
+    @classmethod
+    def _strict(cls, value: str | None, info) -> str | None:
+        # Values are pasted into release.yaml: a quote or newline must never reach it.
+        if value is None or (value == UNRELEASED and info.field_name != "model_name"):
+            return value
+        pattern = {"model_name": MODEL_NAME, "model_version": MODEL_VERSION, "git_revision": GIT_REVISION}
+        return check_pattern(info.field_name, value, pattern[info.field_name])
 
     @staticmethod
     def key(field: str) -> str:

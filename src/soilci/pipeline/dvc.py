@@ -25,6 +25,7 @@ class Stage:
     cmd: str
     deps: tuple[str, ...]
     outs: tuple[str, ...]
+    params: tuple[str, ...] = ()  # params.yaml keys the stage declares
 
     @property
     def service(self) -> str:
@@ -62,8 +63,9 @@ def load_stages(root: Path) -> list[Stage]:
                 Stage(
                     name=s.name,
                     cmd=s.cmd if isinstance(s.cmd, str) else " && ".join(s.cmd),
-                    deps=tuple(d.def_path for d in s.deps),
+                    deps=tuple(d.def_path for d in s.deps if not hasattr(d, "params")),
                     outs=tuple(o.def_path for o in s.outs),
+                    params=tuple(str(k) for d in s.deps if hasattr(d, "params") for k in (d.params or ())),
                 )
                 for s in repo.index.stages
                 if getattr(s, "name", None) and s.cmd
@@ -71,6 +73,41 @@ def load_stages(root: Path) -> list[Stage]:
     except Exception as exc:  # DVC's own errors: not a DVC repo, bad dvc.yaml
         raise ConfigError(f"{root}: DVC cannot read the pipeline ({type(exc).__name__}: {exc})") from exc
     return _in_lineage_order(found)
+
+
+def _inside(root: Path, path: str) -> bool:
+    resolved = (root / path).resolve()
+    return resolved == root.resolve() or resolved.is_relative_to(root.resolve())
+
+
+def _covers(dep: str, path: str) -> bool:
+    dep, path = dep.rstrip("/"), path.rstrip("/")
+    return path == dep or path.startswith(dep + "/") or dep in (".", "")
+
+
+def check_inputs(root: Path, stages: list[Stage], library_path: str) -> None:
+    """Every path a stage reads or writes is inside the project, and the library is a declared dep.
+
+    Only the project is mounted into stage containers, and DVC only notices changes to declared deps:
+    an input outside either would be read stale ("up to date") or not at all.
+
+    Raises:
+        ConfigError: a dep/out outside the project, or a stage reading the library without declaring it.
+    """
+    for stage in stages:
+        for kind, paths in (("dep", stage.deps), ("out", stage.outs)):
+            for path in paths:
+                if Path(path).is_absolute() or not _inside(root, path):
+                    raise ConfigError(f"dvc.yaml: stage {stage.name!r}: {kind} {path!r} is outside the "
+                                      f"project {root}; stage inputs and outputs must live in the project")
+    if Path(library_path).is_absolute() or not _inside(root, library_path):
+        raise ConfigError(f"params.yaml library.path {library_path!r} is outside the project {root}")
+    for stage in stages:
+        if "library" in stage.params and not any(_covers(dep, library_path) for dep in stage.deps):
+            raise ConfigError(
+                f"dvc.yaml: stage {stage.name!r} reads the library at {library_path!r} (params.yaml "
+                f"library.path) but does not declare it as a dep; changes to it would go unnoticed"
+            )
 
 
 def _in_lineage_order(found: list[Stage]) -> list[Stage]:

@@ -74,6 +74,7 @@ class PipelineRun:
         self.progress = Progress()
         self.started = time.monotonic()
         self.stages = dvc.load_stages(root)
+        self._check_inputs()
         self.run_dir = new_run_dir(root)
         self.record = RunRecord(
             run_id=self.run_dir.name, mode="local" if local else "containers",
@@ -81,6 +82,12 @@ class PipelineRun:
             repo=str(root), stages=[StageRecord(name=s.name) for s in self.stages],
         )
         self.runner: ContainerRunner | LocalRunner | None = None
+
+    def _check_inputs(self) -> None:
+        """Refuse (exit 2, before anything is written) a pipeline with undeclared or outside inputs."""
+        from soilci.library.verbs import load_spec
+
+        dvc.check_inputs(self.root, self.stages, load_spec(self.root, None).path)
 
     def run(self, *, base: str | None = None, push_outputs: bool, register: bool, branch: str | None) -> int:
         rel_run = self.run_dir.relative_to(self.root)
@@ -90,6 +97,9 @@ class PipelineRun:
         status = dvc.changed_stages(self.root)
         if status or register:  # only now is an engine needed (a missing one fails before any work)
             self.runner = self._runner()
+            # A stage container a killed driver left behind still writes into the tree: remove it first.
+            if isinstance(self.runner, ContainerRunner) and self.runner.reap(self.progress.info):
+                status = dvc.changed_stages(self.root)
         if status:
             if (code := self._run_stages(status)) != 0:
                 return code

@@ -10,43 +10,73 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from soil_contracts.git import git_revision
+from soil_contracts.redact import redact
 from soilci.errors import StageFailed
 from soilci.pipeline.dvc import Stage
 from soilci.pipeline.stage_images import ensure_image
 
 # Containers run as this user when the driver is root and the tree is root's (the images' user).
 IMAGE_USER = "10001:10001"
-# Environment passed into stage containers from the host, by prefix.
+# Environment passed into stage containers from the host, by prefix; MLFLOW_* (credentials) only
+# to the stages that talk to the tracking server.
 PASS_ENV_PREFIXES = ("MLFLOW_", "SOILCI_")
-# A Docker network to attach stage containers to (the compose stack's, so they reach `mlflow`);
-# unset: the host's network, where a tracking server on the host's loopback stays reachable.
+MLFLOW_STAGES = frozenset({"train", "register"})
+# The network of the stages that reach MLflow: a Docker network's name (the compose stack's, so they
+# reach `mlflow`), or `host` (a tracking server on the host's loopback); unset: Docker's default bridge.
+# Other stages get no network at all.
 STAGE_NETWORK_ENV = "SOILCI_STAGE_NETWORK"
+STAGE_MEMORY_ENV, STAGE_MEMORY = "SOILCI_STAGE_MEMORY", "4g"
+STAGE_CPUS_ENV, STAGE_CPUS = "SOILCI_STAGE_CPUS", "2"
+TMPFS = {"/tmp": "rw,nosuid,nodev,size=1g,mode=1777"}
+SECRET_WORDS = ("PASSWORD", "TOKEN", "SECRET")  # variables whose values never reach a run log
 RUN_ID_LABEL = "org.soilci.run-id"
 STAGE_LABEL = "org.soilci.stage"
+PROJECT_LABEL = "org.soilci.project"  # the tree a stage container writes into
 DOCKER_RUN_FAILED = 125  # as `docker run` exits when the container itself cannot start
 LOCAL_TRACKING_DIR = "mlruns"  # relative: the same folder of the tree inside a container and here
 
 OnLine = Callable[[str], None]
 
 
+def secrets_in_env(environ: dict[str, str] | None = None) -> tuple[str, ...]:
+    """Values of variables named like credentials (``*PASSWORD*``, ``*TOKEN*``, ``*SECRET*``), longest first."""
+    environ = os.environ if environ is None else environ
+    values = {v for k, v in environ.items() if any(w in k.upper() for w in SECRET_WORDS) and len(v) >= 4}
+    return tuple(sorted(values, key=len, reverse=True))
+
+
 def _stream_lines(chunks: Iterable, log_fh, on_line: OnLine) -> None:
+    """Write whole lines to the log and ``on_line``, with URL credentials and env secrets masked first.
+
+    Lines, not chunks, are redacted, so a secret split across two chunks is still caught.
+    """
+    secrets = secrets_in_env()
     buffer = ""
     for chunk in chunks:
-        text = chunk.decode(errors="replace") if isinstance(chunk, bytes) else chunk
-        log_fh.write(text)
-        log_fh.flush()
-        buffer += text
+        buffer += chunk.decode(errors="replace") if isinstance(chunk, bytes) else chunk
         *lines, buffer = buffer.split("\n")
         for line in lines:
-            if line.strip():
-                on_line(line.rstrip())
-    if buffer.strip():
-        on_line(buffer.rstrip())
+            _emit(redact(line, secrets), log_fh, on_line, "\n")
+    if buffer:
+        _emit(redact(buffer, secrets), log_fh, on_line, "")
 
 
-def stage_env(root: Path) -> dict[str, str]:
-    """Where things run, for a stage: the git revision (no git in the images) and MLflow/soilci settings."""
+def _emit(line: str, log_fh, on_line: OnLine, end: str) -> None:
+    log_fh.write(line + end)
+    log_fh.flush()
+    if line.strip():
+        on_line(line.rstrip())
+
+
+def stage_env(root: Path, stage: str | None = None) -> dict[str, str]:
+    """Where things run, for a stage: the git revision (no git in the images) and MLflow/soilci settings.
+
+    ``stage`` given and not one of MLFLOW_STAGES: no MLFLOW_* variable (no credentials) at all.
+    """
     env = {k: v for k, v in os.environ.items() if k.startswith(PASS_ENV_PREFIXES)}
+    if stage is not None and stage not in MLFLOW_STAGES:
+        return {k: v for k, v in env.items() if not k.startswith("MLFLOW_")} | {
+            "SOILCI_GIT_REVISION": git_revision(root)}
     env["SOILCI_GIT_REVISION"] = git_revision(root)
     # Without a tracking server, runs go to the tree's (git-ignored) mlruns/, wherever the stage runs:
     # a file store, the one backend mlflow-skinny has, which MLflow 3 only opens when asked to.
@@ -58,8 +88,9 @@ def stage_env(root: Path) -> dict[str, str]:
 
 def written_tops(root: Path, stages: Iterable[Stage]) -> list[Path]:
     """The top-level folders (or files) of the tree that the stages write."""
+    stages = list(stages)
     tops = {Path(out).parts[0] for stage in stages for out in stage.outs}
-    if "MLFLOW_TRACKING_URI" not in os.environ:
+    if "MLFLOW_TRACKING_URI" not in os.environ and any(s.name in MLFLOW_STAGES for s in stages):
         tops.add(LOCAL_TRACKING_DIR)
     return [root / t for t in sorted(tops)]
 
@@ -101,6 +132,7 @@ class ContainerRunner:
         self.built: dict[str, bool] = {}
         self.user, self.chown_to = self._user()
         self.network = os.environ.get(STAGE_NETWORK_ENV) or None
+        self.reaped = False
 
     def _user(self) -> tuple[str, tuple[int, int] | None]:
         """Run as the invoking user; as root, as the tree's owner, or the image user with chown around."""
@@ -117,8 +149,33 @@ class ContainerRunner:
             self.images[service], self.built[service] = ref, built
         return self.images[service]
 
+    def leftovers(self) -> list:
+        """Stage containers of this tree (by label, or older ones by their bind mount), any state."""
+        found = []
+        for container in self.client.containers.list(all=True, filters={"label": STAGE_LABEL}):
+            labels = container.labels or {}
+            sources = {m.get("Source") for m in container.attrs.get("Mounts") or []}
+            if labels.get(PROJECT_LABEL) == str(self.root) or str(self.root) in sources:
+                found.append(container)
+        return found
+
+    def reap(self, on_line: OnLine) -> int:
+        """Remove stage containers an earlier driver left (killed with -9): they would write into the tree."""
+        self.reaped = True
+        removed = 0
+        for container in self.leftovers():
+            labels = container.labels or {}
+            on_line(f"removing stage container {container.short_id} ({labels.get(STAGE_LABEL)}, run "
+                    f"{labels.get(RUN_ID_LABEL) or '?'}, {container.status}) left by an earlier run of this tree")
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+                removed += 1
+        return removed
+
     def run(self, stage: Stage, log: Path, on_line: OnLine) -> int:
         """The stage's exit code. Raises StageFailed when Docker cannot start its container."""
+        if not self.reaped:
+            self.reap(on_line)
         image = self.image(stage.service)
         dirs = written_tops(self.root, [stage])
         for d in dirs:
@@ -152,19 +209,40 @@ class ContainerRunner:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
 
+    def network_options(self, stage: Stage) -> dict:
+        """No network for stages that need none; MLflow's stages: SOILCI_STAGE_NETWORK, else the bridge."""
+        if stage.name not in MLFLOW_STAGES:
+            return {"network_mode": "none"}
+        if self.network == "host":
+            return {"network_mode": "host"}
+        return {"network": self.network} if self.network else {"network_mode": "bridge"}
+
     def container_options(self, stage: Stage) -> dict:
-        """``containers.run`` keyword arguments for ``stage`` (all but the image)."""
-        network = {"network": self.network} if self.network else {"network_mode": "host"}
+        """``containers.run`` keyword arguments for ``stage`` (all but the image).
+
+        The tree is mounted read-only at /work, with only the top folders the stage writes read-write;
+        the root filesystem is read-only (a tmpfs at /tmp, HOME); memory and CPUs are bounded.
+        """
+        volumes = {str(self.root): {"bind": "/work", "mode": "ro"}}
+        for top in written_tops(self.root, [stage]):
+            volumes[str(top)] = {"bind": f"/work/{top.relative_to(self.root).as_posix()}", "mode": "rw"}
         return {
             "entrypoint": ["/bin/sh", "-c"],
             "command": [stage.cmd],
             "working_dir": "/work",
-            "volumes": {str(self.root): {"bind": "/work", "mode": "rw"}},
+            "volumes": volumes,
             "user": self.user,
-            "environment": {"HOME": "/tmp", **stage_env(self.root)},
-            "labels": {RUN_ID_LABEL: self.run_id, STAGE_LABEL: stage.name},
+            "environment": {"HOME": "/tmp", **stage_env(self.root, stage.name)},
+            "labels": {RUN_ID_LABEL: self.run_id, STAGE_LABEL: stage.name, PROJECT_LABEL: str(self.root)},
             "detach": True,
-            **network,
+            "read_only": True,
+            "tmpfs": dict(TMPFS),
+            "mem_limit": os.environ.get(STAGE_MEMORY_ENV) or STAGE_MEMORY,
+            "nano_cpus": int(float(os.environ.get(STAGE_CPUS_ENV) or STAGE_CPUS) * 1e9),
+            "pids_limit": 512,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            **self.network_options(stage),
         }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,8 @@ from soil_drift.errors import DataError
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 CSV_SUFFIXES = {".csv"}
+# A column pandas named for a header cell without a name, or a DataFrame index written out with it.
+_INDEX_COLUMN = re.compile(r"^(?:|Unnamed: \d+|__index_level_\d+__)$")
 
 
 class Table:
@@ -120,6 +124,38 @@ class ParquetTable(Table):
         return values
 
 
+def check_header(path: Path, names: list[str]) -> None:
+    """Refuse a header that would be read silently wrong: duplicates, index columns, other separators.
+
+    Raises:
+        DataError: naming the file and the column(s).
+    """
+    seen: set[str] = set()
+    dups = sorted({n for n in names if n in seen or seen.add(n)})
+    if dups:
+        raise DataError(f"{path}: duplicate column(s) {', '.join(dups[:5])}: each column must appear once")
+    unnamed = [n or "(empty)" for n in names if _INDEX_COLUMN.match(n.strip())]
+    if unnamed:
+        raise DataError(
+            f"{path}: column(s) {', '.join(unnamed[:5])} have no name (a DataFrame index written with the "
+            "data?); write the file without its index"
+        )
+    if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
+        raise DataError(
+            f"{path}: one column {names[0][:60]!r}...: not comma-separated (semicolons or tabs?); write "
+            "a comma-separated CSV with '.' as the decimal mark"
+        )
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The first row of a CSV as written (pandas would rename duplicates to ``name.1``)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            return next(csv.reader(fh), [])
+    except (UnicodeDecodeError, csv.Error, OSError) as exc:
+        raise DataError(f"{path}: cannot read as CSV ({type(exc).__name__}: {exc})") from exc
+
+
 def read_table(path: Path, allow_no_rows: bool = False) -> Table:
     """Open a Parquet or CSV file; a missing, empty, unreadable or (unless allowed) row-less file is a DataError.
 
@@ -140,12 +176,16 @@ def read_table(path: Path, allow_no_rows: bool = False) -> Table:
     if size == 0:
         raise DataError(f"{path}: file is empty")
     kind = "CSV" if suffix in CSV_SUFFIXES else "Parquet"
+    if kind == "CSV":
+        check_header(path, _csv_header(path))
     try:
         table: Table = FrameTable(pd.read_csv(path), path) if kind == "CSV" else ParquetTable(path)
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path}: file is empty (no header and no rows)") from exc
     except Exception as exc:  # pyarrow and pandas raise many types for a corrupt file
         raise DataError(f"{path}: cannot read as {kind} ({type(exc).__name__}: {exc})") from exc
+    if kind == "Parquet":
+        check_header(path, table.names)
     if table.n_rows == 0 and allow_no_rows:
         return table
     if not table.names:

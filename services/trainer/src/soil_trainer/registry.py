@@ -1,7 +1,8 @@
 """register: a new version of the registered model, tagged with its lineage, alias ``staging``.
 
 Runs only from ``main``. The version is created with all its tags in one call; if moving the
-alias fails afterwards, the version is deleted again, so no half-registered version remains.
+alias fails afterwards, the version is deleted again, or (server gone) the message names it and the
+next run of the same model sets the alias on it instead of creating another.
 Each version carries the model directory's content digest (tag ``soilci.model_digest``): when the
 alias already points at a version with this digest, that version is the outcome and nothing is
 created, so registering the same model twice gives one version.
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 RELEASE_BRANCH = "main"
 DIGEST_TAG = "soilci.model_digest"
+NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "ENDPOINT_NOT_FOUND", "NOT_FOUND"}
 
 
 def check_branch(branch: str | None) -> str:
@@ -68,12 +70,14 @@ def version_tags(meta: ModelMetadata, metrics: dict[str, Any], digest: str) -> d
     return tags
 
 
-def model_source(client, model_dir: Path, meta: ModelMetadata) -> tuple[str, str, str | None]:
+def model_source(client, model_dir: Path, meta: ModelMetadata, uri: str = "") -> tuple[str, str, str | None]:
     """``(source, run_id, model_id)`` of the trained model on this server; logs it if absent.
 
     The train stage's run is reused when the server knows it (the usual case on main, where
     train and register share ``MLFLOW_TRACKING_URI``); otherwise the saved model directory is
-    logged as a new run, so the version still points at exactly the evaluated pipeline.
+    logged as a new run, so the version still points at exactly the evaluated pipeline. Only a
+    definite "does not exist" leads to logging: a transient failure (503, a dropped connection) is
+    retried and then raises TrackingError, so a flaky server never makes a second run of one model.
     """
     import mlflow
     import mlflow.sklearn
@@ -82,12 +86,20 @@ def model_source(client, model_dir: Path, meta: ModelMetadata) -> tuple[str, str
 
     model_id, run_id = meta.model_id, meta.run_id
     if model_id and run_id:
-        try:
-            client.get_logged_model(model_id)
-            client.get_run(run_id)
+
+        def known() -> bool:
+            try:
+                client.get_logged_model(model_id)
+                client.get_run(run_id)
+            except MlflowException as exc:
+                if exc.error_code in NOT_FOUND:
+                    log.info("run %s is not on this server (%s); logging the saved model", run_id, exc.error_code)
+                    return False
+                raise
+            return True
+
+        if with_retry(known, f"look up the train run {run_id}", uri):
             return f"models:/{model_id}", run_id, model_id
-        except MlflowException as exc:
-            log.info("run %s is not on this server (%s); logging the saved model", run_id, exc.error_code)
     pipeline = mlflow.sklearn.load_model(str(model_dir))
     signature = Model.load(str(model_dir)).signature
     mlflow.set_experiment(experiment_name(meta.name))
@@ -179,8 +191,16 @@ def register(
                  name, existing.version, alias)
         return version_record(name, existing.version, alias, existing.run_id)
 
+    orphan = with_retry(lambda: orphan_version(client, name, digest), f"look for unaliased {name} versions", uri)
+    if orphan is not None:  # an earlier run created it and died before the alias: finish that run's work
+        log.info("%s version %s is this model without an alias (an earlier run failed); using it", name,
+                 orphan.version)
+        with_retry(lambda: client.set_registered_model_alias(name, alias, orphan.version),
+                   f"set alias {alias} on {name} version {orphan.version}", uri)
+        return version_record(name, orphan.version, alias, orphan.run_id)
+
     try:
-        source, run_id, model_id = model_source(client, Path(model_dir), meta)
+        source, run_id, model_id = model_source(client, Path(model_dir), meta, uri)
     except TrackingError:
         raise
     except Exception as exc:
@@ -201,16 +221,24 @@ def register(
             name, source=source, run_id=run_id, tags=version_tags(meta, metrics, digest), model_id=model_id
         )
     except Exception as exc:
-        raise TrackingError(f"creating a version of {name} on {redact_url(uri)} failed: {exc}") from exc
+        # The server may have created it before the answer was lost: say what is left, never guess.
+        raise TrackingError(
+            f"creating a version of {name} on {redact_url(uri)} failed: {exc}; "
+            f"{_left_after_failure(client, name, digest, alias)}"
+        ) from exc
 
     try:
         if version.status != "READY":
             version = _wait_ready(client, name, version.version)
         client.set_registered_model_alias(name, alias, version.version)
     except Exception as exc:
-        _delete_quietly(client, name, version.version)
+        if _delete_quietly(client, name, version.version):
+            left = "version deleted"
+        else:
+            left = (f"version {version.version} is left in the registry without alias {alias!r} (it could not "
+                    "be deleted); the next register run of this model sets the alias on it")
         raise TrackingError(
-            f"setting alias {alias!r} on {name} version {version.version} failed, version deleted: {exc}"
+            f"setting alias {alias!r} on {name} version {version.version} failed, {left}: {exc}"
         ) from exc
     log.info("registered %s version %s, alias %s", name, version.version, alias)
     return version_record(name, version.version, alias, run_id)
@@ -229,8 +257,41 @@ def _wait_ready(client, name: str, version: str, timeout_s: float = 120.0):
         time.sleep(1.0)
 
 
-def _delete_quietly(client, name: str, version: str) -> None:
+def orphan_version(client, name: str, digest: str):
+    """The newest version of ``name`` if it carries ``digest`` and no alias points at it, else None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        aliased = set(client.get_registered_model(name).aliases.values())
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        return None
+    newest = newest_version(client, name)
+    unaliased = newest is not None and str(newest.version) not in {str(a) for a in aliased}
+    return newest if unaliased and newest.tags.get(DIGEST_TAG) == digest else None
+
+
+def _left_after_failure(client, name: str, digest: str, alias: str) -> str:
+    """What a failed create left: no version, an unaliased one (named), or unknown (server gone)."""
+    try:
+        orphan = orphan_version(client, name, digest)
+    except Exception:  # noqa: BLE001 - the server is gone: we cannot know
+        return (f"the server did not answer afterwards, so a version of this model may exist without alias "
+                f"{alias!r}; the next register run of this model sets the alias on it")
+    if orphan is None:
+        return "no version was created"
+    return (f"version {orphan.version} was created without alias {alias!r}; the next register run of this "
+            "model sets the alias on it")
+
+
+def _delete_quietly(client, name: str, version: str) -> bool:
+    """Delete a version after a failed alias move; whether it is gone."""
     try:
         client.delete_model_version(name, version)
     except Exception as exc:  # noqa: BLE001 - the server may be gone; say so, the caller still fails
+        if getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":
+            return True
         log.error("could not delete %s version %s after a failed registration: %s", name, version, exc)
+        return False
+    return True
