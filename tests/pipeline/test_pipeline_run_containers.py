@@ -171,7 +171,7 @@ def test_hyperparameter_change_reruns_train_and_evaluate_and_the_report_compares
     assert pr_rmse != base_rmse
 
     out = tmp_path / "pr-report"
-    assert main(["report", "--base", main_sha, "--repo", str(project), "--out-dir", str(out)]) == 0
+    assert main(["report", "--base", main_sha, "--repo", str(project), "--out-dir", str(out), "--exit-zero"]) == 0
     md = (out / "report.md").read_text()
     row = next(line for line in md.splitlines() if line.startswith("| RMSE |"))
     assert f"{base_rmse:.3f}" in row and f"{pr_rmse:.3f}" in row and f"{pr_rmse - base_rmse:+.3f}" in row
@@ -218,7 +218,7 @@ def test_shifted_batch_fails_at_the_drift_gate_and_the_report_says_failed(projec
     assert (project / "reports" / "drift.png").exists()
 
     assert not (project / "report.md").exists()  # the report is `soilci report`'s, run next as in CI
-    assert main(["report", "--base", main_sha, "--repo", str(project), "--out-dir", str(project)]) == 0
+    assert main(["report", "--base", main_sha, "--repo", str(project), "--out-dir", str(project)]) == 1  # red
     md = (project / "report.md").read_text()
     assert "**Data Drift Check: Failed**" in md
     assert md.splitlines()[0].startswith("## 🔴 Do not merge")

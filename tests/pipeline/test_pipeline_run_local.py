@@ -51,7 +51,7 @@ def test_local_run_stops_at_the_drift_gate_with_exit_1_registers_nothing_and_the
     assert not (root / "runs" / "registered.json").exists()  # nor registered
     assert not (root / "report.md").exists()  # the report is `soilci report`'s, run next as in CI
 
-    assert main(["report", "--base", "main", "--repo", str(root), "--out-dir", str(root)]) == 0
+    assert main(["report", "--base", "main", "--repo", str(root), "--out-dir", str(root)]) == 1  # red: the check fails
     md = (root / "report.md").read_text()
     assert "**Data Drift Check: Failed**" in md and "🔴 Do not merge" in md
     assert "No base metrics at this revision" not in md  # not evaluated, which says more

