@@ -10,6 +10,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 
 from soil_contracts.library import Scale
 from soil_contracts.redact import redact
@@ -25,6 +26,8 @@ from soil_model_api.served_model import LoadedModel, ModelState, run_self_check
 from soil_model_api.validation import BandSchema, InvalidRequest
 
 log = logging.getLogger(__name__)
+
+DOCS_ASSETS = "/docs-assets"  # where the Swagger UI / ReDoc files are served from
 
 
 class Serving:
@@ -106,11 +109,15 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
         if task is not None:
             task.cancel()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package, not a CDN;
+    # no validator badge either (it would call validator.swagger.io).
+    app = FastAPIOffline(
         title="soil-model-api",
         version="0.1.0",
         summary="Predictions from one registered soil-spectroscopy model version.",
         lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
     app.state.model_state = ModelState()
