@@ -115,3 +115,16 @@ def test_a_model_without_domain_json_is_served_unjudged(few_band_service):
     (result,) = resp.json()["results"]
     assert result["interval"] is None and result["in_domain"] is None and result["reason"] == NO_DOMAIN
     assert result["value"] == resp.json()["predictions"][0]
+
+
+def test_domain_bench_meets_its_goals_on_real_data(model_dir, prepared_data):
+    """bench/bench_domain.py's figures, loosely: coverage near 90%, few benchmark flags, CV.98 flagged."""
+    from bench.bench_domain import measure
+    from tests.support import REPO_ROOT
+
+    figures = measure(model_dir, prepared_data / "benchmark.parquet", "CV.98", REPO_ROOT / "params.yaml")
+
+    assert 0.82 <= figures["coverage"] <= 0.97, figures
+    assert figures["benchmark_out_of_domain"] <= 0.10, figures
+    assert figures["other_out_of_domain"] >= 0.95, figures
+    assert figures["fraction_refused"] == figures["absorbance_refused"] == 1.0, figures
