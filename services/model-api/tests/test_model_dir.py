@@ -69,3 +69,32 @@ def test_skops_models_are_refused_with_how_to_save_instead(model_dir, tmp_path):
 
     with pytest.raises(ModelLoadError, match="serialization_format='cloudpickle'"):
         load_from_dir(copy)
+
+
+@pytest.mark.parametrize("edit,field", [
+    (lambda domain: domain.update(mean=domain["mean"][:-1]), "mean and every component need"),
+    (lambda domain: domain.update(flag_confidence=0.5), "flag_confidence 0.5 has no entry in limits"),
+    (lambda domain: domain.pop("intervals"), "intervals: Field required"),
+])
+def test_a_malformed_domain_json_is_refused_naming_the_file_and_field(model_dir, tmp_path, edit, field):
+    copy = shutil.copytree(model_dir, tmp_path / "model")
+    domain = json.loads((copy / "domain.json").read_text())
+    edit(domain)
+    (copy / "domain.json").write_text(json.dumps(domain))
+
+    with pytest.raises(ModelLoadError) as err:
+        load_from_dir(copy)
+
+    assert "domain.json" in str(err.value) and field in str(err.value)
+
+
+def test_a_domain_of_another_feature_space_fails_the_self_check(model_dir, tmp_path):
+    from soil_model_api.served_model import run_self_check
+
+    copy = shutil.copytree(model_dir, tmp_path / "model")
+    domain = json.loads((copy / "domain.json").read_text())
+    domain.update(n_features=3, mean=[0.0] * 3, components=[[1.0, 0.0, 0.0]], score_variances=[1.0])
+    (copy / "domain.json").write_text(json.dumps(domain))
+
+    with pytest.raises(ModelLoadError, match="domain.json describes 3 preprocessed features"):
+        run_self_check(load_from_dir(copy))

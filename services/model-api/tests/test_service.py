@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import random
 import re
+import shutil
+import subprocess
 
 import httpx
 import numpy as np
@@ -218,3 +220,29 @@ def test_check_loads_and_self_checks_the_model(cli, capsys, model_dir):
     assert cli(["check"], {"MODEL_DIR": str(model_dir)}) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["self_check"]["ok"] is True
+
+
+CHROMIUM = next((c for c in ("chromium", "chromium-browser", "google-chrome") if shutil.which(c)), None)
+# Every host name but loopback fails to resolve: the page gets no network beyond the service.
+OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+
+
+def headless(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", OFFLINE,
+                           "--virtual-time-budget=15000", *args], check=True, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine")
+def test_docs_and_redoc_render_in_chromium_without_network(service, tmp_path):
+    from PIL import Image
+
+    swagger = headless("--dump-dom", f"{service.url}/docs").stdout
+    redoc = headless("--dump-dom", f"{service.url}/redoc").stdout
+    shot = tmp_path / "docs.png"
+    headless("--window-size=1200,900", f"--screenshot={shot}", f"{service.url}/docs")
+
+    assert 'data-path="/v1/predict"' in swagger and 'data-path="/v1/model"' in swagger
+    assert "/v1/predict" in redoc and "soil-model-api" in redoc
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert (pixels < 200).mean() > 0.02  # text and operation bands, not a blank page

@@ -40,6 +40,33 @@ class Scale(StrEnum):
     ABSORBANCE = "absorbance"
 
 
+# What a spectrum on each scale looks like (its largest value), to name the scale it is really on.
+# Soils reflect 2-80 % of the light in the vis-NIR and MIR; their apparent absorbance stays below ~4.
+PLAUSIBLE_MAX: dict[Scale, tuple[float, float]] = {
+    Scale.REFLECTANCE_FRACTION: (0.02, 1.2),
+    Scale.REFLECTANCE_PERCENT: (2.0, 120.0),
+    Scale.ABSORBANCE: (0.05, 6.0),
+}
+PLAUSIBLE_MIN = -0.5  # below this no scale fits (noise can dip a little under zero)
+
+
+def likely_scale(row_max: float, row_min: float) -> str:
+    """The scale a spectrum with this largest/smallest value most likely is on, in words.
+
+    >>> likely_scale(0.4, 0.03)
+    'reflectance fraction (0-1) or absorbance'
+    >>> likely_scale(39.0, 2.4)
+    'reflectance percent (0-100)'
+    """
+    if row_min < PLAUSIBLE_MIN:
+        return "not a reflectance or absorbance spectrum (negative values)"
+    if row_max <= 1.2:
+        return "reflectance fraction (0-1) or absorbance"
+    if row_max <= 6.0:
+        return "absorbance"
+    return "reflectance percent (0-100)"
+
+
 class Grid(BaseModel):
     """An evenly spaced axis grid: ``start``, ``start + step``, ... up to ``stop`` inclusive (nm or cm-1)."""
 

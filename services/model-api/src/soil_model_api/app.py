@@ -10,9 +10,12 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 
+from soil_contracts.library import Scale
 from soil_contracts.redact import redact
 from soil_model_api.config import Settings, get_settings
+from soil_model_api.domain import DomainJudge
 from soil_model_api.errors import ConfigError
 from soil_model_api.metrics import MetricsMiddleware, ServiceMetrics
 from soil_model_api.model_loader import load_model
@@ -24,21 +27,27 @@ from soil_model_api.validation import BandSchema, InvalidRequest
 
 log = logging.getLogger(__name__)
 
+DOCS_ASSETS = "/docs-assets"  # where the Swagger UI / ReDoc files are served from
+
 
 class Serving:
-    """Per-model hot-path helpers: the band schema, the constant part of responses, the counter."""
+    """Per-model hot-path helpers: the band schema, the domain judge, the constant part of responses, counters."""
 
     def __init__(self, loaded: LoadedModel, settings: Settings, metrics: ServiceMetrics):
         info = loaded.info
         self.schema = BandSchema(loaded.bands, settings.max_batch)
+        self.judge = DomainJudge(loaded.domain, Scale(info.scale) if info.scale else None, info.target, info.unit)
         head = orjson.dumps({"model_name": info.name, "model_version": info.version, "target": info.target,
                              "unit": info.unit, "bands": loaded.bands})
         self.prefix = head[:-1] + b',"predictions":'
         self._predicted = metrics.predictions.labels(info.name or "", info.version or "")
+        self._outside = metrics.out_of_domain.labels(info.name or "", info.version or "")
         self._batch = metrics.batch_size
 
-    def count(self, n: int) -> None:
+    def count(self, n: int, outside: int = 0) -> None:
         self._predicted.inc(n)
+        if outside:
+            self._outside.inc(outside)
         self._batch.observe(n)
 
 
@@ -100,11 +109,15 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
         if task is not None:
             task.cancel()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package, not a CDN;
+    # no validator badge either (it would call validator.swagger.io).
+    app = FastAPIOffline(
         title="soil-model-api",
         version="0.1.0",
         summary="Predictions from one registered soil-spectroscopy model version.",
         lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
     app.state.model_state = ModelState()

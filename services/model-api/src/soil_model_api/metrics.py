@@ -34,6 +34,9 @@ class ServiceMetrics:
                                  ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.predictions = Counter(f"{ns}_predictions", "Spectra scored", ["model_name", "model_version"],
                                    registry=self.registry)
+        self.out_of_domain = Counter(f"{ns}_out_of_domain", "Spectra scored outside the calibration domain "
+                                     "(T2 or Q above its limit)", ["model_name", "model_version"],
+                                     registry=self.registry)
         self.batch_size = Histogram(f"{ns}_batch_size", "Spectra per accepted predict request",
                                     buckets=BATCH_BUCKETS, registry=self.registry)
         self.model_info = Gauge(f"{ns}_model_info", "The loaded model (always 1)",

@@ -1,4 +1,4 @@
-"""Read an MLflow sklearn model directory: MLmodel signature, pickled estimator, optional ``soilci.json``.
+"""Read an MLflow sklearn model directory: MLmodel signature, pickled estimator, soilci.json, domain.json.
 
 The scikit-learn estimator is unpickled directly (no pyfunc, no pandas), so the serving path is
 ``estimator.predict(float64 array in band order)``.
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from soil_contracts.domain import ApplicabilityDomain
 from soil_contracts.errors import ContractError
 from soil_contracts.model import METADATA_FILE, ModelMetadata
 from soil_model_api.errors import ModelLoadError
@@ -51,7 +52,8 @@ def load_from_dir(path: Path, registry: RegistryLineage | None = None, source: s
         )
     estimator = unpickle_estimator(path, mlmodel)
     info = ModelInfo.describe(metadata, registry, bands, source or str(path))
-    return LoadedModel(estimator=estimator, info=info, example=input_example(path, mlmodel, bands))
+    return LoadedModel(estimator=estimator, info=info, example=input_example(path, mlmodel, bands),
+                       domain=read_domain(path))
 
 
 def read_metadata(model_dir: Path) -> ModelMetadata | None:
@@ -62,6 +64,17 @@ def read_metadata(model_dir: Path) -> ModelMetadata | None:
     try:
         return ModelMetadata.load(path)
     except ContractError as exc:  # names the file and the first bad field
+        raise ModelLoadError(str(exc)) from exc
+
+
+def read_domain(model_dir: Path) -> ApplicabilityDomain | None:
+    """``domain.json`` beside the model; absent means served without judging, malformed is a ModelLoadError."""
+    path = Path(model_dir) / ApplicabilityDomain.FILE
+    if not path.exists():
+        return None
+    try:
+        return ApplicabilityDomain.load(path)
+    except ContractError as exc:
         raise ModelLoadError(str(exc)) from exc
 
 

@@ -19,6 +19,27 @@ class ErrorResponse(BaseModel):
     detail: list[ErrorItem] | str
 
 
+class PredictionInterval(BaseModel):
+    lower: float
+    upper: float
+    coverage: float = Field(description="Nominal share of new samples whose true value lies inside, e.g. 0.9")
+
+
+class SpectrumResult(BaseModel):
+    """One spectrum's prediction with its context."""
+
+    value: float = Field(description="The prediction (the same number as in `predictions`)")
+    target: str | None = Field(description="What is predicted, e.g. SOC_target")
+    unit: str | None = Field(description="The unit of value and interval, e.g. %")
+    interval: PredictionInterval | None = Field(
+        description="Cross-conformal prediction interval (null: the model has no domain.json)")
+    t2: float | None = Field(description="Hotelling T2 of the preprocessed spectrum in the calibration PCA")
+    q: float | None = Field(description="Q residual (squared distance from the calibration PCA subspace)")
+    in_domain: bool | None = Field(description="False when T2 or Q is above its limit (see GET /v1/model)")
+    in_calibration_range: bool | None = Field(description="The value lies within the calibration target range")
+    reason: str | None = Field(description="Which limit is exceeded and by how much; null when in the domain")
+
+
 class PredictResponse(BaseModel):
     predictions: list[float] = Field(description="One prediction per spectrum, in request order")
     model_name: str | None = Field(description="Registered model name")
@@ -26,6 +47,7 @@ class PredictResponse(BaseModel):
     target: str | None = Field(description="What is predicted, e.g. SOC_target")
     unit: str | None = Field(description="The unit of the predictions, e.g. % (null: a model without lineage)")
     bands: list[str] = Field(description="The band order the values were read in")
+    results: list[SpectrumResult] = Field(description="Per spectrum, in request order: value and context")
 
     model_config = {
         "protected_namespaces": (),
@@ -37,6 +59,10 @@ class PredictResponse(BaseModel):
                 "target": "SOC_target",
                 "unit": "%",
                 "bands": ["wl_350", "wl_355", "..."],
+                "results": [{"value": 1.42, "target": "SOC_target", "unit": "%",
+                             "interval": {"lower": 0.55, "upper": 2.29, "coverage": 0.9},
+                             "t2": 2.1, "q": 0.012, "in_domain": True, "in_calibration_range": True,
+                             "reason": None}],
             }]
         },
     }
@@ -51,6 +77,9 @@ class ModelInfoResponse(BaseModel):
     data_version: str | None
     target: str | None = Field(description="What is predicted, e.g. SOC_target")
     unit: str | None = Field(description="The target's unit, e.g. % or pH")
+    scale: str | None = Field(description="The input spectra's scale, e.g. reflectance_percent")
+    domain: dict[str, Any] | None = Field(
+        description="Calibration domain: components, T2/Q limits, target range, interval coverage and half-width")
     metrics: dict[str, float] = Field(description="Benchmark metrics (rmse, r2, rpd, ...)")
     bands: list[str] = Field(description="Expected band names, in the order array inputs use")
     n_bands: int

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from soil_contracts.domain import ApplicabilityDomain
 from soil_contracts.model import ModelMetadata
 from soil_model_api.errors import ModelLoadError
 
@@ -42,6 +43,7 @@ class ModelInfo:
     source: str
     slot: str | None = None
     image_tag: str | None = None
+    scale: str | None = None  # the input spectra's scale (soilci.json), e.g. reflectance_percent
 
     @classmethod
     def describe(
@@ -53,7 +55,7 @@ class ModelInfo:
         if metadata is not None:
             info = replace(info, name=metadata.name, version=metadata.version, git_revision=metadata.git_revision,
                            data_version=metadata.data_version, target=metadata.target,
-                           unit=metadata.target_unit,
+                           unit=metadata.target_unit, scale=metadata.scale.value,
                            metrics=dict(metadata.metrics))
         if registry is not None:
             info = replace(info, name=registry.name, version=registry.version, alias=registry.alias,
@@ -71,6 +73,7 @@ class LoadedModel:
     estimator: Any
     info: ModelInfo
     example: np.ndarray  # one spectrum (1, n_bands), used for the self-check and the OpenAPI example
+    domain: ApplicabilityDomain | None = None  # domain.json: calibration domain and conformal intervals
 
     @property
     def bands(self) -> list[str]:
@@ -78,25 +81,29 @@ class LoadedModel:
 
     def predict(self, spectra: np.ndarray) -> np.ndarray:
         """One float per row of a (n, n_bands) float64 array."""
+        return self.predict_with_features(spectra)[0]
+
+    def predict_with_features(self, spectra: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predictions and the preprocessed spectra they came from (None when not a plain Pipeline)."""
         with np.errstate(all="ignore"):
-            out = self._predict(spectra)
+            features, out = self._predict(spectra)
         out = np.asarray(out, dtype=np.float64)
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
         if out.shape != (spectra.shape[0],):
             raise ValueError(f"model returned shape {out.shape} for {spectra.shape[0]} spectra; expected one value each")
-        return out
+        return out, features
 
-    def _predict(self, spectra: np.ndarray) -> np.ndarray:
+    def _predict(self, spectra: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
         # A plain Pipeline is run step by step, as Pipeline.predict does without metadata routing,
         # minus its per-call routing bookkeeping (a third of the model time for one spectrum).
         steps = getattr(self.estimator, "steps", None)
         if type(self.estimator).__name__ != "Pipeline" or not steps:
-            return self.estimator.predict(spectra)
+            return None, self.estimator.predict(spectra)
         for _, step in steps[:-1]:
             if step is not None and step != "passthrough":
                 spectra = step.transform(spectra)
-        return steps[-1][1].predict(spectra)
+        return spectra, steps[-1][1].predict(spectra)
 
 
 @dataclass
@@ -122,4 +129,10 @@ def run_self_check(model: LoadedModel) -> dict[str, Any]:
         raise ModelLoadError("self-check prediction is not finite")
     if not np.allclose(pair, single[0], rtol=1e-9, atol=1e-12):
         raise ModelLoadError("self-check: the same spectrum predicts differently within a batch")
+    if model.domain is not None:
+        _, features = model.predict_with_features(model.example)
+        if features is None or features.shape[1] != model.domain.n_features:
+            found = "no preprocessed spectra" if features is None else f"{features.shape[1]} features"
+            raise ModelLoadError(f"domain.json describes {model.domain.n_features} preprocessed features, "
+                                 f"but the model gives {found}")
     return {"ok": True, "prediction": float(single[0]), "seconds": round(time.perf_counter() - start, 6)}

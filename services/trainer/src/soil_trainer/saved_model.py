@@ -10,9 +10,13 @@ import hashlib
 import os
 import shutil
 import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from soil_contracts.domain import ApplicabilityDomain
 from soil_contracts.model import ModelMetadata
 from soil_trainer.errors import DataError
 
@@ -28,8 +32,27 @@ def pip_requirements() -> list[str]:
     return [f"numpy=={numpy.__version__}", f"scipy=={scipy.__version__}", f"scikit-learn=={sklearn.__version__}"]
 
 
-def save_model_dir(pipeline: Any, metadata: ModelMetadata, model_dir: Path, signature) -> None:
-    """Write the MLflow model directory beside ``model_dir`` and swap it in only when complete."""
+@contextmanager
+def quiet_input_example() -> Iterator[None]:
+    """MLflow's input-example code trips a pandas deprecation warning that says nothing about our data."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Operation with range is deprecated")
+        yield
+
+
+def save_model_dir(
+    pipeline: Any,
+    metadata: ModelMetadata,
+    model_dir: Path,
+    signature,
+    domain: ApplicabilityDomain | None = None,
+    input_example: Any = None,
+) -> None:
+    """Write the MLflow model directory beside ``model_dir`` and swap it in only when complete.
+
+    ``domain`` is saved as ``domain.json`` beside ``soilci.json``; ``input_example`` (one real
+    training spectrum) is what the model API's self-check and OpenAPI example use.
+    """
     import mlflow.sklearn
 
     model_dir = Path(model_dir)
@@ -37,14 +60,18 @@ def save_model_dir(pipeline: Any, metadata: ModelMetadata, model_dir: Path, sign
     staging = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", dir=model_dir.parent))
     try:
         target = staging / "model"
-        mlflow.sklearn.save_model(
-            pipeline,
-            target,
-            signature=signature,
-            serialization_format=SERIALIZATION,
-            pip_requirements=pip_requirements(),
-        )
+        with quiet_input_example():
+            mlflow.sklearn.save_model(
+                pipeline,
+                target,
+                signature=signature,
+                serialization_format=SERIALIZATION,
+                pip_requirements=pip_requirements(),
+                input_example=input_example,
+            )
         metadata.save(target / ModelMetadata.FILE)
+        if domain is not None:
+            domain.save(target / ApplicabilityDomain.FILE)
         old = staging / "old"
         if model_dir.exists():
             os.replace(model_dir, old)
@@ -66,6 +93,12 @@ def load_metadata(model_dir: Path) -> ModelMetadata:
             f"{model_dir}: not a trained model directory (needs MLmodel and {ModelMetadata.FILE}); run train"
         )
     return ModelMetadata.load(model_dir / ModelMetadata.FILE)
+
+
+def load_domain(model_dir: Path) -> ApplicabilityDomain | None:
+    """``domain.json`` of a trained model directory; None for a model trained before it existed."""
+    path = Path(model_dir) / ApplicabilityDomain.FILE
+    return ApplicabilityDomain.load(path) if path.exists() else None
 
 
 def load_model(model_dir: Path) -> tuple[Any, ModelMetadata]:

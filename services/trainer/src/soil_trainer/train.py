@@ -11,14 +11,17 @@ import numpy as np
 import pandas as pd
 
 from soil_contracts.bands import SpectralAxis
+from soil_contracts.domain import ApplicabilityDomain
 from soil_contracts.git import git_revision
 from soil_contracts.library import Scale
 from soil_contracts.model import ModelMetadata
 from soil_contracts.redact import redact, redact_url
 from soil_trainer.config import TrainParams
+from soil_trainer.conformal import conformal_half_widths, interval_method
+from soil_trainer.domain import fit_domain, preprocess
 from soil_trainer.errors import DataError, TrackingError
 from soil_trainer.model import FittedModel, fit_model
-from soil_trainer.saved_model import SERIALIZATION, pip_requirements, save_model_dir
+from soil_trainer.saved_model import SERIALIZATION, pip_requirements, quiet_input_example, save_model_dir
 from soil_trainer.tables import BENCHMARK, SAMPLE_ID, TRAINING, check_frame, read_table
 from soil_trainer.tracking import (
     configure_mlflow,
@@ -106,13 +109,28 @@ def flatten(prefix: str, value: Any) -> dict[str, Any]:
     return {prefix: value}
 
 
-def training_metrics(fitted: FittedModel, training: TrainingSet) -> dict[str, float]:
+def calibration_domain(
+    fitted: FittedModel, training: TrainingSet, target: TargetSpec, params: TrainParams
+) -> ApplicabilityDomain:
+    """The model's applicability domain and cross-conformal intervals (same folds and seed as the search)."""
+    regressor = fitted.pipeline.steps[-1][1]
+    features = preprocess(fitted.pipeline, training.spectra)
+    widths = conformal_half_widths(regressor, features, training.target, fitted.cv_folds, params.seed)
+    return fit_domain(fitted.pipeline, training.spectra, training.target, target_name=target.name,
+                      target_unit=target.unit, scale=target.scale, intervals=widths,
+                      interval_method=interval_method(fitted.cv_folds))
+
+
+def training_metrics(fitted: FittedModel, training: TrainingSet, domain: ApplicabilityDomain) -> dict[str, float]:
     metrics = {
         "cv_rmse": round(fitted.cv_rmse, 6),
         "cv_rmse_std": round(fitted.cv_rmse_std, 6),
         "n_train": len(training.target),
         "n_dropped": training.n_dropped,
+        "domain_components": len(domain.components),
     }
+    for width in domain.intervals:
+        metrics[f"interval_{round(width.coverage * 100)}_half_width"] = round(width.half_width, 6)
     metrics.update({k: v for k, v in fitted.best_params.items() if isinstance(v, (int, float))})
     return metrics
 
@@ -153,13 +171,15 @@ def log_run(
                     "target_unit": metadata.target_unit,
                 }
             )
-            info = mlflow.sklearn.log_model(
-                fitted.pipeline,
-                name="model",
-                signature=signature,
-                serialization_format=SERIALIZATION,
-                pip_requirements=pip_requirements(),
-            )
+            with quiet_input_example():
+                info = mlflow.sklearn.log_model(
+                    fitted.pipeline,
+                    name="model",
+                    signature=signature,
+                    serialization_format=SERIALIZATION,
+                    pip_requirements=pip_requirements(),
+                    input_example=training.spectra.head(1),
+                )
         return {"run_id": run.info.run_id, "model_id": info.model_id}
 
     # One attempt that writes: a half-logged run is marked FAILED by start_run's context manager.
@@ -167,6 +187,16 @@ def log_run(
         return _log()
     except Exception as exc:
         raise TrackingError(f"logging the run to {redact_url(uri)} failed: {str(exc).splitlines()[0][:300]}") from exc
+
+
+def log_model_file(model_id: str, record: ApplicabilityDomain) -> None:
+    """Upload a record file (``domain.json``) into the logged model, as ``log_metadata`` does ``soilci.json``."""
+    import tempfile
+
+    from mlflow import MlflowClient
+
+    with tempfile.TemporaryDirectory() as tmp:
+        MlflowClient().log_model_artifact(model_id, str(record.save(Path(tmp) / record.FILE)))
 
 
 def model_signature(fitted: FittedModel, spectra: pd.DataFrame):
@@ -194,6 +224,10 @@ def train(
     log.info("training %s on %d rows x %d bands", params.model, len(training.target), len(training.bands))
     fitted = fit_model(training.spectra, training.target, params)
     log.info("chose %s, CV RMSE %.4f", fitted.best_params, fitted.cv_rmse)
+    domain = calibration_domain(fitted, training, target, params)
+    log.info("domain: %d components (%.3f of the variance); %.0f%% interval +-%.4g %s", len(domain.components),
+             domain.explained_variance, domain.default_coverage * 100,
+             domain.intervals[0].half_width, target.unit)
     metadata = ModelMetadata(
         name=model_name,
         version=None,
@@ -207,16 +241,18 @@ def train(
         bands=training.bands,
         model=params.model,
         best_params=fitted.best_params,
-        metrics=training_metrics(fitted, training),
+        metrics=training_metrics(fitted, training, domain),
     )
     signature = model_signature(fitted, training.spectra)
     ids = log_run(fitted, training, params, metadata, signature)
     metadata = metadata.model_copy(update=ids)
-    try:
-        log_metadata(metadata.model_id, metadata)
-    except Exception as exc:
-        raise TrackingError(f"uploading {ModelMetadata.FILE} to the logged model failed: "
-                            f"{redact(str(exc).splitlines()[0][:300])}") from exc
-    save_model_dir(fitted.pipeline, metadata, model_dir, signature)
+    for record, upload in ((metadata, log_metadata), (domain, log_model_file)):
+        try:
+            upload(metadata.model_id, record)
+        except Exception as exc:
+            raise TrackingError(f"uploading {record.FILE} to the logged model failed: "
+                                f"{redact(str(exc).splitlines()[0][:300])}") from exc
+    save_model_dir(fitted.pipeline, metadata, model_dir, signature, domain=domain,
+                   input_example=training.spectra.head(1))
     log.info("wrote %s", model_dir)
     return metadata

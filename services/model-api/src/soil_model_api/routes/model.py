@@ -19,4 +19,6 @@ async def model_info(request: Request):
     if model is None:
         return JSONResponse({"detail": "model not loaded yet; see GET /readyz"}, status_code=503)
     info = asdict(model.info)
-    return ModelInfoResponse(**info, n_bands=len(model.bands), max_batch=request.app.state.settings.max_batch)
+    serving = request.app.state.serving
+    return ModelInfoResponse(**info, n_bands=len(model.bands), max_batch=request.app.state.settings.max_batch,
+                             domain=serving.judge.summary() if serving is not None else None)

@@ -36,7 +36,11 @@ async def read_body(request: Request, limit: int) -> bytes:
         "Each spectrum is either an array of values in the model's band order or an object mapping "
         "every band name to its value (see `GET /v1/model` for the bands). Values must be finite "
         "numbers; wrong band names or counts, NaN, Infinity, strings, empty batches (422) and batches "
-        "above MODEL_API_MAX_BATCH (413) are rejected, each error naming its field."
+        "above MODEL_API_MAX_BATCH (413) are rejected, each error naming its field. A spectrum on another "
+        "scale than the model's (fraction vs percent reflectance vs absorbance) is refused (422, "
+        "`wrong_scale`, naming the likely scale). Each accepted spectrum gets a `results` entry: the "
+        "value with the target and unit, a conformal prediction interval, Hotelling T2 and Q residual, "
+        "and `in_domain` with the reason when a limit is exceeded."
     ),
     response_model=PredictResponse,
     responses=ERROR_RESPONSES,
@@ -51,15 +55,19 @@ async def predict(request: Request) -> Response:
                         media_type="application/json")
     serving = app.state.serving
     spectra = serving.schema.parse(await read_body(request, app.state.settings.max_body_bytes))
+    judge = serving.judge
+    judge.check_scale(spectra)  # 422 naming the likely scale
     try:
-        predictions = model.predict(spectra)
+        predictions, features = model.predict_with_features(spectra)
     except Exception:  # noqa: BLE001 - the model rejected valid-looking input; find which spectra
-        predictions = None
+        predictions = features = None
     if predictions is None or not np.isfinite(predictions).all():
         raise InvalidRequest(422, unpredictable_rows(model, spectra))
-    serving.count(len(predictions))
-    # Constant fields are serialised once per model; only the predictions change per request.
-    body = serving.prefix + orjson.dumps(predictions, option=orjson.OPT_SERIALIZE_NUMPY) + b"}"
+    results = judge.results(predictions, judge.score(features))
+    serving.count(len(predictions), sum(r["in_domain"] is False for r in results))
+    # Constant fields are serialised once per model; only the predictions and their context change.
+    body = (serving.prefix + orjson.dumps(predictions, option=orjson.OPT_SERIALIZE_NUMPY)
+            + b',"results":' + orjson.dumps(results) + b"}")
     return Response(body, media_type="application/json")
 
 

@@ -1,0 +1,112 @@
+"""``domain.json``: a model's calibration domain and conformal intervals, written by train, read by the model API.
+
+Everything is in the model's own preprocessed space (the fitted pipeline's steps before the
+regressor), so serving scores a spectrum with the features it predicts from. Arrays are plain
+lists, so this package needs pydantic only.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from soil_contracts._record import Record
+from soil_contracts.library import Scale
+
+DOMAIN_FILE = "domain.json"
+DOMAIN_SCHEMA_VERSION = 1
+
+
+class DomainLimit(BaseModel):
+    """Hotelling T2 and Q-residual limits at one confidence level (e.g. 0.99)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    confidence: float = Field(gt=0, lt=1)
+    t2: float = Field(gt=0)
+    q: float = Field(ge=0)
+
+
+class IntervalWidth(BaseModel):
+    """A symmetric conformal interval: ``prediction +- half_width`` covers ``coverage`` of new samples."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    coverage: float = Field(gt=0, lt=1)
+    half_width: float = Field(ge=0)
+
+
+class ValueRange(BaseModel):
+    """Plausible values of one spectrum on the model's input scale (the library's ``check_scale`` rule).
+
+    A spectrum whose largest value lies outside ``[max_low, max_high]`` or whose smallest is below
+    ``min_low`` is on another scale. ``observed_min``/``observed_max``: over the calibration spectra.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_low: float
+    max_high: float
+    min_low: float
+    observed_min: float
+    observed_max: float
+
+
+class ApplicabilityDomain(Record):
+    """``<model dir>/domain.json``: what serving needs to judge a new spectrum and bound its prediction.
+
+    Attributes:
+        features: names of the preprocessing steps the space is made of (``log10``, ``resample`` ...).
+        n_samples: calibration spectra; n_features: length of a preprocessed spectrum.
+        mean: (n_features,) calibration mean; components: (k, n_features) orthonormal PCA loadings.
+        score_variances: (k,) variance (ddof=1) of the calibration scores per component.
+        explained_variance: fraction of the calibration variance the k components hold.
+        limits: T2 and Q limits per confidence level; ``flag_confidence`` is the one ``in_domain`` uses.
+        target, target_unit, target_min, target_max: the calibration range of the predicted property.
+        scale, value_range: the input scale and its plausible values.
+        intervals: conformal half-widths per coverage; ``default_coverage`` is the one served.
+        interval_method: how the widths were calibrated (library, method, folds).
+    """
+
+    kind: str = "applicability domain"
+    FILE: ClassVar[str] = DOMAIN_FILE
+
+    schema_version: int = DOMAIN_SCHEMA_VERSION
+    features: list[str] = Field(default_factory=list)
+    n_samples: int = Field(ge=2)
+    n_features: int = Field(ge=1)
+    mean: list[float]
+    components: list[list[float]] = Field(min_length=1)
+    score_variances: list[float] = Field(min_length=1)
+    explained_variance: float = Field(gt=0, le=1.000001)
+    limits: list[DomainLimit] = Field(min_length=1)
+    flag_confidence: float = 0.99
+    target: str = Field(min_length=1)
+    target_unit: str = Field(min_length=1)
+    target_min: float
+    target_max: float
+    scale: Scale
+    value_range: ValueRange
+    intervals: list[IntervalWidth] = Field(min_length=1)
+    default_coverage: float = 0.9
+    interval_method: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ApplicabilityDomain:
+        k = len(self.components)
+        if len(self.mean) != self.n_features or any(len(row) != self.n_features for row in self.components):
+            raise ValueError(f"mean and every component need {self.n_features} values (n_features)")
+        if len(self.score_variances) != k or min(self.score_variances) <= 0:
+            raise ValueError(f"score_variances needs {k} positive values, one per component")
+        if self.limit(self.flag_confidence) is None:
+            raise ValueError(f"flag_confidence {self.flag_confidence} has no entry in limits")
+        if self.interval(self.default_coverage) is None:
+            raise ValueError(f"default_coverage {self.default_coverage} has no entry in intervals")
+        return self
+
+    def limit(self, confidence: float) -> DomainLimit | None:
+        return next((lim for lim in self.limits if abs(lim.confidence - confidence) < 1e-9), None)
+
+    def interval(self, coverage: float) -> IntervalWidth | None:
+        return next((iv for iv in self.intervals if abs(iv.coverage - coverage) < 1e-9), None)

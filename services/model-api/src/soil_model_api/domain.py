@@ -1,0 +1,128 @@
+"""Judge each spectrum against the model's calibration domain: scale check, T2/Q, interval, context.
+
+Everything per model is precomputed at load (projection matrix, inverse variances, limits), so a
+request costs two matrix products and a few vectorised comparisons. Mirrors
+``soil_trainer.domain.score_domain`` (the API does not import the trainer).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from soil_contracts.domain import ApplicabilityDomain
+from soil_contracts.library import PLAUSIBLE_MAX, PLAUSIBLE_MIN, Scale, likely_scale
+from soil_model_api.validation import MAX_REPORTED, InvalidRequest, problem
+
+NO_DOMAIN = "the model carries no domain.json (trained before domains were recorded); not judged"
+
+
+class DomainJudge:
+    """The per-model part of every prediction's context; ``domain`` None serves without judging."""
+
+    def __init__(self, domain: ApplicabilityDomain | None, scale: Scale | None, target: str | None,
+                 unit: str | None):
+        self.domain = domain
+        self.target, self.unit = target, unit
+        self.scale = domain.scale if domain is not None else scale
+        if domain is not None:
+            ranges = domain.value_range
+            self.max_low, self.max_high, self.min_low = ranges.max_low, ranges.max_high, ranges.min_low
+        elif scale is not None:
+            (self.max_low, self.max_high), self.min_low = PLAUSIBLE_MAX[scale], PLAUSIBLE_MIN
+        if domain is None:
+            return
+        self.mean = np.asarray(domain.mean, dtype=np.float64)
+        components = np.asarray(domain.components, dtype=np.float64)
+        self.loadings = np.ascontiguousarray(components.T)  # (n_features, k)
+        self.inv_var = 1.0 / np.asarray(domain.score_variances, dtype=np.float64)
+        limit = domain.limit(domain.flag_confidence)
+        self.t2_limit, self.q_limit, self.confidence = limit.t2, limit.q, domain.flag_confidence
+        width = domain.interval(domain.default_coverage)
+        self.half_width, self.coverage = width.half_width, width.coverage
+        self.target_min, self.target_max = domain.target_min, domain.target_max
+
+    def check_scale(self, spectra: np.ndarray) -> None:
+        """Refuse (422) spectra whose values cannot be on the model's input scale, naming the likely one."""
+        if self.scale is None:
+            return
+        row_max, row_min = spectra.max(axis=1), spectra.min(axis=1)
+        bad = np.flatnonzero((row_max < self.max_low) | (row_max > self.max_high) | (row_min < self.min_low))
+        if bad.size == 0:
+            return
+        errors = []
+        for i in bad[:MAX_REPORTED]:
+            seen = likely_scale(float(row_max[i]), float(row_min[i]))
+            errors.append(problem(
+                ["spectra", int(i)],
+                f"values {row_min[i]:.4g} .. {row_max[i]:.4g} look like {seen}, but the model takes "
+                f"{self.scale.value} (largest value {self.max_low:g} .. {self.max_high:g}); "
+                f"{conversion_hint(self.scale)}", "wrong_scale"))
+        if bad.size > len(errors):
+            errors[-1]["msg"] += f" (and {bad.size - len(errors)} more spectra)"
+        raise InvalidRequest(422, errors)
+
+    def score(self, features: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """(T2, Q) per row of the preprocessed spectra; None without a domain or features."""
+        if self.domain is None or features is None or features.shape[1] != self.mean.shape[0]:
+            return None
+        centred = features - self.mean
+        scores = centred @ self.loadings
+        t2 = (scores * scores) @ self.inv_var
+        q = np.maximum(np.einsum("ij,ij->i", centred, centred) - np.einsum("ij,ij->i", scores, scores), 0.0)
+        return t2, q
+
+    def results(self, predictions: np.ndarray, scored: tuple[np.ndarray, np.ndarray] | None) -> list[dict[str, Any]]:
+        """One context object per prediction (see ``schemas.SpectrumResult``)."""
+        values = predictions.tolist()
+        if scored is None:
+            return [{"value": v, "target": self.target, "unit": self.unit, "interval": None, "t2": None,
+                     "q": None, "in_domain": None, "in_calibration_range": None, "reason": NO_DOMAIN}
+                    for v in values]
+        t2, q = scored
+        lower = (predictions - self.half_width).tolist()
+        upper = (predictions + self.half_width).tolist()
+        t2_out, q_out = t2 > self.t2_limit, q > self.q_limit
+        in_range = ((predictions >= self.target_min) & (predictions <= self.target_max)).tolist()
+        out = []
+        for i, value in enumerate(values):
+            inside = not (t2_out[i] or q_out[i])
+            out.append({
+                "value": value, "target": self.target, "unit": self.unit,
+                "interval": {"lower": lower[i], "upper": upper[i], "coverage": self.coverage},
+                "t2": float(t2[i]), "q": float(q[i]), "in_domain": inside, "in_calibration_range": in_range[i],
+                "reason": None if inside else self.reason(float(t2[i]), float(q[i])),
+            })
+        return out
+
+    def reason(self, t2: float, q: float) -> str:
+        """Which limit a spectrum exceeds and by how much, in words."""
+        parts = []
+        pct = f"{self.confidence * 100:g}%"
+        if t2 > self.t2_limit:
+            parts.append(f"Hotelling T2 {t2:.4g} is {t2 / self.t2_limit:.2f}x its {pct} limit {self.t2_limit:.4g} "
+                         "(an extreme combination of calibration features)")
+        if q > self.q_limit:
+            parts.append(f"Q residual {q:.4g} is {q / self.q_limit:.2f}x its {pct} limit {self.q_limit:.4g} "
+                         "(a spectral shape the calibration spectra do not have)")
+        return "; ".join(parts)
+
+    def summary(self) -> dict[str, Any] | None:
+        """What GET /v1/model says about the domain."""
+        if self.domain is None:
+            return None
+        d = self.domain
+        return {"components": len(d.components), "explained_variance": d.explained_variance,
+                "flag_confidence": d.flag_confidence, "t2_limit": self.t2_limit, "q_limit": self.q_limit,
+                "target_min": d.target_min, "target_max": d.target_max, "coverage": self.coverage,
+                "half_width": self.half_width, "interval_method": d.interval_method, "n_samples": d.n_samples}
+
+
+def conversion_hint(scale: Scale) -> str:
+    """How to bring a spectrum onto ``scale``, for messages."""
+    if scale is Scale.REFLECTANCE_PERCENT:
+        return "send percent reflectance (fraction x 100; from absorbance A: 100 x 10^-A)"
+    if scale is Scale.REFLECTANCE_FRACTION:
+        return "send reflectance as a fraction (percent / 100; from absorbance A: 10^-A)"
+    return "send apparent absorbance log10(1/R), R the reflectance fraction"

@@ -1,0 +1,130 @@
+"""domain: every prediction carries its context; wrong-scale spectra are refused, shifted ones flagged."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import numpy as np
+import pytest
+
+from soil_model_api.domain import NO_DOMAIN, DomainJudge
+from soil_model_api.model_dir import load_from_dir
+
+
+@pytest.fixture(scope="module")
+def loaded(model_dir):
+    return load_from_dir(model_dir)
+
+
+def predict(url: str, spectra: np.ndarray) -> httpx.Response:
+    return httpx.post(f"{url}/v1/predict", json={"spectra": spectra.tolist()}, timeout=60)
+
+
+def test_each_prediction_carries_value_unit_interval_and_domain(service, benchmark):
+    body = predict(service.url, benchmark.spectra[:20]).json()
+
+    results = body["results"]
+    assert len(results) == 20
+    np.testing.assert_allclose([r["value"] for r in results], body["predictions"], rtol=0, atol=0)
+    for r in results:
+        assert (r["target"], r["unit"]) == ("SOC_target", "%")
+        assert r["interval"]["lower"] < r["value"] < r["interval"]["upper"]
+        assert r["interval"]["coverage"] == 0.9
+        assert r["t2"] >= 0 and r["q"] >= 0
+        assert (r["reason"] is None) == r["in_domain"]
+    assert sum(r["in_domain"] for r in results) >= 17
+
+
+def test_benchmark_intervals_cover_about_their_nominal_share(service, benchmark, prepared_data):
+    import pandas as pd
+
+    truth = pd.read_parquet(prepared_data / "benchmark.parquet")["SOC_target"].to_numpy()
+    results = predict(service.url, benchmark.spectra).json()["results"]
+    covered = np.mean([r["interval"]["lower"] <= y <= r["interval"]["upper"] for r, y in zip(results, truth, strict=True)])
+    flagged = np.mean([not r["in_domain"] for r in results])
+
+    assert 0.85 <= covered <= 0.95, covered
+    assert flagged <= 0.10, flagged
+
+
+@pytest.mark.parametrize(("convert", "named"), [
+    (lambda x: x / 100.0, "reflectance fraction"),
+    (lambda x: np.log10(100.0 / x), "absorbance"),
+])
+def test_spectra_on_another_scale_are_refused_naming_the_likely_scale(service, benchmark, convert, named):
+    resp = predict(service.url, convert(benchmark.spectra[:3]))
+
+    assert resp.status_code == 422
+    detail = resp.json()["detail"]
+    assert [d["loc"] for d in detail] == [["body", "spectra", i] for i in range(3)]
+    assert all(d["type"] == "wrong_scale" and named in d["msg"] and "reflectance_percent" in d["msg"]
+               for d in detail)
+
+
+def test_one_wrong_scale_spectrum_in_a_batch_is_named(service, benchmark):
+    spectra = benchmark.spectra[:4].copy()
+    spectra[2] /= 100.0
+
+    detail = predict(service.url, spectra).json()["detail"]
+
+    assert [d["loc"] for d in detail] == [["body", "spectra", 2]]
+
+
+def test_offset_spectra_get_a_prediction_flagged_with_the_limit_exceeded(service, benchmark):
+    resp = predict(service.url, benchmark.spectra[:5] + 6.0)  # still percent reflectance, but brighter soil
+
+    assert resp.status_code == 200
+    results = resp.json()["results"]
+    assert not any(r["in_domain"] for r in results)
+    assert all(re.search(r"(T2|Q residual) [\d.e+-]+ is [\d.]+x its 99% limit", r["reason"]) for r in results)
+    text = httpx.get(f"{service.url}/metrics").text
+    assert re.search(r'soil_model_api_out_of_domain_total\{model_name="soil-soc",model_version="[^"]*"\} '
+                     r'([5-9]|\d\d+)', text)
+
+
+def test_model_info_describes_the_domain(service):
+    info = httpx.get(f"{service.url}/v1/model").json()
+
+    assert info["scale"] == "reflectance_percent"
+    domain = info["domain"]
+    assert domain["coverage"] == 0.9 and domain["half_width"] > 0
+    assert domain["t2_limit"] > 0 and domain["q_limit"] > 0 and 1 <= domain["components"] <= 20
+    assert domain["target_min"] < domain["target_max"]
+
+
+def test_judge_scores_as_the_trainer_does(loaded, benchmark):
+    from soil_trainer.domain import preprocess, score_domain
+
+    features = preprocess(loaded.estimator, benchmark.spectra)
+    expected_t2, expected_q = score_domain(loaded.domain, features)
+    judge = DomainJudge(loaded.domain, None, "SOC_target", "%")
+
+    t2, q = judge.score(features)
+
+    np.testing.assert_allclose(t2, expected_t2, rtol=1e-9)
+    np.testing.assert_allclose(q, expected_q, rtol=1e-7, atol=1e-12)
+
+
+def test_a_model_without_domain_json_is_served_unjudged(few_band_service):
+    bands = httpx.get(f"{few_band_service.url}/v1/model").json()["bands"]
+
+    resp = httpx.post(f"{few_band_service.url}/v1/predict", json={"spectra": [[20.0] * len(bands)]}, timeout=30)
+
+    assert resp.status_code == 200
+    (result,) = resp.json()["results"]
+    assert result["interval"] is None and result["in_domain"] is None and result["reason"] == NO_DOMAIN
+    assert result["value"] == resp.json()["predictions"][0]
+
+
+def test_domain_bench_meets_its_goals_on_real_data(model_dir, prepared_data):
+    """bench/bench_domain.py's figures, loosely: coverage near 90%, few benchmark flags, CV.98 flagged."""
+    from bench.bench_domain import measure
+    from tests.support import REPO_ROOT
+
+    figures = measure(model_dir, prepared_data / "benchmark.parquet", "CV.98", REPO_ROOT / "params.yaml")
+
+    assert 0.82 <= figures["coverage"] <= 0.97, figures
+    assert figures["benchmark_out_of_domain"] <= 0.10, figures
+    assert figures["other_out_of_domain"] >= 0.95, figures
+    assert figures["fraction_refused"] == figures["absorbance_refused"] == 1.0, figures

@@ -1,0 +1,78 @@
+"""domain: the calibration domain train saves (domain.json), its T2/Q limits and conformal intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from soil_contracts.domain import ApplicabilityDomain
+from soil_contracts.model import ModelMetadata
+from soil_trainer.domain import preprocess, q_limit, score_domain, t2_limit
+from soil_trainer.saved_model import load_domain, load_model
+
+
+def test_train_saves_the_domain_beside_soilci_json(workspace):
+    domain = load_domain(workspace.model_dir)
+    meta = ModelMetadata.load(workspace.model_dir / "soilci.json")
+    training = pd.read_parquet(workspace.data / "training.parquet").dropna(subset=["SOC_target"])
+
+    assert domain is not None and domain.schema_version == 1
+    assert domain.n_samples == meta.metrics["n_train"] == len(training)
+    assert (domain.target, domain.target_unit, domain.scale) == ("SOC_target", "%", meta.scale)
+    assert (domain.target_min, domain.target_max) == (training["SOC_target"].min(), training["SOC_target"].max())
+    components = np.asarray(domain.components)
+    np.testing.assert_allclose(components @ components.T, np.eye(len(components)), atol=1e-9)
+    assert domain.explained_variance >= 0.99 or len(components) == 20
+    assert domain.features == ["log10", "absorbance", "resample"]  # the steps params.yaml turns on
+    limits = {lim.confidence: lim for lim in domain.limits}
+    assert limits[0.99].t2 > limits[0.95].t2 > 0 and limits[0.99].q > limits[0.95].q > 0
+    widths = {iv.coverage: iv.half_width for iv in domain.intervals}
+    assert widths[0.95] > widths[0.9] > 0 and domain.default_coverage == 0.9
+    assert meta.metrics["interval_90_half_width"] == pytest.approx(widths[0.9], abs=1e-6)
+    assert "CrossConformalRegressor" in domain.interval_method
+
+
+def test_logged_model_carries_domain_json(workspace, tmp_path):
+    import mlflow.artifacts
+
+    meta = ModelMetadata.load(workspace.model_dir / "soilci.json")
+    local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{meta.model_id}",
+                                                dst_path=str(tmp_path), tracking_uri=workspace.tracking_uri)
+
+    assert ApplicabilityDomain.load(f"{local}/{ApplicabilityDomain.FILE}") == load_domain(workspace.model_dir)
+
+
+def test_benchmark_is_covered_by_the_intervals_and_mostly_in_domain(workspace):
+    pipeline, meta = load_model(workspace.model_dir)
+    domain = load_domain(workspace.model_dir)
+    bench = pd.read_parquet(workspace.data / "benchmark.parquet")
+    truth = bench["SOC_target"].to_numpy()
+    predicted = np.asarray(pipeline.predict(bench[meta.bands])).ravel()
+    t2, q = score_domain(domain, preprocess(pipeline, bench[meta.bands]))
+    limit = domain.limit(domain.flag_confidence)
+
+    coverage = np.mean(np.abs(truth - predicted) <= domain.interval(0.9).half_width)
+    flagged = np.mean((t2 > limit.t2) | (q > limit.q))
+
+    assert 0.85 <= coverage <= 0.95, coverage
+    assert flagged <= 0.10, flagged
+
+
+def test_t2_and_q_limits_hold_their_confidence_on_gaussian_data():
+    """New samples from the calibration distribution exceed the 95% limits about 5% of the time."""
+    rng = np.random.default_rng(3)
+    p, k, n = 30, 3, 400
+    scales = np.r_[np.array([10.0, 6.0, 4.0]), np.linspace(1.0, 0.3, p - k)]
+    calibration, new = (rng.normal(size=(m, p)) * scales for m in (n, 20000))
+    mean = calibration.mean(axis=0)
+    _, s, vt = np.linalg.svd(calibration - mean, full_matrices=False)
+    eigen = s**2 / (n - 1)
+    centred = new - mean
+    scores = centred @ vt[:k].T
+    t2 = np.sum(scores**2 / eigen[:k], axis=1)
+    q = np.sum(centred**2, axis=1) - np.sum(scores**2, axis=1)
+
+    assert np.mean(t2 > t2_limit(k, n, 0.95)) == pytest.approx(0.05, abs=0.015)
+    assert np.mean(q > q_limit(eigen[k:], 0.95)) == pytest.approx(0.05, abs=0.015)
+    assert q_limit(eigen[k:], 0.99) > q_limit(eigen[k:], 0.95)
