@@ -12,27 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from soil_contracts.bands import SpectralAxis
-from soil_contracts.library import Grid, Scale
+from soil_contracts.library import PLAUSIBLE_MAX, Grid, Scale, likely_scale
 from soil_trainer.errors import DataError
-
-# What a row on each scale looks like (its largest value): used to name the scale a row is really on.
-# Soils reflect 2-80 % of the light in the vis-NIR and MIR; their apparent absorbance stays below ~4.
-PLAUSIBLE_MAX = {
-    Scale.REFLECTANCE_FRACTION: (0.02, 1.2),
-    Scale.REFLECTANCE_PERCENT: (2.0, 120.0),
-    Scale.ABSORBANCE: (0.05, 6.0),
-}
-
-
-def likely_scale(row_max: float, row_min: float) -> str:
-    """The scale a spectrum with this largest/smallest value most likely is on, in words."""
-    if row_min < -0.5:
-        return "not a reflectance or absorbance spectrum (negative values)"
-    if row_max <= 1.2:
-        return "reflectance fraction (0-1) or absorbance"
-    if row_max <= 6.0:
-        return "absorbance"
-    return "reflectance percent (0-100)"
 
 
 def check_scale(values: np.ndarray, declared: Scale, ids: np.ndarray, source: str) -> None:
