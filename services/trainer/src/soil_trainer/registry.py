@@ -21,12 +21,12 @@ from soil_contracts.model import ModelMetadata
 from soil_contracts.records import RegisteredVersion
 from soil_contracts.redact import redact_url
 from soil_trainer.errors import DataError, TrackingError, UsageError
-from soil_trainer.saved_model import SERIALIZATION, load_metadata, model_digest, pip_requirements
+from soil_trainer.saved_model import SERIALIZATION, load_domain, load_metadata, model_digest, pip_requirements
 from soil_trainer.tracking import (
     configure_mlflow,
     ensure_reachable,
     experiment_name,
-    log_metadata,
+    log_model_records,
     with_retry,
 )
 
@@ -113,7 +113,8 @@ def model_source(client, model_dir: Path, meta: ModelMetadata, uri: str = "") ->
             serialization_format=SERIALIZATION,
             pip_requirements=pip_requirements(),
         )
-    log_metadata(info.model_id, meta.model_copy(update={"run_id": run.info.run_id, "model_id": info.model_id}))
+    log_model_records(info.model_id, meta.model_copy(update={"run_id": run.info.run_id, "model_id": info.model_id}),
+                      load_domain(model_dir))
     return f"models:/{info.model_id}", run.info.run_id, info.model_id
 
 

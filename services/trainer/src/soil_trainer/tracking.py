@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from soil_contracts.model import ModelMetadata
+from soil_contracts._record import Record
 from soil_contracts.redact import redact_url
 from soil_trainer.config import get_settings
 from soil_trainer.errors import TrackingError
@@ -114,12 +114,14 @@ def data_version(files: dict[str, str]) -> str:
     return hashlib.md5(lines.encode()).hexdigest()
 
 
-def log_metadata(model_id: str, metadata: ModelMetadata) -> None:
-    """Upload ``soilci.json`` into the logged model's files, so every registry copy carries its identity."""
+def log_model_records(model_id: str, *records: Record) -> None:
+    """Upload each record's file (``soilci.json``, ``domain.json``) into the logged model's files, so every
+    registry copy carries what the model predicts and its domain. ``None`` records are skipped."""
     import tempfile
 
     from mlflow import MlflowClient
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = metadata.save(Path(tmp) / ModelMetadata.FILE)
-        MlflowClient().log_model_artifact(model_id, str(path))
+        for record in records:
+            if record is not None:
+                MlflowClient().log_model_artifact(model_id, str(record.save(Path(tmp) / record.FILE)))

@@ -29,7 +29,7 @@ from soil_trainer.tracking import (
     ensure_reachable,
     experiment_name,
     file_md5,
-    log_metadata,
+    log_model_records,
 )
 
 log = logging.getLogger(__name__)
@@ -189,16 +189,6 @@ def log_run(
         raise TrackingError(f"logging the run to {redact_url(uri)} failed: {str(exc).splitlines()[0][:300]}") from exc
 
 
-def log_model_file(model_id: str, record: ApplicabilityDomain) -> None:
-    """Upload a record file (``domain.json``) into the logged model, as ``log_metadata`` does ``soilci.json``."""
-    import tempfile
-
-    from mlflow import MlflowClient
-
-    with tempfile.TemporaryDirectory() as tmp:
-        MlflowClient().log_model_artifact(model_id, str(record.save(Path(tmp) / record.FILE)))
-
-
 def model_signature(fitted: FittedModel, spectra: pd.DataFrame):
     """Input: one float64 column per band, in band order; output: the predicted target."""
     from mlflow.models import infer_signature
@@ -246,12 +236,11 @@ def train(
     signature = model_signature(fitted, training.spectra)
     ids = log_run(fitted, training, params, metadata, signature)
     metadata = metadata.model_copy(update=ids)
-    for record, upload in ((metadata, log_metadata), (domain, log_model_file)):
-        try:
-            upload(metadata.model_id, record)
-        except Exception as exc:
-            raise TrackingError(f"uploading {record.FILE} to the logged model failed: "
-                                f"{redact(str(exc).splitlines()[0][:300])}") from exc
+    try:
+        log_model_records(metadata.model_id, metadata, domain)
+    except Exception as exc:
+        raise TrackingError(f"uploading {ModelMetadata.FILE} and {ApplicabilityDomain.FILE} to the logged model "
+                            f"failed: {redact(str(exc).splitlines()[0][:300])}") from exc
     save_model_dir(fitted.pipeline, metadata, model_dir, signature, domain=domain,
                    input_example=training.spectra.head(1))
     log.info("wrote %s", model_dir)
