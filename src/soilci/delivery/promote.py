@@ -258,26 +258,17 @@ def report(verb: str, switch: Switch) -> None:
     print(f"commit {commit}; {switch.alias}", file=sys.stderr)
 
 
-def run_promote(args) -> int:
-    switch = promote(
-        args.manifests_repo,
-        preview_url=args.preview_url,
-        tracking_uri=args.tracking_uri,
-        expect_version=args.expect_version,
-        branch=args.branch,
-        overlay=args.overlay,
-    )
-    report("promote", switch)
+def _run(verb: str, switch_to, args, **extra) -> int:
+    """The CLI side of promote and rollback: one switch, then what it did on stderr."""
+    switch = switch_to(args.manifests_repo, preview_url=args.preview_url, tracking_uri=args.tracking_uri,
+                       branch=args.branch, overlay=args.overlay, **extra)
+    report(verb, switch)
     return 0
+
+
+def run_promote(args) -> int:
+    return _run("promote", promote, args, expect_version=args.expect_version)
 
 
 def run_rollback(args) -> int:
-    switch = rollback(
-        args.manifests_repo,
-        preview_url=args.preview_url,
-        tracking_uri=args.tracking_uri,
-        branch=args.branch,
-        overlay=args.overlay,
-    )
-    report("rollback", switch)
-    return 0
+    return _run("rollback", rollback, args)

@@ -213,8 +213,6 @@ class LibrarySummary(Record):
 
     kind: str = "library summary"
 
-    base_ref: str | None = None  # unused since base.json holds content only; kept for older files
-    base_commit: str | None = None
     target: str
     unit: str
     benchmark_sha256: str
