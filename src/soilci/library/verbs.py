@@ -111,15 +111,19 @@ def run_list(args: argparse.Namespace) -> int:
     repo = args.repo.resolve()
     spec = load_spec(repo, args.params)
     dirs = ([spec.benchmark_dir(repo)] if spec.benchmark_dir(repo).exists() else []) + list_batch_dirs(repo, spec)
-    print(f"{'batch':<24} {'rows':>5} {'pending':>8}  {'instrument':<18} {'date':<12} source")
+    rows = []
     for directory in dirs:
         try:
             meta = read_batch(directory, spec).meta
         except SoilTrainerError as exc:
             raise ConfigError(str(exc)) from None
-        pending = sum(meta.pending.values())
-        print(f"{meta.id:<24} {meta.rows:>5} {pending:>8}  {meta.instrument[:18]:<18} {meta.date[:12]:<12} "
-              f"{meta.source.file}")
+        rows.append((meta.id, str(meta.rows), str(sum(meta.pending.values())), meta.instrument, meta.date,
+                     meta.source.file))
+    header = ("batch", "rows", "pending", "instrument", "date", "source")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:  # columns as wide as their longest value: nothing is cut
+        cells = [v.rjust(w) if i in (1, 2) else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths))]
+        print("  ".join(cells).rstrip())
     return 0
 
 
