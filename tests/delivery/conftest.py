@@ -12,6 +12,7 @@ import pytest
 
 from soil_contracts.bands import band_columns
 from soil_contracts.model import ModelMetadata
+from soil_contracts.model_file import TRUSTED_TYPES
 from soil_contracts.records import ImageRecord, RegisteredVersion
 from soilci.cli import main
 from soilci.delivery.bump import bump, bump_request
@@ -45,7 +46,8 @@ def model_dir(tmp_path) -> Path:
     """The files publish-image looks at in a trained model directory (the model is not loaded)."""
     path = tmp_path / "model"
     path.mkdir()
-    (path / "MLmodel").write_text("flavors: {}\n")
+    (path / "MLmodel").write_text("flavors:\n  sklearn: {serialization_format: skops, pickled_model: model.skops}\n")
+    (path / "model.skops").write_bytes(b"")
     TRAINED.save(path / ModelMetadata.FILE)
     return path
 
@@ -70,6 +72,7 @@ def fit_model(data_dir: Path, out: Path, n_components: int) -> Path:
         pipeline,
         str(out),
         serialization_format="skops",
+        skops_trusted_types=list(TRUSTED_TYPES),
         pip_requirements=REQUIREMENTS,
         signature=infer_signature(X, pipeline.predict(X)),
     )

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from soil_contracts.model import ModelMetadata
+from soil_contracts.model_file import TRUSTED_TYPES
 from tests.support import REPO_ROOT, free_port, stop_group, wait_for_http
 
 VENV_BIN = Path(sys.executable).parent
@@ -49,7 +50,7 @@ def train_fixture_model(data_dir: Path, out: Path, band_step: int = 1) -> Path:
     with warnings.catch_warnings():  # MLflow's own input-example code trips a pandas deprecation
         warnings.filterwarnings("ignore", message="Operation with range is deprecated")
         mlflow.sklearn.save_model(
-            pipeline, str(out), serialization_format="skops",
+            pipeline, str(out), serialization_format="skops", skops_trusted_types=list(TRUSTED_TYPES),
             signature=infer_signature(X, pipeline.predict(X)), input_example=X.iloc[:1],
             pip_requirements=["scikit-learn"],  # skip MLflow's slow environment inference
         )

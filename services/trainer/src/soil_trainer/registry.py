@@ -19,7 +19,7 @@ from typing import Any
 
 from soil_contracts.git import git_branch
 from soil_contracts.model import ModelMetadata
-from soil_contracts.model_file import DIGEST_TAG
+from soil_contracts.model_file import DIGEST_TAG, model_file
 from soil_contracts.records import RegisteredVersion
 from soil_contracts.redact import redact_url
 from soil_trainer.errors import DataError, TrackingError, UsageError
@@ -168,6 +168,7 @@ def register(
 
     check_branch(branch)
     meta = load_metadata(model_dir)
+    model_file(Path(model_dir))  # only a model every loader accepts is registered (pickle: exit 5)
     metrics = read_metrics(metrics_path)
     digest = model_digest(model_dir)
     uri = configure_mlflow()
