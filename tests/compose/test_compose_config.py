@@ -26,10 +26,9 @@ def compose_command() -> list[str]:
     pytest.skip("neither docker compose nor docker-compose is installed")
 
 
-@pytest.fixture(scope="module")
-def resolved(tmp_path_factory) -> dict:
-    """compose.yaml after docker-compose's own parsing and interpolation, with no .env and no overrides."""
-    empty_env_file = tmp_path_factory.mktemp("env") / ".env"
+def resolve(env_dir: Path, **variables: str) -> dict:
+    """compose.yaml after docker-compose's own parsing and interpolation, with no .env, only ``variables``."""
+    empty_env_file = env_dir / ".env"
     empty_env_file.write_text("")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SOILCI_", "MLFLOW_", "MODEL_", "COMPOSE_")) and k != "BASE_IMAGE"}
@@ -37,10 +36,16 @@ def resolved(tmp_path_factory) -> dict:
     out = subprocess.run(
         [*compose_command(), "--project-directory", str(REPO_ROOT), "-f", str(REPO_ROOT / "compose.yaml"),
          "--env-file", str(empty_env_file), "config"],
-        capture_output=True, text=True, env=env, check=False,
+        capture_output=True, text=True, env={**env, **variables}, check=False,
     )
     assert out.returncode == 0, out.stderr
     return yaml.safe_load(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def resolved(tmp_path_factory) -> dict:
+    """compose.yaml as docker-compose resolves it with no .env and no overrides."""
+    return resolve(tmp_path_factory.mktemp("env"))
 
 
 def volumes(service: dict) -> set[str]:
@@ -89,6 +94,19 @@ def test_published_ports_listen_on_loopback_by_default(resolved):
         int(str(p).split(":")[-1].split("/")[0]) for p in published if not isinstance(p, dict)
     } == {5000, 8000}
     assert all("127.0.0.1" in str(p) for p in published), published
+
+
+def host_ips(service: dict) -> set[str]:
+    """The host addresses a service's published ports listen on, whichever syntax compose prints."""
+    return {p.get("host_ip", "0.0.0.0") if isinstance(p, dict) else str(p).rsplit(":", 2)[0]
+            for p in service.get("ports", [])}
+
+
+def test_mlflow_listens_on_loopback_only_even_when_the_stack_is_shared(tmp_path):
+    # It has no authentication: sharing the model API must not share the registry.
+    shared = resolve(tmp_path, SOILCI_BIND_ADDRESS="0.0.0.0")
+    assert host_ips(shared["services"]["mlflow"]) == {"127.0.0.1"}
+    assert host_ips(shared["services"]["model-api"]) == {"0.0.0.0"}
 
 
 def test_every_image_builds_from_base_image_and_mlflow_state_lives_in_a_named_volume(resolved):

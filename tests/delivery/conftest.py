@@ -12,6 +12,7 @@ import pytest
 
 from soil_contracts.bands import band_columns
 from soil_contracts.model import ModelMetadata
+from soil_contracts.model_file import TRUSTED_TYPES
 from soil_contracts.records import ImageRecord, RegisteredVersion
 from soilci.cli import main
 from soilci.delivery.bump import bump, bump_request
@@ -31,7 +32,7 @@ from tests.delivery.support import (
 )
 from tests.support import free_port, wait_for_http
 
-REQUIREMENTS = ["scikit-learn", "cloudpickle"]  # stated, so MLflow skips inferring the environment
+REQUIREMENTS = ["scikit-learn", "skops"]  # stated, so MLflow skips inferring the environment
 
 
 @pytest.fixture
@@ -45,7 +46,8 @@ def model_dir(tmp_path) -> Path:
     """The files publish-image looks at in a trained model directory (the model is not loaded)."""
     path = tmp_path / "model"
     path.mkdir()
-    (path / "MLmodel").write_text("flavors: {}\n")
+    (path / "MLmodel").write_text("flavors:\n  sklearn: {serialization_format: skops, pickled_model: model.skops}\n")
+    (path / "model.skops").write_bytes(b"")
     TRAINED.save(path / ModelMetadata.FILE)
     return path
 
@@ -69,7 +71,8 @@ def fit_model(data_dir: Path, out: Path, n_components: int) -> Path:
     mlflow.sklearn.save_model(
         pipeline,
         str(out),
-        serialization_format="cloudpickle",
+        serialization_format="skops",
+        skops_trusted_types=list(TRUSTED_TYPES),
         pip_requirements=REQUIREMENTS,
         signature=infer_signature(X, pipeline.predict(X)),
     )
@@ -85,31 +88,35 @@ def fit_model(data_dir: Path, out: Path, n_components: int) -> Path:
 
 
 def register(tracking_uri: str, model_dir: Path) -> str:
-    """Register ``model_dir`` as a new version of DOCKER_MODEL, logged as soil-trainer train logs its run
-    (lineage tags, ``train.model``) but without soilci.json; returns the version number."""
+    """Register ``model_dir`` as a new version of DOCKER_MODEL as soil-trainer register does (the files as
+    they are, tagged with their digest), with lineage on the run (tags, ``train.model``) but without
+    soilci.json; returns the version number."""
+    import tempfile
+
     import mlflow
-    import mlflow.sklearn
-    from mlflow.models import Model
+    from mlflow import MlflowClient
+
+    from soil_contracts.model_file import DIGEST_TAG, model_digest
 
     meta = ModelMetadata.load(model_dir / ModelMetadata.FILE)
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(tracking_uri)
     try:
-        with mlflow.start_run():
-            mlflow.log_param("train.model", meta.model)
-            mlflow.set_tags(
-                {"git_revision": meta.git_revision, "data_version": meta.data_version, "target": meta.target,
-                 "target_unit": meta.target_unit}
-            )
-            info = mlflow.sklearn.log_model(
-                mlflow.sklearn.load_model(str(model_dir)),
-                name="model",
-                registered_model_name=DOCKER_MODEL,
-                serialization_format="cloudpickle",
-                pip_requirements=REQUIREMENTS,
-                signature=Model.load(str(model_dir)).signature,
-            )
-        return str(info.registered_model_version)
+        with tempfile.TemporaryDirectory() as tmp:
+            files = shutil.copytree(model_dir, Path(tmp) / "model", ignore=shutil.ignore_patterns(ModelMetadata.FILE))
+            with mlflow.start_run() as run:
+                mlflow.log_param("train.model", meta.model)
+                mlflow.set_tags(
+                    {"git_revision": meta.git_revision, "data_version": meta.data_version, "target": meta.target,
+                     "target_unit": meta.target_unit}
+                )
+                mlflow.log_artifacts(str(files), artifact_path="model")
+            client = MlflowClient(tracking_uri)
+            if not client.search_registered_models(f"name='{DOCKER_MODEL}'"):
+                client.create_registered_model(DOCKER_MODEL)
+            version = client.create_model_version(DOCKER_MODEL, f"runs:/{run.info.run_id}/model",
+                                                  run_id=run.info.run_id, tags={DIGEST_TAG: model_digest(files)})
+        return str(version.version)
     finally:
         mlflow.set_tracking_uri(previous)
 

@@ -189,3 +189,62 @@ def host_url(container, port: int) -> str:
     container.reload()
     binding = container.attrs["NetworkSettings"]["Ports"][f"{port}/tcp"][0]
     return f"http://127.0.0.1:{binding['HostPort']}"
+
+
+class StallingProxy:
+    """A loopback TCP proxy in front of a registry that holds the first write of a push unanswered.
+
+    While ``stalling``, the first POST, PATCH or PUT under ``/v2/`` (a blob upload or the manifest)
+    is neither forwarded nor answered and ``stalled`` is set: a push cut off midway, reached by an
+    event rather than by timing. ``release()`` drops the held connections and forwards from then on.
+    """
+
+    WRITE = re.compile(rb"(?:^|\r\n)(?:POST|PATCH|PUT) /v2/")
+
+    def __init__(self, upstream_port: int):
+        import socket
+        import threading
+
+        self.upstream_port = upstream_port
+        self.stalling = True
+        self.stalled = threading.Event()
+        self._sockets: list = []
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self._server.accept()
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:
+                return
+            self._sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, src, dst, from_client: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if from_client and self.stalling and self.WRITE.search(data):
+                    self.stalled.set()
+                    return  # held: the connection stays open and unanswered until release()
+                dst.sendall(data)
+        except OSError:
+            return
+        for sock in (src, dst):
+            sock.close()
+
+    def release(self) -> None:
+        """Forward everything from now on; close the connections held so far."""
+        self.stalling = False
+        for sock in self._sockets:
+            sock.close()
+
+    def close(self) -> None:
+        self.release()
+        self._server.close()

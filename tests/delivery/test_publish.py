@@ -138,3 +138,50 @@ def test_publish_refuses_values_that_would_reach_the_dockerfile_unquoted(model_d
     err = capsys.readouterr().err
     assert f"{flag} {value!r}" in err and ("does not match" in err or "expected host" in err)
     assert not out.exists()
+
+
+@pytest.mark.docker
+def test_a_publish_killed_mid_push_records_nothing_and_a_rerun_completes(
+    registry, versions, built_images, docker_client, tmp_path
+):
+    # shared/cases/faults/publish: a push cut off midway must leave no image.json, and a rerun must finish.
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from soilci.delivery.refs import image_tag
+    from tests.delivery.support import DOCKER_MODEL, StallingProxy
+
+    version, model_dir = versions["new"]
+    proxy = StallingProxy(int(registry.rsplit(":", 1)[1]))
+    repository = f"127.0.0.1:{proxy.port}/midkill/soil-model-api"
+    tag = image_tag(REVISION, version)
+    out = tmp_path / "records" / "image.json"
+    args = ["publish-image", "--model-name", DOCKER_MODEL, "--model-version", version, "--model-dir", str(model_dir),
+            "--registry", f"127.0.0.1:{proxy.port}/midkill", "--git-revision", REVISION,
+            "--service-image", built_images["model-api"], "--out", str(out), "--quiet"]
+    manifest = f"http://{registry}/v2/midkill/soil-model-api/manifests/{tag}"
+    accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"}
+    try:
+        with open(tmp_path / "first.log", "w") as log:
+            first = subprocess.Popen([str(Path(sys.executable).parent / "soilci"), *args], stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                assert proxy.stalled.wait(timeout=600), "the push never reached the registry"
+            finally:
+                os.killpg(first.pid, signal.SIGKILL)
+                first.wait()
+        assert not out.parent.exists() or list(out.parent.iterdir()) == []  # no record, no temp file
+        assert httpx.get(manifest, headers=accept).status_code == 404  # nothing was released under the tag
+
+        proxy.release()
+        assert main(args) == 0
+        record = ImageRecord.load(out)
+        assert (record.repository, record.tag) == (repository, tag)
+        served = httpx.get(manifest, headers=accept)
+        assert served.status_code == 200 and served.headers["Docker-Content-Digest"] == record.digest
+    finally:
+        proxy.close()
+        for image in docker_client.images.list(name=repository):
+            docker_client.images.remove(image.id, force=True)

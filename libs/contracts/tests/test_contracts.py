@@ -171,3 +171,45 @@ def test_image_record_refuses_values_that_would_inject_into_dockerfiles_or_manif
     assert ImageRecord.parse(good).model_version == "7"
     with pytest.raises(ContractError, match=field):
         ImageRecord.parse({**good, field: value})
+
+
+def test_atomic_paths_puts_every_output_in_place_or_none(tmp_path, monkeypatch):
+    import os
+
+    from soil_contracts.files import atomic_paths
+
+    first, second = tmp_path / "a.json", tmp_path / "sub" / "b.png"
+    first.write_text("old a")
+    with atomic_paths([first, None, second]) as (t1, none, t2):
+        assert none is None
+        t1.write_text("new a")
+        t2.write_text("new b")
+    assert (first.read_text(), second.read_text()) == ("new a", "new b")
+
+    # The second rename fails: the first is undone and its old content restored.
+    real = os.replace
+
+    def failing(src, dst):
+        if str(dst) == str(second) and str(src).endswith(".tmp"):  # the new file, not the restore
+            raise PermissionError(13, "Permission denied", str(dst))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(PermissionError), atomic_paths([first, second]) as (t1, t2):
+        t1.write_text("newer a")
+        t2.write_text("newer b")
+    monkeypatch.undo()
+    assert (first.read_text(), second.read_text()) == ("new a", "new b")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.json", "b.png", "sub"]  # no temp or backup left
+
+
+def test_atomic_paths_refuses_a_directory_or_a_file_in_the_way_before_making_anything(tmp_path):
+    from soil_contracts.files import atomic_paths
+
+    (tmp_path / "plot.png").mkdir()
+    with pytest.raises(IsADirectoryError), atomic_paths([tmp_path / "new" / "out.json", tmp_path / "plot.png"]):
+        pass
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NotADirectoryError), atomic_paths([tmp_path / "new" / "out.json", tmp_path / "file" / "x"]):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "plot.png"]

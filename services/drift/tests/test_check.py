@@ -137,3 +137,19 @@ def test_one_candidate_row_is_still_bad_input(slices, run_bad):
     ref, cand = slices
     code, err = run_bad(ref, cand.head(1))
     assert code == 2 and "1 rows, fewer than the 20 the tests need (drift.min_rows)" in err
+
+
+@pytest.mark.parametrize("bad", ["plot", "out"])
+def test_an_output_naming_a_directory_writes_neither_output(slices, tmp_path: Path, capsys, bad):
+    # shared/cases/cli/drift_outputs.sh: --plot plotdir.png (a directory) used to leave drift.json behind.
+    for name, frame in zip(("ref", "cand"), slices, strict=True):
+        frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    outputs = {"out": tmp_path / "dd" / "drift.json", "plot": tmp_path / "dd" / "drift.png"}
+    outputs[bad] = tmp_path / "plotdir.png"
+    outputs[bad].mkdir()
+    code = main(["check", str(tmp_path / "ref.parquet"), str(tmp_path / "cand.parquet"),
+                 "--out", str(outputs["out"]), "--plot", str(outputs["plot"])])
+    assert code == 2
+    assert f"{outputs[bad]}: cannot write output (Is a directory)" in capsys.readouterr().err
+    assert not (tmp_path / "dd").exists()
+    assert list(outputs[bad].iterdir()) == []

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from soil_contracts.model import ModelMetadata
+from soil_contracts.model_file import TRUSTED_TYPES
 from tests.support import REPO_ROOT, free_port, stop_group, wait_for_http
 
 VENV_BIN = Path(sys.executable).parent
@@ -49,7 +50,7 @@ def train_fixture_model(data_dir: Path, out: Path, band_step: int = 1) -> Path:
     with warnings.catch_warnings():  # MLflow's own input-example code trips a pandas deprecation
         warnings.filterwarnings("ignore", message="Operation with range is deprecated")
         mlflow.sklearn.save_model(
-            pipeline, str(out), serialization_format="cloudpickle",
+            pipeline, str(out), serialization_format="skops", skops_trusted_types=list(TRUSTED_TYPES),
             signature=infer_signature(X, pipeline.predict(X)), input_example=X.iloc[:1],
             pip_requirements=["scikit-learn"],  # skip MLflow's slow environment inference
         )
@@ -132,12 +133,11 @@ def model_dir(trained_model) -> Path:
 @pytest.fixture(scope="session")
 def benchmark(prepared_data, trained_model, tmp_path_factory) -> Benchmark:
     """The benchmark spectra, the saved model's predictions for them, and the trainer's evaluate output."""
-    import mlflow.sklearn
+    from soil_contracts.model_file import load_estimator
 
     frame = pd.read_parquet(prepared_data / "benchmark.parquet")
     bands = [c for c in frame.columns if c.startswith(BAND_PREFIXES)]
-    with environment(MLFLOW_ALLOW_PICKLE_DESERIALIZATION="true"):
-        estimator = mlflow.sklearn.load_model(str(trained_model.path))
+    estimator = load_estimator(trained_model.path)
     expected = np.asarray(estimator.predict(frame[bands]), dtype=np.float64).ravel()
     evaluated = None
     if trained_model.by_trainer and "evaluate" in trainer_verbs():

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from soil_model_api.errors import ModelLoadError
+from soil_model_api.errors import ModelLoadError, UntrustedModel
 from soil_model_api.model_dir import load_from_dir
 
 
@@ -62,13 +62,16 @@ def test_soilci_json_bands_must_match_the_signature(model_dir, tmp_path):
         load_from_dir(copy)
 
 
-def test_skops_models_are_refused_with_how_to_save_instead(model_dir, tmp_path):
+@pytest.mark.parametrize("fmt", ["pickle", "cloudpickle"])
+def test_pickle_models_are_refused_before_their_file_is_read(model_dir, tmp_path, fmt):
     copy = shutil.copytree(model_dir, tmp_path / "model")
-    text = re.sub(r"serialization_format: \w+", "serialization_format: skops", (copy / "MLmodel").read_text())
-    (copy / "MLmodel").write_text(text)
+    text = re.sub(r"serialization_format: \w+", f"serialization_format: {fmt}", (copy / "MLmodel").read_text())
+    (copy / "MLmodel").write_text(text.replace("pickled_model: model.skops", "pickled_model: model.pkl"))
+    (copy / "model.pkl").write_bytes(b"not even a pickle")  # never opened
 
-    with pytest.raises(ModelLoadError, match="serialization_format='cloudpickle'"):
+    with pytest.raises(UntrustedModel, match=f"refusing to load a '{fmt}' model") as caught:
         load_from_dir(copy)
+    assert caught.value.exit_code == 5
 
 
 @pytest.mark.parametrize("edit,field", [

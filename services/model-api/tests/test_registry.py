@@ -8,6 +8,7 @@ import time
 import httpx
 import numpy as np
 
+from soil_contracts.model_file import DIGEST_TAG, model_digest
 from soil_contracts.records import RegisteredVersion
 from tests.support import free_port
 
@@ -16,6 +17,8 @@ REGISTERED = "soil-soc-model-api-test"  # its own name, so other tests' versions
 
 def register(tracking_uri: str, model_dir, tags: dict[str, str]) -> RegisteredVersion:
     """Log the model directory as a run's artifacts, register it, tag the version, move alias staging.
+
+    The version carries the files' digest, as ``soil-trainer register`` records it.
 
     Returns what ``soil-trainer register --out`` would record for that version.
 
@@ -35,7 +38,8 @@ def register(tracking_uri: str, model_dir, tags: dict[str, str]) -> RegisteredVe
     except MlflowException:  # already there from an earlier test in this session
         pass
     version = client.create_model_version(REGISTERED, source=f"{run.info.artifact_uri}/model",
-                                          run_id=run.info.run_id, tags=tags).version
+                                          run_id=run.info.run_id,
+                                          tags={DIGEST_TAG: model_digest(model_dir), **tags}).version
     client.set_registered_model_alias(REGISTERED, "staging", version)
     return RegisteredVersion(name=REGISTERED, version=str(version), alias="staging",
                              uri=f"models:/{REGISTERED}/{version}", run_id=run.info.run_id)

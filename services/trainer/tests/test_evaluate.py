@@ -62,3 +62,14 @@ def test_rmse_above_its_ceiling_fails_the_gate_after_writing_metrics(workspace, 
     assert main(args) == 1
     assert "above evaluate.rmse_max 0.1" in capsys.readouterr().err
     assert json.loads((tmp_path / "m.json").read_text())["rmse"] > 0.1
+
+
+def test_a_plots_dir_that_is_a_file_writes_no_output(workspace, tmp_path, capsys):
+    # The case: --plots-dir naming a file used to fail after metrics.json was written.
+    blocker = tmp_path / "plots"
+    blocker.write_text("")
+    args = workspace.evaluate_args(tmp_path / "out" / "m.json", tmp_path / "out" / "p.csv")
+    args[args.index("--plots-dir") + 1] = str(blocker)
+    assert main(args) == 2
+    assert f"{blocker}: cannot write output (Not a directory); nothing was written" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() and blocker.read_text() == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,8 +27,9 @@ def test_register_refuses_off_main_and_creates_nothing(workspace, capsys):
 
 
 def test_registered_staging_model_predicts_like_the_local_model(workspace, tmp_path):
-    import mlflow.pyfunc
-    import mlflow.sklearn
+    import mlflow.artifacts
+
+    from soil_contracts.model_file import check_digest, load_estimator
 
     name = workspace.model_name
     out = tmp_path / "registered.json"
@@ -48,8 +50,13 @@ def test_registered_staging_model_predicts_like_the_local_model(workspace, tmp_p
     assert "production" not in workspace.client().get_registered_model(name).aliases
 
     benchmark = pd.read_parquet(workspace.data / "benchmark.parquet")[meta.bands]
-    served = mlflow.pyfunc.load_model(f"models:/{name}@staging").predict(benchmark)
-    local = mlflow.sklearn.load_model(str(workspace.model_dir)).predict(benchmark)
+    # The version holds the evaluated directory byte for byte: its digest is the tag every loader checks.
+    location = workspace.client().get_model_version_download_uri(name, mv.version)
+    download = Path(mlflow.artifacts.download_artifacts(location, dst_path=str(tmp_path / "dl"),
+                                                        tracking_uri=workspace.tracking_uri))
+    check_digest(download, mv.tags[DIGEST_TAG], f"models:/{name}/{mv.version}")
+    served = load_estimator(download).predict(benchmark)
+    local = load_estimator(workspace.model_dir).predict(benchmark)
     np.testing.assert_array_equal(np.asarray(served).reshape(-1), np.asarray(local).reshape(-1))
 
 
@@ -157,30 +164,32 @@ def test_a_registry_dying_after_the_version_is_created_says_what_is_left_and_the
     assert workspace.client().get_model_version_by_alias(workspace.model_name, "fault").version == left
 
 
-def test_transient_failures_reading_the_logged_model_are_retried_never_relogged(workspace, tmp_path, monkeypatch):
+def test_transient_failures_reading_the_train_run_are_retried_never_relogged(workspace, tmp_path, monkeypatch):
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     monkeypatch.setenv("SOILCI_TRACKING_BACKOFF_S", "0")
     model_dir = changed_copy(workspace, tmp_path / "model")
     meta = ModelMetadata.load(model_dir / "soilci.json")
-    original, calls = MlflowClient.get_logged_model, []
+    experiment = workspace.client().get_run(meta.run_id).info.experiment_id
+    original, calls = MlflowClient.get_run, []
 
-    def flaky(self, model_id):
-        calls.append(model_id)
+    def flaky(self, run_id):
+        calls.append(run_id)
         if len(calls) <= 2:
             raise MlflowException("too many 503 error responses", error_code="INTERNAL_ERROR")
-        return original(self, model_id)
+        return original(self, run_id)
 
-    monkeypatch.setattr(MlflowClient, "get_logged_model", flaky)
-    runs_before = workspace.client().search_runs([workspace.client().get_run(meta.run_id).info.experiment_id])
+    monkeypatch.setattr(MlflowClient, "get_run", flaky)
+    runs_before = workspace.client().search_runs([experiment])
+    calls.clear()
     registered = register(model_dir, workspace.metrics, workspace.model_name, alias="flaky", branch="main")
     assert len(calls) == 3 and registered.run_id == meta.run_id
-    runs_after = workspace.client().search_runs([workspace.client().get_run(meta.run_id).info.experiment_id])
+    runs_after = workspace.client().search_runs([experiment])
     assert len(runs_after) == len(runs_before)  # no second run of the same model
 
 
-def test_a_registry_that_keeps_failing_on_the_logged_model_is_unavailable_not_relogged(
+def test_a_registry_that_keeps_failing_on_the_train_run_is_unavailable_not_relogged(
     workspace, tmp_path, monkeypatch
 ):
     from mlflow import MlflowClient
@@ -190,9 +199,9 @@ def test_a_registry_that_keeps_failing_on_the_logged_model_is_unavailable_not_re
     model_dir = changed_copy(workspace, tmp_path / "model")
     before = len(workspace.versions())
 
-    def down(self, model_id):
+    def down(self, run_id):
         raise MlflowException("too many 503 error responses", error_code="INTERNAL_ERROR")
 
-    monkeypatch.setattr(MlflowClient, "get_logged_model", down)
+    monkeypatch.setattr(MlflowClient, "get_run", down)
     assert main(workspace.register_args("--branch", "main", model_dir=model_dir)) == 3
     assert len(workspace.versions()) == before

@@ -21,7 +21,7 @@ def test_model_directory_follows_the_contract(workspace):
     assert meta.git_revision == "0123abc"
     reference = pd.read_parquet(workspace.data / "reference.parquet")
     assert meta.bands == [c for c in reference.columns if c.startswith("wl_")]
-    assert (workspace.model_dir / "MLmodel").exists() and (workspace.model_dir / "model.pkl").exists()
+    assert (workspace.model_dir / "MLmodel").exists() and (workspace.model_dir / "model.skops").exists()
     from mlflow.models import Model
 
     inputs = Model.load(str(workspace.model_dir)).signature.inputs.to_dict()

@@ -1,4 +1,9 @@
-"""The model publish-image bakes in: a trained model directory or a registry version, stamped with its version."""
+"""The model publish-image bakes in: a trained model directory or a registry version, stamped with its version.
+
+Nothing here loads the model; the checks of ``soil_contracts.model_file`` run before anything is
+staged: a registry download must match its version's ``soilci.model_digest``, and either source must
+be in the skops format, so no pickle ever reaches an image.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ import os
 import shutil
 from pathlib import Path
 
-from soil_contracts.errors import ContractError
+from soil_contracts.errors import ContractError, UntrustedModelError
 from soil_contracts.model import ModelMetadata
+from soil_contracts.model_file import DIGEST_TAG, check_digest, model_file
 from soilci.errors import ConfigError
 
 
@@ -17,10 +23,12 @@ def read_metadata(model_dir: Path) -> ModelMetadata:
     Raises:
         ConfigError: not an MLflow model directory, or no soilci.json beside the model.
         ContractError: soilci.json is not model metadata (the field is named).
+        UntrustedModelError: the model is not in the skops format (exit 5).
     """
     model_dir = Path(model_dir)
     if not (model_dir / "MLmodel").is_file():
         raise ConfigError(f"{model_dir}: not an MLflow model directory (no MLmodel file)")
+    model_file(model_dir)
     if not (model_dir / ModelMetadata.FILE).is_file():
         raise ConfigError(
             f"{model_dir}: no {ModelMetadata.FILE}; soil-trainer train writes it beside the model"
@@ -52,7 +60,11 @@ def stage_model(model_dir: Path, dest: Path, meta: ModelMetadata) -> None:
 def download_model(
     model_name: str, model_version: str, dest: Path, tracking_uri: str | None, *, git_revision: str
 ) -> tuple[Path, ModelMetadata]:
-    """Fetch ``models:/<name>/<version>`` into ``dest``; its metadata from soilci.json or the registry.
+    """Fetch ``models:/<name>/<version>`` into ``dest``, check it, and return it with its metadata.
+
+    The download must hash to the version's ``soilci.model_digest`` and be a skops model
+    (``UntrustedModelError``, exit 5, before any of its files is read); the metadata comes from
+    soilci.json or the registry.
 
     The registry's copy of a model has no soilci.json (MLflow logs only the model), so its metadata
     comes from the version's run as soil-trainer train logs it; ``git_revision`` stands in when the
@@ -69,16 +81,19 @@ def download_model(
         # Resolve the version's storage location with an explicit registry, then fetch through the server.
         client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         location = client.get_model_version_download_uri(model_name, model_version)
+        recorded = (client.get_model_version(model_name, model_version).tags or {}).get(DIGEST_TAG)
         dest.mkdir(parents=True, exist_ok=True)
         local = Path(
             mlflow.artifacts.download_artifacts(
                 artifact_uri=location, dst_path=str(dest), tracking_uri=tracking_uri
             )
         )
+        check_digest(local, recorded, uri)
+        model_file(local)
         if (local / ModelMetadata.FILE).is_file():
             return local, ModelMetadata.load(local / ModelMetadata.FILE)
         return local, registry_metadata(client, model_name, model_version, local, git_revision=git_revision)
-    except (ConfigError, ContractError):
+    except (ConfigError, ContractError, UntrustedModelError):
         raise
     except Exception as exc:  # MlflowException, connection errors
         raise ConfigError(f"cannot download {uri} from {tracking_uri}: {exc}") from exc

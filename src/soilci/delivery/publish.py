@@ -98,6 +98,23 @@ def push(client, repository: str, tag: str, on_line: Callable[[str], None] | Non
     return digest
 
 
+def verify_pushed(client, repository: str, tag: str, digest: str) -> None:
+    """Ask the registry, through the engine, that ``repository:tag`` now is the manifest ``digest``.
+
+    Raises:
+        PublishError: the registry does not serve that manifest under that tag (a push cut short,
+            or the tag moved by another push meanwhile).
+    """
+    try:
+        served = client.api.inspect_distribution(f"{repository}:{tag}")["Descriptor"]["digest"]
+    except Exception as exc:  # docker.errors.APIError, connection errors
+        raise PublishError(f"push of {repository}:{tag} reported {digest}, but the registry does not serve it: "
+                           f"{exc}") from exc
+    if served != digest:
+        raise PublishError(f"push of {repository}:{tag} reported {digest}, but the registry serves {served} "
+                           "under that tag; was it pushed again meanwhile?")
+
+
 def publish_image(
     *,
     model_version: str,
@@ -112,7 +129,12 @@ def publish_image(
     client=None,
     on_line: Callable[[str], None] | None = None,
 ) -> ImageRecord:
-    """Build ``<registry>/soil-model-api:<gitrev12>-v<version>`` with the model inside, push it, record it."""
+    """Build ``<registry>/soil-model-api:<gitrev12>-v<version>`` with the model inside, push it, record it.
+
+    ``out`` is written last, atomically, and only once the registry serves the pushed digest under
+    the tag (``verify_pushed``): a run killed or failed anywhere before leaves no record, and running
+    it again builds from cache, pushes what is missing and records it.
+    """
     model_version = str(model_version)
     if not MODEL_VERSION.fullmatch(model_version):
         raise ConfigError(f"--model-version {model_version!r}: expected a registered version number")
@@ -160,6 +182,7 @@ def publish_image(
             pull=False,
         )
     digest = push(client, repository, tag, on_line)
+    verify_pushed(client, repository, tag, digest)
     record = ImageRecord(
         image=f"{repository}:{tag}@{digest}",
         repository=repository,

@@ -7,6 +7,7 @@
 | 2 | bad input, params, arguments or repository state; nothing was written |
 | 3 | a service the command needs did not answer (MLflow, Docker engine, registry) |
 | 4 | an image failed to build or push |
+| 5 | a model was refused before loading: its files do not match the digest recorded at registration, or it is not in the one format soil-ci loads (skops, soil-ci's own type allowlist); none of its code ran |
 | 70 | an unexpected internal error (a bug): never a verdict (``EX_SOFTWARE`` from BSD sysexits.h) |
 | 130 | interrupted (Ctrl-C) |
 
@@ -26,6 +27,7 @@ class ExitCode(IntEnum):
     BAD_INPUT = 2
     UNAVAILABLE = 3
     BUILD_FAILED = 4
+    UNTRUSTED_MODEL = 5
     INTERNAL = 70
     INTERRUPTED = 130
 
@@ -38,3 +40,9 @@ class SoilError(Exception):
 
 class ContractError(SoilError, ValueError):
     """A shared record (model metadata, run or release record) is missing, unreadable or invalid."""
+
+
+class UntrustedModelError(SoilError):
+    """A model refused before loading (exit 5): digest mismatch, no recorded digest, or an unsafe format."""
+
+    exit_code = ExitCode.UNTRUSTED_MODEL

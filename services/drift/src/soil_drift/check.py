@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from soil_contracts.files import atomic_path, write_text_atomic
+from soil_contracts.files import atomic_paths
 from soil_drift.config import DriftParams
 from soil_drift.errors import OutputError
 from soil_drift.gate import check_drift
@@ -18,26 +18,24 @@ def check_files(
     reference: Path, candidate: Path, params: DriftParams, *,
     out: Path | None = None, plot: Path | None = None, warn_only: bool = False,
 ) -> DriftVerdict:
-    """Bad input raises before anything is written; both outputs appear together or not at all."""
+    """Bad input raises before anything is written; both outputs appear together or not at all.
+
+    A destination that cannot be written (a directory, an unwritable folder) is OutputError (exit 2),
+    and then neither output is written (``soil_contracts.files.atomic_paths``).
+    """
     inputs = load_inputs(reference, candidate, params)
     verdict = check_drift(inputs, params, warn_only=warn_only)
     text = json.dumps(verdict.to_json(), indent=2, allow_nan=False) + "\n"
     try:
-        if plot is not None:
-            from soil_drift.plot import plot_verdict
+        with atomic_paths([out, plot]) as (tmp_out, tmp_plot):
+            if tmp_plot is not None:
+                from soil_drift.plot import plot_verdict
 
-            with atomic_path(Path(plot)) as tmp_plot:
                 plot_verdict(verdict, tmp_plot)
-                _write_json(text, out)
-        else:
-            _write_json(text, out)
+            if tmp_out is not None:
+                tmp_out.write_text(text)
     except OSError as exc:
         raise OutputError(f"{exc.filename or out or plot}: cannot write output ({exc.strerror or exc})") from exc
-    return verdict
-
-
-def _write_json(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
-    else:
-        write_text_atomic(out, text)
+    return verdict

@@ -21,3 +21,9 @@ class RegistryUnavailable(ModelLoadError):
     """The MLflow registry did not answer (exit 3); the service keeps retrying."""
 
     exit_code = ExitCode.UNAVAILABLE
+
+
+class UntrustedModel(ModelLoadError):
+    """The model was refused before loading (exit 5): not the digest registered, or a format that runs code."""
+
+    exit_code = ExitCode.UNTRUSTED_MODEL

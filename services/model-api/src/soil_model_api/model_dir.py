@@ -1,13 +1,13 @@
-"""Read an MLflow sklearn model directory: MLmodel signature, pickled estimator, soilci.json, domain.json.
+"""Read an MLflow sklearn model directory: MLmodel signature, skops estimator, soilci.json, domain.json.
 
-The scikit-learn estimator is unpickled directly (no pyfunc, no pandas), so the serving path is
-``estimator.predict(float64 array in band order)``.
+The scikit-learn estimator is loaded by ``soil_contracts.model_file.load_estimator`` (skops with
+soil-ci's type allowlist; a pickle model is refused, exit 5, and none of it runs), directly, with no
+pyfunc and no pandas, so the serving path is ``estimator.predict(float64 array in band order)``.
 """
 
 from __future__ import annotations
 
 import json
-import pickle
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,14 +16,14 @@ import numpy as np
 import yaml
 
 from soil_contracts.domain import ApplicabilityDomain
-from soil_contracts.errors import ContractError
+from soil_contracts.errors import ContractError, UntrustedModelError
 from soil_contracts.model import METADATA_FILE, ModelMetadata
-from soil_model_api.errors import ModelLoadError
+from soil_contracts.model_file import load_estimator
+from soil_model_api.errors import ModelLoadError, UntrustedModel
 from soil_model_api.served_model import LoadedModel, ModelInfo, RegistryLineage
 
 MLMODEL = "MLmodel"
 NUMERIC_TYPES = {"double", "float", "long", "integer"}
-PICKLE_FORMATS = {"pickle", "cloudpickle"}
 
 # The pipeline may have been fitted on a DataFrame; the service validates names and order itself
 # and passes a bare array, so sklearn's per-call feature-name warning carries no information.
@@ -31,7 +31,12 @@ warnings.filterwarnings("ignore", message="X does not have valid feature names",
 
 
 def load_from_dir(path: Path, registry: RegistryLineage | None = None, source: str | None = None) -> LoadedModel:
-    """Read an MLflow sklearn model directory (MLmodel, model.pkl, optional soilci.json)."""
+    """Read an MLflow sklearn model directory (MLmodel, model.skops, optional soilci.json and domain.json).
+
+    Raises:
+        UntrustedModel: a pickle model, or types outside the allowlist (exit 5); nothing of it ran.
+        ModelLoadError: anything else that makes it unservable (exit 2).
+    """
     path = Path(path)
     mlmodel_path = path / MLMODEL
     if not mlmodel_path.is_file():
@@ -50,7 +55,7 @@ def load_from_dir(path: Path, registry: RegistryLineage | None = None, source: s
             f"{path / METADATA_FILE}: 'bands' differ from the MLmodel signature's inputs "
             f"({len(metadata.bands)} vs {len(bands)} bands)"
         )
-    estimator = unpickle_estimator(path, mlmodel)
+    estimator = read_estimator(path)
     info = ModelInfo.describe(metadata, registry, bands, source or str(path))
     return LoadedModel(estimator=estimator, info=info, example=input_example(path, mlmodel, bands),
                        domain=read_domain(path))
@@ -100,32 +105,14 @@ def signature_bands(mlmodel: dict[str, Any], where: Path) -> list[str]:
     return bands
 
 
-def unpickle_estimator(path: Path, mlmodel: dict[str, Any]) -> Any:
-    """Unpickle the sklearn flavor's model file (pickle or cloudpickle format)."""
-    flavor = (mlmodel.get("flavors") or {}).get("sklearn")
-    if not flavor:
-        found = ", ".join(sorted((mlmodel.get("flavors") or {}).keys())) or "none"
-        raise ModelLoadError(f"{path / MLMODEL}: no sklearn flavor (flavors: {found})")
-    fmt = flavor.get("serialization_format", "pickle")
-    if fmt not in PICKLE_FORMATS:
-        raise ModelLoadError(
-            f"{path / MLMODEL}: serialization_format {fmt!r} is not served; "
-            "save with mlflow.sklearn.save_model(..., serialization_format='cloudpickle')"
-        )
-    model_file = path / flavor.get("pickled_model", "model.pkl")
+def read_estimator(path: Path) -> Any:
+    """The estimator, loaded safely (see the module docstring); our errors, as the service's."""
     try:
-        with open(model_file, "rb") as fh:
-            if fmt == "cloudpickle":
-                import cloudpickle
-
-                estimator = cloudpickle.load(fh)
-            else:
-                estimator = pickle.load(fh)
-    except Exception as exc:  # unpickling raises anything the pickled classes raise
-        raise ModelLoadError(f"{model_file}: cannot unpickle ({type(exc).__name__}: {exc})") from exc
-    if not callable(getattr(estimator, "predict", None)):
-        raise ModelLoadError(f"{model_file}: {type(estimator).__name__} has no predict method")
-    return estimator
+        return load_estimator(path)
+    except UntrustedModelError as exc:
+        raise UntrustedModel(str(exc)) from exc
+    except ContractError as exc:
+        raise ModelLoadError(str(exc)) from exc
 
 
 def input_example(path: Path, mlmodel: dict[str, Any], bands: list[str]) -> np.ndarray:

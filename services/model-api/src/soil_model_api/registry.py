@@ -10,9 +10,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from soil_contracts.errors import UntrustedModelError
+from soil_contracts.model_file import DIGEST_TAG, check_digest
 from soil_contracts.redact import redact
 from soil_model_api.config import RegistrySource, Settings
-from soil_model_api.errors import ModelLoadError, RegistryUnavailable
+from soil_model_api.errors import ModelLoadError, RegistryUnavailable, UntrustedModel
 from soil_model_api.model_dir import MLMODEL, load_from_dir
 from soil_model_api.served_model import LoadedModel, RegistryLineage
 
@@ -22,6 +24,8 @@ def load_from_registry(source: RegistrySource, settings: Settings) -> LoadedMode
 
     Raises:
         RegistryUnavailable: the registry did not answer.
+        UntrustedModel: the download does not match the version's ``soilci.model_digest`` (or it has
+            none), or it is a pickle model (exit 5); checked before any file of it is read.
         ModelLoadError: the version does not exist, is not the one a register record names, or is not servable.
     """
     import mlflow.artifacts
@@ -47,13 +51,19 @@ def load_from_registry(source: RegistrySource, settings: Settings) -> LoadedMode
     dst = Path(tempfile.mkdtemp(prefix=f"{source.name}-{mv.version}-", dir=cache))
     try:
         try:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{source.name}/{mv.version}", dst_path=str(dst), tracking_uri=tracking_uri
-            )
+            # The version's own files (not models:/, to which MLflow adds a file of its own): what the digest covers.
+            location = client.get_model_version_download_uri(source.name, mv.version)
+            local = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(dst),
+                                                        tracking_uri=tracking_uri)
         except Exception as exc:  # as above
             raise registry_error(exc, f"{source.origin} {source.uri}: cannot download version {mv.version}") from exc
         label = f"{source.uri} (version {mv.version})" if source.alias else f"{source.uri} ({source.origin})"
-        return load_from_dir(find_model_root(Path(local)), registry=registry_lineage(source, mv), source=label)
+        root = find_model_root(Path(local))
+        try:
+            check_digest(root, (mv.tags or {}).get(DIGEST_TAG), f"models:/{source.name}/{mv.version}")
+        except UntrustedModelError as exc:
+            raise UntrustedModel(str(exc)) from exc
+        return load_from_dir(root, registry=registry_lineage(source, mv), source=label)
     finally:
         # Everything needed is in memory now; the download would only fill /tmp (a tmpfs in the pod).
         shutil.rmtree(dst, ignore_errors=True)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from soil_contracts.files import atomic_path, write_json_atomic
+from soil_contracts.files import atomic_paths
 from soil_contracts.model import ModelMetadata
 from soil_trainer.config import EvaluateParams
 from soil_trainer.errors import DataError, GateError, ParamsError
@@ -117,7 +117,8 @@ def error_histogram(residuals: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"residual": centres.round(DECIMALS), "count": counts})
 
 
-def write_plots(scored: Scored, plots_dir: Path, target: str) -> None:
+def write_plots(scored: Scored, temps: dict[str, Path], target: str) -> None:
+    """The error histogram (PNG and CSV) and the predicted-vs-observed scatter, to the temp paths given."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -125,7 +126,6 @@ def write_plots(scored: Scored, plots_dir: Path, target: str) -> None:
 
     pred = scored.predictions
     m = scored.metrics
-    plots_dir.mkdir(parents=True, exist_ok=True)
     png = {"Software": None}  # no version stamp: same data, same bytes
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
@@ -136,8 +136,7 @@ def write_plots(scored: Scored, plots_dir: Path, target: str) -> None:
     ax.set_ylabel("benchmark samples")
     ax.set_title(f"Prediction error, n={m['n_benchmark']}: RMSE {m['rmse']:.3f}, bias {m['bias']:+.3f}")
     fig.tight_layout()
-    with atomic_path(plots_dir / ERROR_PNG) as tmp:
-        fig.savefig(tmp, format="png", metadata=png)
+    fig.savefig(temps[ERROR_PNG], format="png", metadata=png)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
@@ -150,18 +149,29 @@ def write_plots(scored: Scored, plots_dir: Path, target: str) -> None:
     ax.set_title(f"R2 {m['r2']:.3f}, RPD {m['rpd']:.2f}, RPIQ {m['rpiq']:.2f}")
     ax.legend(loc="upper left")
     fig.tight_layout()
-    with atomic_path(plots_dir / SCATTER_PNG) as tmp:
-        fig.savefig(tmp, format="png", metadata=png)
+    fig.savefig(temps[SCATTER_PNG], format="png", metadata=png)
     plt.close(fig)
 
-    with atomic_path(plots_dir / ERROR_CSV) as tmp:
-        error_histogram(pred["residual"].to_numpy()).to_csv(tmp, index=False)
+    error_histogram(pred["residual"].to_numpy()).to_csv(temps[ERROR_CSV], index=False)
 
 
-def write_outputs(scored: Scored, metrics_path: Path, predictions_path: Path) -> None:
-    write_json_atomic(metrics_path, scored.metrics, sort_keys=True)
-    with atomic_path(Path(predictions_path)) as tmp:
-        scored.predictions.to_csv(tmp, index=False, float_format=f"%.{DECIMALS}f", lineterminator="\n")
+def write_outputs(scored: Scored, metrics_path: Path, predictions_path: Path, plots_dir: Path, target: str) -> None:
+    """metrics.json, predictions.csv and the plots, all-or-nothing (``atomic_paths``).
+
+    Raises:
+        DataError: an output cannot be written (a directory, a file where the plots folder goes);
+            then none is.
+    """
+    plots = [ERROR_PNG, SCATTER_PNG, ERROR_CSV]
+    dests = [Path(metrics_path), Path(predictions_path), *(Path(plots_dir) / name for name in plots)]
+    try:
+        with atomic_paths(dests) as temps:
+            temps[0].write_text(json.dumps(scored.metrics, indent=2, sort_keys=True) + "\n")
+            scored.predictions.to_csv(temps[1], index=False, float_format=f"%.{DECIMALS}f", lineterminator="\n")
+            write_plots(scored, dict(zip(plots, temps[2:], strict=True)), target)
+    except OSError as exc:
+        raise DataError(f"{exc.filename or plots_dir}: cannot write output ({exc.strerror or exc}); nothing "
+                        "was written") from exc
 
 
 def evaluate(
@@ -177,8 +187,7 @@ def evaluate(
     pipeline, meta = load_model(model_dir)
     benchmark = read_table(benchmark_path)
     scored = score_benchmark(pipeline, meta, benchmark, Path(benchmark_path), target)
-    write_outputs(scored, metrics_path, predictions_path)
-    write_plots(scored, Path(plots_dir), target)
+    write_outputs(scored, metrics_path, predictions_path, plots_dir, target)
     log.info("benchmark: %s", json.dumps(scored.metrics, sort_keys=True))
     if params.rmse_max is not None and scored.metrics["rmse"] > params.rmse_max:
         raise GateError(

@@ -3,9 +3,10 @@
 Runs only from ``main``. The version is created with all its tags in one call; if moving the
 alias fails afterwards, the version is deleted again, or (server gone) the message names it and the
 next run of the same model sets the alias on it instead of creating another.
-Each version carries the model directory's content digest (tag ``soilci.model_digest``): when the
-alias already points at a version with this digest, that version is the outcome and nothing is
-created, so registering the same model twice gives one version.
+Each version holds the evaluated model directory's files as they are and carries their digest
+(tag ``soilci.model_digest``): every loader checks the download against it before reading a file
+(``soil_contracts.model_file``). When the alias already points at a version with this digest, that
+version is the outcome and nothing is created, so registering the same model twice gives one version.
 ``production`` is never touched here: only promotion moves it.
 """
 
@@ -18,22 +19,18 @@ from typing import Any
 
 from soil_contracts.git import git_branch
 from soil_contracts.model import ModelMetadata
+from soil_contracts.model_file import DIGEST_TAG, model_file
 from soil_contracts.records import RegisteredVersion
 from soil_contracts.redact import redact_url
 from soil_trainer.errors import DataError, TrackingError, UsageError
-from soil_trainer.saved_model import SERIALIZATION, load_domain, load_metadata, model_digest, pip_requirements
-from soil_trainer.tracking import (
-    configure_mlflow,
-    ensure_reachable,
-    experiment_name,
-    log_model_records,
-    with_retry,
-)
+from soil_trainer.saved_model import load_metadata, model_digest
+from soil_trainer.tracking import configure_mlflow, ensure_reachable, experiment_name, with_retry
 
 log = logging.getLogger(__name__)
 
 RELEASE_BRANCH = "main"
-DIGEST_TAG = "soilci.model_digest"
+MODEL_PATH = "soilci-model"  # where a run holds the registered, evaluated model directory
+__all__ = ["DIGEST_TAG", "register"]
 NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "ENDPOINT_NOT_FOUND", "NOT_FOUND"}
 
 
@@ -70,26 +67,25 @@ def version_tags(meta: ModelMetadata, metrics: dict[str, Any], digest: str) -> d
     return tags
 
 
-def model_source(client, model_dir: Path, meta: ModelMetadata, uri: str = "") -> tuple[str, str, str | None]:
-    """``(source, run_id, model_id)`` of the trained model on this server; logs it if absent.
+def model_source(client, model_dir: Path, meta: ModelMetadata, uri: str = "") -> tuple[str, str]:
+    """``(source, run_id)``: the evaluated model directory's own files, uploaded to a run.
 
-    The train stage's run is reused when the server knows it (the usual case on main, where
-    train and register share ``MLFLOW_TRACKING_URI``); otherwise the saved model directory is
-    logged as a new run, so the version still points at exactly the evaluated pipeline. Only a
-    definite "does not exist" leads to logging: a transient failure (503, a dropped connection) is
-    retried and then raises TrackingError, so a flaky server never makes a second run of one model.
+    The version holds the evaluated directory byte for byte (never a re-serialized copy), so the
+    ``soilci.model_digest`` tag on it is what every loader recomputes after download. The files go
+    into the train stage's run (``soilci-model/``) when the server knows that run (the usual case on
+    main, where train and register share ``MLFLOW_TRACKING_URI``), else into a new run ``register``.
+    Uploading the same files again overwrites them with the same bytes. Only a definite "does not
+    exist" leads to a new run: a transient failure (503, a dropped connection) is retried and then
+    raises TrackingError, so a flaky server never makes a second run of one model. Nothing is loaded.
     """
     import mlflow
-    import mlflow.sklearn
     from mlflow.exceptions import MlflowException
-    from mlflow.models import Model
 
-    model_id, run_id = meta.model_id, meta.run_id
-    if model_id and run_id:
+    run_id = meta.run_id
+    if run_id:
 
         def known() -> bool:
             try:
-                client.get_logged_model(model_id)
                 client.get_run(run_id)
             except MlflowException as exc:
                 if exc.error_code in NOT_FOUND:
@@ -99,23 +95,15 @@ def model_source(client, model_dir: Path, meta: ModelMetadata, uri: str = "") ->
             return True
 
         if with_retry(known, f"look up the train run {run_id}", uri):
-            return f"models:/{model_id}", run_id, model_id
-    pipeline = mlflow.sklearn.load_model(str(model_dir))
-    signature = Model.load(str(model_dir)).signature
+            with_retry(lambda: client.log_artifacts(run_id, str(model_dir), MODEL_PATH),
+                       f"upload the model to run {run_id}", uri)
+            return f"runs:/{run_id}/{MODEL_PATH}", run_id
     mlflow.set_experiment(experiment_name(meta.name))
     with mlflow.start_run(run_name="register") as run:
         mlflow.set_tags({"git_revision": meta.git_revision, "data_version": meta.data_version,
                          "target": meta.target, "target_unit": meta.target_unit})
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=signature,
-            serialization_format=SERIALIZATION,
-            pip_requirements=pip_requirements(),
-        )
-    log_model_records(info.model_id, meta.model_copy(update={"run_id": run.info.run_id, "model_id": info.model_id}),
-                      load_domain(model_dir))
-    return f"models:/{info.model_id}", run.info.run_id, info.model_id
+        mlflow.log_artifacts(str(model_dir), artifact_path=MODEL_PATH)
+    return f"runs:/{run.info.run_id}/{MODEL_PATH}", run.info.run_id
 
 
 def newest_version(client, name: str):
@@ -180,6 +168,7 @@ def register(
 
     check_branch(branch)
     meta = load_metadata(model_dir)
+    model_file(Path(model_dir))  # only a model every loader accepts is registered (pickle: exit 5)
     metrics = read_metrics(metrics_path)
     digest = model_digest(model_dir)
     uri = configure_mlflow()
@@ -201,7 +190,7 @@ def register(
         return version_record(name, orphan.version, alias, orphan.run_id)
 
     try:
-        source, run_id, model_id = model_source(client, Path(model_dir), meta, uri)
+        source, run_id = model_source(client, Path(model_dir), meta, uri)
     except TrackingError:
         raise
     except Exception as exc:
@@ -219,7 +208,7 @@ def register(
     check_identity(name, with_retry(lambda: newest_version(client, name), f"read the versions of {name}", uri), meta)
     try:
         version = client.create_model_version(
-            name, source=source, run_id=run_id, tags=version_tags(meta, metrics, digest), model_id=model_id
+            name, source=source, run_id=run_id, tags=version_tags(meta, metrics, digest)
         )
     except Exception as exc:
         # The server may have created it before the answer was lost: say what is left, never guess.

@@ -6,7 +6,6 @@ need not import the training code.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -18,18 +17,31 @@ from typing import Any
 
 from soil_contracts.domain import ApplicabilityDomain
 from soil_contracts.model import ModelMetadata
+from soil_contracts.model_file import SERIALIZATION, TRUSTED_TYPES, load_estimator, model_digest
 from soil_trainer.errors import DataError
 
-SERIALIZATION = "pickle"  # plain pickle: loads with numpy, scipy and scikit-learn alone
+__all__ = ["SERIALIZATION", "load_domain", "load_metadata", "load_model", "model_digest", "pip_requirements",
+           "save_model_dir", "save_options"]
 
 
 def pip_requirements() -> list[str]:
-    """What the pickled pipeline needs to load: numpy, scipy, scikit-learn at their versions."""
+    """What the saved pipeline needs to load: numpy, scipy, scikit-learn and skops at their versions."""
     import numpy
     import scipy
     import sklearn
+    import skops
 
-    return [f"numpy=={numpy.__version__}", f"scipy=={scipy.__version__}", f"scikit-learn=={sklearn.__version__}"]
+    return [f"numpy=={numpy.__version__}", f"scipy=={scipy.__version__}", f"scikit-learn=={sklearn.__version__}",
+            f"skops=={skops.__version__}"]
+
+
+def save_options() -> dict[str, Any]:
+    """MLflow save/log arguments: skops, never pickle (``soil_contracts.model_file`` loads nothing else).
+
+    The trusted-types list MLflow writes into MLmodel is informative only: loaders use their own.
+    """
+    return {"serialization_format": SERIALIZATION, "skops_trusted_types": list(TRUSTED_TYPES),
+            "pip_requirements": pip_requirements()}
 
 
 @contextmanager
@@ -65,9 +77,8 @@ def save_model_dir(
                 pipeline,
                 target,
                 signature=signature,
-                serialization_format=SERIALIZATION,
-                pip_requirements=pip_requirements(),
                 input_example=input_example,
+                **save_options(),
             )
         metadata.save(target / ModelMetadata.FILE)
         if domain is not None:
@@ -102,22 +113,12 @@ def load_domain(model_dir: Path) -> ApplicabilityDomain | None:
 
 
 def load_model(model_dir: Path) -> tuple[Any, ModelMetadata]:
-    """The scikit-learn pipeline and the metadata of a trained model directory (see ``load_metadata``)."""
-    import mlflow.sklearn
+    """The scikit-learn pipeline and the metadata of a trained model directory (see ``load_metadata``).
 
-    metadata = load_metadata(model_dir)
-    return mlflow.sklearn.load_model(str(model_dir)), metadata
+    Loaded by ``soil_contracts.model_file.load_estimator``: skops with soil-ci's type allowlist.
 
-
-def model_digest(model_dir: Path) -> str:
-    """sha256 over the directory's files: each relative POSIX name and its bytes' sha256, names sorted.
-
-    Two directories with the same files and bytes have the same digest, wherever they are; any
-    change to a file, its name or the set of files changes it.
+    Raises:
+        soil_contracts.errors.UntrustedModelError: a pickle model or a type outside the allowlist (exit 5).
     """
-    model_dir = Path(model_dir)
-    files = sorted((p.relative_to(model_dir).as_posix(), p) for p in model_dir.rglob("*") if p.is_file())
-    digest = hashlib.sha256()
-    for name, path in files:
-        digest.update(f"{name}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
-    return digest.hexdigest()
+    metadata = load_metadata(model_dir)
+    return load_estimator(Path(model_dir)), metadata

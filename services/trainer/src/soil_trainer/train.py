@@ -21,7 +21,7 @@ from soil_trainer.conformal import conformal_half_widths, interval_method
 from soil_trainer.domain import fit_domain, preprocess
 from soil_trainer.errors import DataError, TrackingError
 from soil_trainer.model import FittedModel, fit_model
-from soil_trainer.saved_model import SERIALIZATION, pip_requirements, quiet_input_example, save_model_dir
+from soil_trainer.saved_model import quiet_input_example, save_model_dir, save_options
 from soil_trainer.tables import BENCHMARK, SAMPLE_ID, TRAINING, check_frame, read_table
 from soil_trainer.tracking import (
     configure_mlflow,
@@ -176,9 +176,8 @@ def log_run(
                     fitted.pipeline,
                     name="model",
                     signature=signature,
-                    serialization_format=SERIALIZATION,
-                    pip_requirements=pip_requirements(),
                     input_example=training.spectra.head(1),
+                    **save_options(),
                 )
         return {"run_id": run.info.run_id, "model_id": info.model_id}
 

@@ -101,6 +101,9 @@ def write_text(path, text):
     [
         ("mixed_scales", "mixed scales in one batch: 3 of 46 rows"),
         ("fraction_declared_percent", "look like reflectance fraction"),
+        # The values overlap, the shape does not (noticed by the last session: it was accepted).
+        ("fraction_declared_absorbance", "they look like reflectance (fraction or percent)"),
+        ("absorbance_declared_fraction", "they look like absorbance"),
         ("unsorted", "not in order or repeat a position"),
         ("duplicated_column", "duplicated columns 350"),
         ("semicolon", "semicolon-separated"),
@@ -123,8 +126,10 @@ def test_bad_files_are_refused_naming_file_column_or_row_and_nothing_is_written(
         bands = bands_of(data)
         data.loc[:2, bands] = data.loc[:2, bands] / 100
         export(data, path, numeric)
-    elif case == "fraction_declared_percent":
+    elif case in ("fraction_declared_percent", "fraction_declared_absorbance"):
         export(fold3, path, numeric, lambda v: v / 100)
+    elif case == "absorbance_declared_fraction":
+        export(fold3, path, numeric, lambda v: np.log10(100 / v))
     elif case == "unsorted":
         export(fold3[["sample_id", "SOC_target", *reversed(bands_of(fold3)[:5]), *bands_of(fold3)[5:]]], path, numeric)
     elif case == "duplicated_column":
@@ -164,7 +169,10 @@ def test_bad_files_are_refused_naming_file_column_or_row_and_nothing_is_written(
     elif case == "empty":
         path.write_text("")
     with pytest.raises(DataError) as info:
-        import_batch(request(path, axis=None if case == "bool_band" else "wavelength_nm"), spec, tmp_path)
+        declared = {"fraction_declared_absorbance": Scale.ABSORBANCE,
+                    "absorbance_declared_fraction": Scale.REFLECTANCE_FRACTION}.get(case, Scale.REFLECTANCE_PERCENT)
+        import_batch(request(path, axis=None if case == "bool_band" else "wavelength_nm", scale=declared), spec,
+                     tmp_path)
     assert message in str(info.value)
     assert not (tmp_path / "library").exists()
 

@@ -14,7 +14,13 @@ from soil_contracts.library import SAMPLE_ID, BatchMetadata, LibrarySpec, Scale,
 from soil_trainer.errors import DataError
 from soil_trainer.library.content import Duplicate, content_sha256, find_duplicates
 from soil_trainer.library.formats import RawSpectra, read_source
-from soil_trainer.library.normalize import check_scale, convert_axis, convert_scale, resample
+from soil_trainer.library.normalize import (
+    check_scale,
+    check_visible_slope,
+    convert_axis,
+    convert_scale,
+    resample,
+)
 from soil_trainer.library.schema import validate_batch
 from soil_trainer.library.store import Batch, list_batch_dirs, read_batch, write_batch
 
@@ -57,6 +63,9 @@ def canonical_frame(raw: RawSpectra, req: BatchRequest, spec: LibrarySpec) -> pd
         raise DataError(f"{raw.source}: give --scale (reflectance_fraction, reflectance_percent or absorbance)")
     if raw.scale_hint is not None and scale is not raw.scale_hint:
         raise DataError(f"{raw.source}: --scale {scale.value}, but the OSSL columns are {raw.scale_hint.value}")
+    # The shape first: reflectance and absorbance overlap in range, so only it names the scale they are.
+    check_visible_slope(raw.values, convert_axis(raw.positions, axis, SpectralAxis.WAVELENGTH_NM), scale, raw.ids,
+                        raw.source)
     check_scale(raw.values, scale, raw.ids, raw.source)
     values = convert_scale(raw.values, scale, spec.scale)
     positions = convert_axis(raw.positions, axis, spec.axis)

@@ -37,6 +37,45 @@ def check_scale(values: np.ndarray, declared: Scale, ids: np.ndarray, source: st
                     f"look like {seen}, the others like {declared.value}; convert them or split the batch")
 
 
+BLUE_NM, RED_NM = (400.0, 500.0), (600.0, 700.0)
+
+
+def check_visible_slope(values: np.ndarray, positions_nm: np.ndarray, declared: Scale, ids: np.ndarray,
+                        source: str) -> None:
+    """Refuse reflectance declared as absorbance, or absorbance as reflectance, by the visible slope.
+
+    Their values overlap (fractions 0.02-0.8, absorbance 0.1-1.7), but soil reflectance rises from
+    blue to red (Stoner & Baumgardner 1981, *Soil Sci. Soc. Am. J.* 45:1161; iron oxides and organic
+    matter absorb most in the blue), so absorbance log10(1/R) falls there. On the six LimeSoDa
+    vis-NIR sets (CV.98, SC.93, SL.125, SP.231, SSP.460, UL.120: 1127 samples) reflectance rises from
+    400-500 to 600-700 nm in every sample and absorbance in none. The batch is refused when most rows,
+    converted to reflectance from the declared scale, fall there. Skipped when the bands do not cover
+    both windows (e.g. NIR-only instruments).
+
+    Args:
+        values: (n, p) spectra on the declared scale; positions_nm: (p,) band positions in nm.
+
+    Raises:
+        DataError: most rows fall from blue to red after conversion (names the likely scale).
+    """
+    blue = (positions_nm >= BLUE_NM[0]) & (positions_nm <= BLUE_NM[1])
+    red = (positions_nm >= RED_NM[0]) & (positions_nm <= RED_NM[1])
+    if not blue.any() or not red.any():
+        return
+    with np.errstate(all="ignore"):
+        reflectance = to_reflectance_fraction(values, declared)
+        rising = reflectance[:, red].mean(axis=1) > reflectance[:, blue].mean(axis=1)
+    if rising.mean() >= 0.5:
+        return
+    other = "reflectance (fraction or percent)" if declared is Scale.ABSORBANCE else Scale.ABSORBANCE.value
+    raise DataError(
+        f"{source}: declared scale {declared.value}, but {int((~rising).sum())} of {len(ids)} rows (e.g. "
+        f"{', '.join(str(i) for i in ids[~rising][:3])}) would give soil reflectance that falls from blue "
+        f"({BLUE_NM[0]:g}-{BLUE_NM[1]:g} nm) to red ({RED_NM[0]:g}-{RED_NM[1]:g} nm), as absorbance does; "
+        f"they look like {other}: declare the right --scale"
+    )
+
+
 def to_reflectance_fraction(values: np.ndarray, scale: Scale) -> np.ndarray:
     """(n, p) values on ``scale`` -> reflectance fraction."""
     if scale is Scale.REFLECTANCE_FRACTION:
