@@ -65,11 +65,9 @@ class BodyGate:
         if size is not None and size > self.limit:
             raise InvalidRequest(413, [self._too_large(f"body of {size} bytes")], CLOSE)
         large = size is None or size > SMALL_BODY
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
         if large:
             try:
-                async with asyncio.timeout_at(deadline):
+                async with asyncio.timeout(self.timeout):
                     await self._large.acquire()
             except TimeoutError:
                 raise InvalidRequest(503, [body_problem(
@@ -78,7 +76,7 @@ class BodyGate:
                     {"Retry-After": "1"}) from None
         try:
             try:
-                async with asyncio.timeout_at(deadline):
+                async with asyncio.timeout(self.timeout):  # counted from admission, not arrival
                     body = await self._read(request)
             except TimeoutError:
                 raise InvalidRequest(408, [body_problem(
