@@ -234,6 +234,19 @@ def test_large_bodies_wait_for_a_free_slot_and_get_503_when_none_frees_in_time(l
     assert after.status_code == 200
 
 
+def test_values_beyond_any_scale_are_422_naming_the_spectrum(loaded, benchmark):
+    """The reproducer's 1e308 spectrum once got a 200 with a prediction of -1605."""
+    n = len(benchmark.bands)
+    body = b'{"spectra": [' + json.dumps(benchmark.spectra[0].tolist()).encode() + b", [1e308" + b",1e308" * (n - 1) + b"]]}"
+
+    (resp,) = call(app_for(loaded), {"content": body, "headers": JSON})
+
+    assert resp.status_code == 422
+    detail = resp.json()["detail"]
+    assert [d["loc"] for d in detail] == [["body", "spectra", 1]]
+    assert "outside every reflectance or absorbance scale" in detail[0]["msg"]
+
+
 def test_a_model_without_a_scale_refuses_values_outside_every_scale():
     judge = DomainJudge(None, None, "SOC_target", "%")
     plausible = np.full((1, 4), 40.0)
