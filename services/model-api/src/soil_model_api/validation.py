@@ -32,6 +32,7 @@ BODY_OVERHEAD = 1024  # {"spectra": [...]} and whitespace
 # check_counts admits twice the values and arrays of a full batch, so that near misses (1001
 # spectra, one spectrum too long) still get their precise error from the parsed body.
 COUNT_SLACK = 2
+UNCOUNTED_BYTES = 1 << 20
 
 
 class InvalidRequest(Exception):
@@ -88,7 +89,7 @@ class BandSchema:
         n_objects = sum(by_name)
         # Each quote delimits a key the parse kept ('spectra' and each object's bands): then no key
         # was given twice and no value is a string. Otherwise look for duplicates the slow way.
-        plain = body.count(b'"') == 2 * (len(doc) + self.n * n_objects)
+        plain = occurs(body, b'"', 2 * (len(doc) + self.n * n_objects))
         if not plain:
             refuse_duplicate_keys(body)
         values = None
@@ -116,14 +117,18 @@ class BandSchema:
         """413 before parsing when the body has more values or arrays than ``COUNT_SLACK`` full batches.
 
         Each value after the first in an array or object needs a comma and each array or object a
-        bracket, so the counts bound what ``orjson.loads`` would build whatever the nesting.
+        bracket, so the counts bound what ``orjson.loads`` would build whatever the nesting. Bodies
+        up to ``UNCOUNTED_BYTES`` are not counted: even 3 bytes per list, they parse to ~24 MiB.
         """
-        commas = body.count(b",")
+        if len(body) <= UNCOUNTED_BYTES:
+            return
+        raw = np.frombuffer(body, dtype=np.uint8)  # vectorised counts: bytes.count is ~7x slower
+        commas = int(np.count_nonzero(raw == ord(",")))
         if commas > self.max_commas:
             raise InvalidRequest(413, [problem([], f"the body holds {commas + 1} or more values; a request holds at "
                                                f"most {self.max_batch} spectra (MODEL_API_MAX_BATCH) of {self.n} "
                                                "values; refused before parsing", "too_many_values")])
-        containers = body.count(b"[") + body.count(b"{")
+        containers = int(np.count_nonzero(raw == ord("[")) + np.count_nonzero(raw == ord("{")))
         if containers > self.max_containers:
             raise InvalidRequest(413, [problem([], f"the body holds {containers} arrays or objects; a request is one "
                                                f"object whose 'spectra' array holds at most {self.max_batch} "
@@ -230,6 +235,18 @@ class BandSchema:
 
     def _label(self, j: int) -> str:
         return f"band {self.bands[j]} (position {j})"
+
+
+def occurs(body: bytes | bytearray, byte: bytes, times: int) -> bool:
+    """Whether ``byte`` occurs exactly ``times`` times; memchr-fast searches for a few, a vectorised count else."""
+    if times <= 4:
+        at = -1
+        for found in range(times + 1):
+            at = body.find(byte, at + 1)
+            if at < 0:
+                return found == times
+        return False
+    return int(np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == byte[0])) == times
 
 
 def body_limit(bands: list[str], max_batch: int) -> int:
