@@ -69,3 +69,105 @@ def test_image_serves_a_read_only_mounted_model_as_non_root(docker_client, built
     assert image.attrs["Config"]["Healthcheck"]["Test"][0] == "CMD"
     print(f"\nsoil-model-api image {image.attrs['Size'] / 1e6:.0f} MB; container memory {memory / 2**20:.0f} MiB")
     assert image.attrs["Size"] < IMAGE_SIZE_GOAL
+
+
+def deployment_limits() -> dict[str, str]:
+    """The model-api container's resource limits in the kustomize base Deployment (e.g. memory 768Mi)."""
+    import yaml
+
+    from tests.support import REPO_ROOT
+
+    deployment = yaml.safe_load((REPO_ROOT / "deploy/kustomize/base/deployment.yaml").read_text())
+    (container,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "model-api"]
+    return container["resources"]["limits"]
+
+
+def quantity(value: str) -> float:
+    """A Kubernetes quantity (768Mi, 1, 500m) as a number of bytes or CPUs."""
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "m": 1e-3}
+    for suffix, factor in units.items():
+        if value.endswith(suffix):
+            return float(value[: -len(suffix)]) * factor
+    return float(value)
+
+
+@pytest.fixture(scope="module")
+def model_api_image(docker_client) -> str:
+    """Only the model-api image (layers shared with ``built_images``), tagged per SOILCI_IMAGE_TAG."""
+    from soilci.images import build_image
+
+    return build_image("model-api", client=docker_client).tag
+
+
+def chunked(body: bytes, size: int = 1 << 20):
+    for i in range(0, len(body), size):
+        yield body[i:i + size]
+
+
+def test_no_body_or_burst_of_bodies_gets_the_container_oom_killed(docker_client, model_api_image, model_dir,
+                                                                  benchmark):
+    """The reproducers' bodies (api_bad_requests) against the image under the Deployment's own limits.
+
+    Before the body limit was derived and counted, one 50 MB spectrum or 24 MB of ``[],`` got the
+    container OOM-killed at 768Mi.
+    """
+    import asyncio
+    import json
+
+    limits = deployment_limits()
+    memory = int(quantity(limits["memory"]))
+    container = docker_client.containers.run(
+        model_api_image, detach=True, read_only=True, user="10001:10001", tmpfs={"/tmp": "rw,size=64m"},
+        mem_limit=memory, memswap_limit=memory, nano_cpus=int(quantity(limits["cpu"]) * 1e9), cap_drop=["ALL"],
+        restart_policy={"Name": "on-failure"}, labels={"org.soilci.test": "model-api-memory"},
+        environment={"MODEL_DIR": "/models/model"},
+        volumes={str(model_dir): {"bind": "/models/model", "mode": "ro"}},
+        ports={"8000/tcp": ("127.0.0.1", None)},
+    )
+    try:
+        wait_healthy(container)
+        container.reload()
+        url = f"http://127.0.0.1:{container.attrs['NetworkSettings']['Ports']['8000/tcp'][0]['HostPort']}"
+        assert wait_ready(url).status_code == 200
+        info = httpx.get(f"{url}/v1/model", timeout=10).json()
+        limit, max_batch = info["max_body_bytes"], info["max_batch"]
+        under = limit - 1024
+        bodies = {  # name: (body, streamed without a Content-Length)
+            "50 MB, one long spectrum": (b'{"spectra": [[' + b"1.0," * 12_500_000 + b"1.0]]}", False),
+            "50 MB, one long spectrum, streamed": (b'{"spectra": [[' + b"1.0," * 12_500_000 + b"1.0]]}", True),
+            "24 MB of []": (b'{"spectra": [[' + b"[]," * 8_000_000 + b"[]]]}", False),
+            "[] up to the limit, streamed": (b'{"spectra": [[' + b"[]," * (under // 3) + b"[]]]}", True),
+            "{} up to the limit": (b'{"spectra": [[' + b"{}," * (under // 3) + b"{}]]}", False),
+            "1.0 up to the limit": (b'{"spectra": [[' + b"1.0," * (under // 4) + b"1.0]]}", False),
+        }
+        headers = {"Content-Type": "application/json"}
+        single = {}
+        with httpx.Client(base_url=url, timeout=120, headers=headers) as client:
+            for name, (body, stream) in bodies.items():
+                single[name] = client.post("/v1/predict", content=chunked(body) if stream else body).status_code
+
+        # A burst: full batches by band name (valid, ~60% of the limit) and bodies of [] at the limit, at once.
+        rows = np.resize(benchmark.spectra, (max_batch, len(benchmark.bands)))
+        full = json.dumps({"spectra": [dict(zip(benchmark.bands, r.tolist(), strict=True)) for r in rows]}).encode()
+        burst_bodies = [full, bodies["[] up to the limit, streamed"][0]] * 4
+
+        async def burst():
+            async with httpx.AsyncClient(base_url=url, timeout=300, headers=headers) as client:
+                return await asyncio.gather(*(client.post("/v1/predict", content=b) for b in burst_bodies))
+
+        burst_status = [r.status_code for r in asyncio.run(burst())]
+        after = httpx.post(f"{url}/v1/predict", json={"spectra": benchmark.spectra.tolist()}, timeout=60)
+        container.reload()
+        state = container.attrs["State"]
+        restarts = container.attrs["RestartCount"]
+        used = container.stats(stream=False)["memory_stats"].get("usage", 0)
+    finally:
+        container.remove(force=True)
+
+    assert single == dict.fromkeys(bodies, 413), single
+    assert burst_status == [200, 413] * 4, burst_status
+    assert (state["OOMKilled"], state["Running"], restarts) == (False, True, 0), state
+    assert after.status_code == 200
+    np.testing.assert_allclose(after.json()["predictions"], benchmark.expected, rtol=0, atol=1e-9)
+    print(f"\nmodel-api under {limits['memory']}: body limit {limit / 2**20:.1f} MiB; "
+          f"memory after the burst {used / 2**20:.0f} MiB")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import threading
 import time
 
 import httpx
@@ -131,13 +134,40 @@ def test_a_record_of_another_registrys_run_exits_2_naming_both_runs(mlflow_serve
     assert str(path) in err
 
 
-def test_an_unreachable_registry_exits_3_without_its_credentials(cli, monkeypatch, capsys):
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+def test_an_unreachable_registry_exits_3_after_three_attempts_without_its_credentials(cli, monkeypatch, capsys):
+    """With MLflow's own defaults this took ~250 s (7 retries, backoff 2); the service bounds them."""
+    from soil_model_api.registry import MLFLOW_HTTP_DEFAULTS
 
-    code = cli(["check"], {"MODEL_URI": f"models:/{REGISTERED}@staging",
-                               "MLFLOW_TRACKING_URI": f"http://bot:s3cret@127.0.0.1:{free_port()}"})
+    for var in MLFLOW_HTTP_DEFAULTS:  # unset for the test, restored after (the service sets its default)
+        monkeypatch.setenv(var, "")
+        monkeypatch.delenv(var)
+    attempts = []
+    with socket.create_server(("127.0.0.1", 0)) as server:  # accepts and hangs up: a registry that never answers
+        def hang_up():
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                attempts.append(conn)
+                conn.close()
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        code = cli(["check"], {"MODEL_URI": f"models:/{REGISTERED}@staging",
+                               "MLFLOW_TRACKING_URI": f"http://bot:s3cret@127.0.0.1:{server.getsockname()[1]}"})
 
     err = capsys.readouterr().err
     assert code == 3
+    assert len(attempts) == 1 + int(MLFLOW_HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_MAX_RETRIES"])
     assert "the MLflow registry did not answer" in err
     assert "s3cret" not in err and "bot:" not in err
+
+
+def test_an_explicit_mlflow_retry_setting_wins(cli, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+
+    code = cli(["check"], {"MODEL_URI": f"models:/{REGISTERED}@staging",
+                           "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"})
+
+    assert code == 3
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"

@@ -14,6 +14,7 @@ from fastapi_offline import FastAPIOffline
 
 from soil_contracts.library import Scale
 from soil_contracts.redact import redact
+from soil_model_api.body import BodyGate
 from soil_model_api.config import Settings, get_settings
 from soil_model_api.domain import DomainJudge
 from soil_model_api.errors import ConfigError
@@ -35,7 +36,10 @@ class Serving:
 
     def __init__(self, loaded: LoadedModel, settings: Settings, metrics: ServiceMetrics):
         info = loaded.info
-        self.schema = BandSchema(loaded.bands, settings.max_batch)
+        self.schema = BandSchema(loaded.bands, settings.max_batch, settings.max_body_bytes)
+        self.bodies = BodyGate(self.schema.body_limit, settings.body_memory_bytes, settings.body_timeout_seconds,
+                               "MODEL_API_MAX_BODY_BYTES" if settings.max_body_bytes else
+                               f"MODEL_API_MAX_BATCH={settings.max_batch} spectra of {len(loaded.bands)} bands")
         self.judge = DomainJudge(loaded.domain, Scale(info.scale) if info.scale else None, info.target, info.unit)
         head = orjson.dumps({"model_name": info.name, "model_version": info.version, "target": info.target,
                              "unit": info.unit, "bands": loaded.bands})
@@ -130,7 +134,8 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
 
     @app.exception_handler(InvalidRequest)
     async def invalid_request(_: Request, exc: InvalidRequest) -> Response:
-        return Response(orjson.dumps(exc.body()), status_code=exc.status, media_type="application/json")
+        return Response(orjson.dumps(exc.body()), status_code=exc.status, media_type="application/json",
+                        headers=exc.headers)
 
     def openapi() -> dict:
         # The predict body schema names the loaded model's bands; cache it only once they are known.

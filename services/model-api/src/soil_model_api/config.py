@@ -75,7 +75,16 @@ class Settings(BaseSettings):
     slot: str | None = None  # blue | green, set by the Deployment
     image_tag: str | None = None
     max_batch: int = Field(default=1000, ge=1, le=100_000)
-    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # None: derived from max_batch x the model's bands (validation.body_limit; 17.5 MiB for 1000 x 430).
+    max_body_bytes: int | None = Field(default=None, ge=1024)
+    # Request bodies above 32 kB held at once, as whole slots of the body limit; the rest wait.
+    body_memory_bytes: int = Field(default=96 * 1024 * 1024, ge=1024 * 1024)
+    body_timeout_seconds: float = Field(default=30.0, gt=0)  # to receive a body (and to wait for a slot)
+    head_timeout_seconds: float = Field(default=10.0, gt=0)  # to receive a request line and headers
+    max_head_bytes: int = Field(default=16 * 1024, ge=1024)  # h11's default; httptools has no limit
+    keep_alive_seconds: int = Field(default=5, ge=1)  # uvicorn's timeout_keep_alive
+    # Open connections plus running requests; above it uvicorn answers 503 (bounds small bodies in flight).
+    limit_concurrency: int = Field(default=1024, ge=16)
     cache_dir: Path | None = None  # where registry versions are downloaded (default: the temp dir)
     load_retry_max_seconds: float = Field(default=30.0, gt=0)
     # BLAS threads for predictions; 0 keeps the library default. One is fastest here: requests are

@@ -16,6 +16,8 @@ from soil_contracts.library import PLAUSIBLE_MAX, PLAUSIBLE_MIN, Scale, likely_s
 from soil_model_api.validation import MAX_REPORTED, InvalidRequest, problem
 
 NO_DOMAIN = "the model carries no domain.json (trained before domains were recorded); not judged"
+# Above this no spectrum is on any scale (percent reflectance tops out near 100).
+PHYSICAL_MAX = max(high for _, high in PLAUSIBLE_MAX.values())
 
 
 class DomainJudge:
@@ -31,6 +33,8 @@ class DomainJudge:
             self.max_low, self.max_high, self.min_low = ranges.max_low, ranges.max_high, ranges.min_low
         elif scale is not None:
             (self.max_low, self.max_high), self.min_low = PLAUSIBLE_MAX[scale], PLAUSIBLE_MIN
+        else:  # no declared scale: refuse only what no reflectance or absorbance spectrum holds
+            self.max_low, self.max_high, self.min_low = -np.inf, PHYSICAL_MAX, PLAUSIBLE_MIN
         if domain is None:
             return
         self.mean = np.asarray(domain.mean, dtype=np.float64)
@@ -44,21 +48,27 @@ class DomainJudge:
         self.target_min, self.target_max = domain.target_min, domain.target_max
 
     def check_scale(self, spectra: np.ndarray) -> None:
-        """Refuse (422) spectra whose values cannot be on the model's input scale, naming the likely one."""
-        if self.scale is None:
-            return
+        """Refuse (422) spectra whose values cannot be on the model's input scale, naming the likely one.
+
+        A model without a declared scale refuses only values outside every scale (below -0.5 or above 120).
+        """
         row_max, row_min = spectra.max(axis=1), spectra.min(axis=1)
         bad = np.flatnonzero((row_max < self.max_low) | (row_max > self.max_high) | (row_min < self.min_low))
         if bad.size == 0:
             return
         errors = []
         for i in bad[:MAX_REPORTED]:
-            seen = likely_scale(float(row_max[i]), float(row_min[i]))
-            errors.append(problem(
-                ["spectra", int(i)],
-                f"values {row_min[i]:.4g} .. {row_max[i]:.4g} look like {seen}, but the model takes "
-                f"{self.scale.value} (largest value {self.max_low:g} .. {self.max_high:g}); "
-                f"{conversion_hint(self.scale)}", "wrong_scale"))
+            values = f"values {row_min[i]:.4g} .. {row_max[i]:.4g}"
+            if self.scale is None or row_max[i] > PHYSICAL_MAX:
+                msg = (f"{values} are outside every reflectance or absorbance scale (from {PLAUSIBLE_MIN:g} "
+                       f"to {PHYSICAL_MAX:g})")
+                if self.scale is not None:
+                    msg += f"; the model takes {self.scale.value}: {conversion_hint(self.scale)}"
+            else:
+                msg = (f"{values} look like {likely_scale(float(row_max[i]), float(row_min[i]))}, but the model "
+                       f"takes {self.scale.value} (largest value {self.max_low:g} .. {self.max_high:g}); "
+                       f"{conversion_hint(self.scale)}")
+            errors.append(problem(["spectra", int(i)], msg, "wrong_scale"))
         if bad.size > len(errors):
             errors[-1]["msg"] += f" (and {bad.size - len(errors)} more spectra)"
         raise InvalidRequest(422, errors)

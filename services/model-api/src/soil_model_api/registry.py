@@ -5,6 +5,7 @@ What answers is the registry at ``MLFLOW_TRACKING_URI``; messages carry no crede
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,6 +19,23 @@ from soil_model_api.errors import ModelLoadError, RegistryUnavailable, Untrusted
 from soil_model_api.model_dir import MLMODEL, load_from_dir
 from soil_model_api.served_model import LoadedModel, RegistryLineage
 
+# Defaults for MLflow's own HTTP settings (an explicit environment value wins). MLflow's are 7
+# retries with backoff factor 2 and a 120 s timeout: about 250 s before `check` or a start-up
+# attempt learns the registry is down. Here: 3 attempts (1 s and 2 s apart), 10 s per request; the
+# service itself keeps retrying with its own backoff (MODEL_API_LOAD_RETRY_MAX_SECONDS).
+MLFLOW_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+
+def bound_mlflow_requests() -> None:
+    """Apply ``MLFLOW_HTTP_DEFAULTS`` where the environment does not set them (before MLflow's first request)."""
+    for key, value in MLFLOW_HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
 
 def load_from_registry(source: RegistrySource, settings: Settings) -> LoadedModel:
     """Resolve ``source`` to one version, download ``models:/<name>/<version>``, load it.
@@ -28,6 +46,7 @@ def load_from_registry(source: RegistrySource, settings: Settings) -> LoadedMode
             none), or it is a pickle model (exit 5); checked before any file of it is read.
         ModelLoadError: the version does not exist, is not the one a register record names, or is not servable.
     """
+    bound_mlflow_requests()
     import mlflow.artifacts
     from mlflow import MlflowClient
 

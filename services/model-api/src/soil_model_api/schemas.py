@@ -87,6 +87,8 @@ class ModelInfoResponse(BaseModel):
     image_tag: str | None = Field(description="From MODEL_API_IMAGE_TAG")
     source: str = Field(description="The MODEL_URI or MODEL_DIR the model was loaded from")
     max_batch: int = Field(description="Most spectra per predict request (MODEL_API_MAX_BATCH)")
+    max_body_bytes: int = Field(description="Longest predict body in bytes (MODEL_API_MAX_BODY_BYTES, or "
+                                "derived from max_batch and the bands)")
 
 
 class HealthResponse(BaseModel):
@@ -104,9 +106,13 @@ class ReadyResponse(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    413: {"model": ErrorResponse, "description": "More spectra than MODEL_API_MAX_BATCH, or a body too large"},
+    400: {"model": ErrorResponse, "description": "The client closed the connection before the body ended"},
+    408: {"model": ErrorResponse, "description": "The body did not arrive within MODEL_API_BODY_TIMEOUT_SECONDS"},
+    413: {"model": ErrorResponse, "description": "More spectra than MODEL_API_MAX_BATCH, or a body above "
+          "max_body_bytes (GET /v1/model)"},
+    415: {"model": ErrorResponse, "description": "The body is not application/json (UTF-8, not compressed)"},
     422: {"model": ErrorResponse, "description": "Invalid body: each item names the field and the reason"},
-    503: {"model": ErrorResponse, "description": "No model loaded yet"},
+    503: {"model": ErrorResponse, "description": "No model loaded yet, or no room to read a large body in time"},
 }
 
 

@@ -16,6 +16,7 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from soil_model_api.app import create_app
+    from soil_model_api.protocol import guarded_protocol
 
     settings.model_source()  # a misconfigured source fails here, before the port opens
     uvicorn.run(
@@ -27,6 +28,11 @@ def serve(settings: Settings) -> int:
         access_log=settings.access_log,
         proxy_headers=False,
         server_header=False,
+        # Slow or endless request heads are cut off; idle keep-alive connections close; above
+        # limit_concurrency connections or running requests, new requests get 503.
+        http=guarded_protocol(settings.head_timeout_seconds, settings.max_head_bytes),
+        timeout_keep_alive=settings.keep_alive_seconds,
+        limit_concurrency=settings.limit_concurrency,
     )
     return 0
 

@@ -3,12 +3,19 @@
 A 100-spectrum request is about 1 MB of JSON, so the body is parsed with orjson and checked with a
 few whole-batch numpy operations; only a body that fails those is walked value by value, to name
 each offending field. Errors use FastAPI's shape: ``{"detail": [{"loc", "msg", "type"}]}``.
+
+Memory is bounded before parsing: the body is at most ``body_limit`` bytes (``body.BodyGate``), and
+``check_counts`` refuses a body with more separators or brackets than a full batch could have, so
+the parsed objects stay within a small multiple of a full batch whatever the body holds (3 bytes of
+``[],`` would otherwise become ~64 bytes of Python list each). Duplicate keys are refused: JSON
+leaves their meaning open (RFC 8259 section 4) and a parser keeps only the last.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from operator import itemgetter
 from typing import Any
 
@@ -16,15 +23,26 @@ import numpy as np
 import orjson
 
 MAX_REPORTED = 10  # errors listed per response; the count says how many there were in all
+# Bytes one band value may take in a body. A float64's shortest round-trip text is at most 24
+# characters (-2.2250738585072014e-308); add ", " and 6 bytes of indentation (json.dumps(indent=2)
+# puts values at depth 3). Objects add each quoted band name and ": ".
+BYTES_PER_VALUE = 32
+BYTES_PER_SPECTRUM = 16  # its brackets, separator and line break
+BODY_OVERHEAD = 1024  # {"spectra": [...]} and whitespace
+# check_counts admits twice the values and arrays of a full batch, so that near misses (1001
+# spectra, one spectrum too long) still get their precise error from the parsed body.
+COUNT_SLACK = 2
+UNCOUNTED_BYTES = 1 << 20
 
 
 class InvalidRequest(Exception):
     """A rejected request: HTTP status plus FastAPI-style error details."""
 
-    def __init__(self, status: int, errors: list[dict[str, Any]]):
+    def __init__(self, status: int, errors: list[dict[str, Any]], headers: dict[str, str] | None = None):
         super().__init__(errors[0]["msg"] if errors else "invalid request")
         self.status = status
         self.errors = errors
+        self.headers = headers
 
     def body(self) -> dict[str, Any]:
         return {"detail": self.errors}
@@ -45,25 +63,37 @@ def json_type(value: Any) -> str:
 class BandSchema:
     """The model's bands, prepared once for fast per-request lookups."""
 
-    def __init__(self, bands: list[str], max_batch: int):
+    def __init__(self, bands: list[str], max_batch: int, max_body_bytes: int | None = None):
         self.bands = list(bands)
         self.n = len(self.bands)
         self.band_set = frozenset(self.bands)
         self.max_batch = max_batch
-        self._plain_names = not any('"' in b or "\\" in b for b in self.bands)
         self._take = itemgetter(*self.bands) if self.n > 1 else (lambda d: (d[self.bands[0]],))
+        self.body_limit = max_body_bytes or body_limit(self.bands, max_batch)
+        # Band names may hold commas or brackets themselves; object spectra repeat them.
+        in_names = "".join(self.bands)
+        self.max_commas = COUNT_SLACK * max_batch * (self.n + in_names.count(",")) + 16
+        self.max_containers = COUNT_SLACK * (max_batch * (1 + in_names.count("[") + in_names.count("{")) + 2) + 16
 
     def describe(self) -> str:
         if self.n <= 3:
             return ", ".join(self.bands)
         return f"{self.bands[0]}, {self.bands[1]}, ..., {self.bands[-1]}"
 
-    def parse(self, body: bytes) -> np.ndarray:
+    def parse(self, body: bytes | bytearray) -> np.ndarray:
         """A (n_spectra, n_bands) float64 array, or InvalidRequest (422, or 413 above max_batch)."""
-        spectra = self._spectra(decode(body))
+        self.check_counts(body)
+        doc = decode(body)
+        spectra = self._spectra(doc)
         rows, by_name = self._rows(spectra)
+        n_objects = sum(by_name)
+        # Each quote delimits a key the parse kept ('spectra' and each object's bands): then no key
+        # was given twice and no value is a string. Otherwise look for duplicates the slow way.
+        plain = occurs(body, b'"', 2 * (len(doc) + self.n * n_objects))
+        if not plain:
+            refuse_duplicate_keys(body)
         values = None
-        if self._only_numbers(body, sum(by_name)):
+        if plain and self._no_literals(body, n_objects):
             try:
                 values = np.array(rows, dtype=np.float64)
             except (ValueError, OverflowError, TypeError):  # nested arrays, ints beyond float64
@@ -83,22 +113,37 @@ class BandSchema:
             raise InvalidRequest(422, _with_count(errors, len(bad)))
         return values
 
-    def _only_numbers(self, body: bytes, n_objects: int) -> bool:
-        """True when the raw body cannot hold a string, boolean or null value.
+    def check_counts(self, body: bytes | bytearray) -> None:
+        """413 before parsing when the body has more values or arrays than ``COUNT_SLACK`` full batches.
 
-        Every quote is then a key's (``"spectra"`` and each band name of each object spectrum), and
-        no ``true``/``false``/``null`` token appears; numpy would otherwise turn ``"1.5"`` or ``true``
-        into a float without complaint.
+        Each value after the first in an array or object needs a comma and each array or object a
+        bracket, so the counts bound what ``orjson.loads`` would build whatever the nesting. Bodies
+        up to ``UNCOUNTED_BYTES`` are not counted: even 3 bytes per list, they parse to ~24 MiB.
+        """
+        if len(body) <= UNCOUNTED_BYTES:
+            return
+        raw = np.frombuffer(body, dtype=np.uint8)  # vectorised counts: bytes.count is ~7x slower
+        commas = int(np.count_nonzero(raw == ord(",")))
+        if commas > self.max_commas:
+            raise InvalidRequest(413, [problem([], f"the body holds {commas + 1} or more values; a request holds at "
+                                               f"most {self.max_batch} spectra (MODEL_API_MAX_BATCH) of {self.n} "
+                                               "values; refused before parsing", "too_many_values")])
+        containers = int(np.count_nonzero(raw == ord("[")) + np.count_nonzero(raw == ord("{")))
+        if containers > self.max_containers:
+            raise InvalidRequest(413, [problem([], f"the body holds {containers} arrays or objects; a request is one "
+                                               f"object whose 'spectra' array holds at most {self.max_batch} "
+                                               "spectra (MODEL_API_MAX_BATCH); refused before parsing",
+                                               "too_many_arrays")])
+
+    def _no_literals(self, body: bytes | bytearray, n_objects: int) -> bool:
+        """True when no ``true``/``false``/``null`` token can be in a body whose only strings are keys.
+
+        numpy would otherwise turn ``true`` into 1.0 without complaint. Single-byte searches after
+        the first '[' are memchr-fast; with band names in the body, whole tokens are searched.
         """
         if n_objects == 0:
-            # Only arrays: after the first '[' there is nothing but numbers, so no quote and none of
-            # the letters of true/false/null (single-byte searches are memchr-fast).
             start = body.find(b"[")
-            return all(body.find(c, start) < 0 for c in (b'"', b"t", b"f", b"n"))
-        if not self._plain_names:
-            return False
-        if body.count(b'"') != 2 + 2 * self.n * n_objects:
-            return False
+            return all(body.find(c, start) < 0 for c in (b"t", b"f", b"n"))
         return b"true" not in body and b"false" not in body and b"null" not in body
 
     def _spectra(self, doc: Any) -> list:
@@ -192,7 +237,61 @@ class BandSchema:
         return f"band {self.bands[j]} (position {j})"
 
 
-def decode(body: bytes) -> Any:
+def occurs(body: bytes | bytearray, byte: bytes, times: int) -> bool:
+    """Whether ``byte`` occurs exactly ``times`` times; memchr-fast searches for a few, a vectorised count else."""
+    if times <= 4:
+        at = -1
+        for found in range(times + 1):
+            at = body.find(byte, at + 1)
+            if at < 0:
+                return found == times
+        return False
+    return int(np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == byte[0])) == times
+
+
+def body_limit(bands: list[str], max_batch: int) -> int:
+    """The most bytes a body of ``max_batch`` spectra of ``bands`` needs, as objects by band name.
+
+    >>> body_limit(["wl_350", "wl_355"], 10)
+    2024
+    """
+    per_spectrum = BYTES_PER_SPECTRUM + sum(BYTES_PER_VALUE + len(orjson.dumps(b)) + 2 for b in bands)
+    return BODY_OVERHEAD + max_batch * per_spectrum
+
+
+class _Object(dict):
+    """A decoded JSON object that remembers the keys its text repeated."""
+
+    repeated: list[str]
+
+    @classmethod
+    def from_pairs(cls, pairs: list[tuple[str, Any]]) -> _Object:
+        obj = cls(pairs)
+        obj.repeated = [] if len(obj) == len(pairs) else [
+            k for k, n in Counter(k for k, _ in pairs).items() if n > 1]
+        return obj
+
+
+def refuse_duplicate_keys(body: bytes | bytearray) -> None:
+    """422 naming each key given twice in the body or in one of its spectra; else nothing."""
+    try:
+        doc = json.loads(body, object_pairs_hook=_Object.from_pairs)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return  # orjson read it; the other checks name what is wrong
+    places: list[tuple[list[str | int], _Object]] = []
+    if isinstance(doc, _Object):
+        places.append(([], doc))
+        spectra = doc.get("spectra")
+        if isinstance(spectra, list):
+            places += [(["spectra", i], s) for i, s in enumerate(spectra) if isinstance(s, _Object)]
+    errors = [problem([*loc, key], f"key {key!r} is given more than once; each key may appear once "
+                      "(a parser would silently keep the last)", "duplicate_key")
+              for loc, obj in places for key in obj.repeated]
+    if errors:
+        raise InvalidRequest(422, _with_count(errors[:MAX_REPORTED], len(errors)))
+
+
+def decode(body: bytes | bytearray) -> Any:
     """Parse JSON with orjson; NaN/Infinity tokens (not JSON, but common) are parsed to be named later."""
     if not body.strip():
         raise InvalidRequest(422, [problem([], "the request body is empty; send {\"spectra\": [...]}", "missing")])

@@ -21,4 +21,5 @@ async def model_info(request: Request):
     info = asdict(model.info)
     serving = request.app.state.serving
     return ModelInfoResponse(**info, n_bands=len(model.bands), max_batch=request.app.state.settings.max_batch,
+                             max_body_bytes=serving.schema.body_limit,
                              domain=serving.judge.summary() if serving is not None else None)

@@ -13,20 +13,10 @@ from soil_model_api.validation import InvalidRequest, problem
 router = APIRouter(tags=["predict"])
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, or 413 as soon as it is longer than ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise InvalidRequest(413, [problem([], f"body of {declared} bytes is above the limit of {limit} "
-                                               "(MODEL_API_MAX_BODY_BYTES)", "too_large")])
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise InvalidRequest(413, [problem([], f"body is above the limit of {limit} bytes "
-                                                   "(MODEL_API_MAX_BODY_BYTES)", "too_large")])
-        chunks.append(chunk)
-    return b"".join(chunks)
+async def read_spectra(serving, request: Request) -> np.ndarray:
+    """The body's spectra in band order; the raw body is held (and counted) only while it is parsed."""
+    async with serving.bodies.admit(request) as body:
+        return serving.schema.parse(body)
 
 
 @router.post(
@@ -35,8 +25,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     description=(
         "Each spectrum is either an array of values in the model's band order or an object mapping "
         "every band name to its value (see `GET /v1/model` for the bands). Values must be finite "
-        "numbers; wrong band names or counts, NaN, Infinity, strings, empty batches (422) and batches "
-        "above MODEL_API_MAX_BATCH (413) are rejected, each error naming its field. A spectrum on another "
+        "numbers; wrong band names or counts, NaN, Infinity, strings, duplicate keys, empty batches (422), "
+        "batches above MODEL_API_MAX_BATCH or bodies above `max_body_bytes` of `GET /v1/model` (413) and "
+        "bodies that are not `application/json` (415) are rejected, each error naming its field. A spectrum on another "
         "scale than the model's (fraction vs percent reflectance vs absorbance) is refused (422, "
         "`wrong_scale`, naming the likely scale). Each accepted spectrum gets a `results` entry: the "
         "value with the target and unit, a conformal prediction interval, Hotelling T2 and Q residual, "
@@ -54,7 +45,7 @@ async def predict(request: Request) -> Response:
         return Response(orjson.dumps({"detail": "model not loaded yet; see GET /readyz"}), status_code=503,
                         media_type="application/json")
     serving = app.state.serving
-    spectra = serving.schema.parse(await read_body(request, app.state.settings.max_body_bytes))
+    spectra = await read_spectra(serving, request)
     judge = serving.judge
     judge.check_scale(spectra)  # 422 naming the likely scale
     try:
