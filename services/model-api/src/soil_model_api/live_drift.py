@@ -28,6 +28,7 @@ from soil_model_api.metrics import LiveTrafficMetrics
 log = logging.getLogger(__name__)
 
 MAX_FINDINGS = 10
+SMALL_BATCH = 8  # up to this many spectra a request, T2/Q reach the histograms one by one
 NO_CALIBRATION = ("the model carries no calibration_sample.json (trained before live drift existed); "
                   "retrain it to compare live traffic with its calibration spectra")
 
@@ -52,7 +53,7 @@ class SpectraWindow:
     def nbytes(self) -> int:
         return self._rows.nbytes + self._outside.nbytes
 
-    def add(self, spectra: np.ndarray, outside: np.ndarray | None = None) -> None:
+    def add(self, spectra: np.ndarray, outside: np.ndarray | list[bool] | None = None) -> None:
         """Append (n, n_bands) spectra (any float dtype; cast to float32); ``outside``: (n,) out-of-domain flags.
 
         A batch longer than the window keeps only its last ``capacity`` rows.
@@ -61,8 +62,16 @@ class SpectraWindow:
         if n == 0:
             return
         self.seen += n
+        if n == 1:  # the common request: one row copied, no slicing arithmetic
+            i = self._next
+            self._rows[i] = spectra[0]
+            self._outside[i] = bool(outside[0]) if outside is not None else False
+            self._next = (i + 1) % self.capacity
+            self.size = min(self.size + 1, self.capacity)
+            return
         if outside is None:
             outside = np.zeros(n, dtype=bool)
+        outside = np.asarray(outside, dtype=bool)
         if n >= self.capacity:
             self._rows[:] = spectra[n - self.capacity:]
             self._outside[:] = outside[n - self.capacity:]
@@ -130,9 +139,16 @@ class LiveDrift:
         outside = None
         if scored is not None and t2_limit and q_limit:
             t2, q = scored
-            self.metrics.t2.observe_many(t2 / t2_limit)
-            self.metrics.q.observe_many(q / q_limit)
-            outside = (t2 > t2_limit) | (q > q_limit)
+            if len(t2) <= SMALL_BATCH:  # Python floats beat numpy's per-call overhead for a few values
+                outside = []
+                for a, b in zip(t2.tolist(), q.tolist(), strict=True):
+                    self.metrics.t2.observe_one(a / t2_limit)
+                    self.metrics.q.observe_one(b / q_limit)
+                    outside.append(a > t2_limit or b > q_limit)
+            else:
+                self.metrics.t2.observe_many(t2 / t2_limit)
+                self.metrics.q.observe_many(q / q_limit)
+                outside = (t2 > t2_limit) | (q > q_limit)
         self.window.add(spectra, outside)
 
     async def check(self) -> DriftReport:
