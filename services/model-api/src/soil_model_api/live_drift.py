@@ -109,6 +109,7 @@ class DriftReport:
     seconds: float = 0.0
     summary: str = ""
     verdict: DriftVerdict | None = None
+    out_of_domain_ratio: float = float("nan")  # of the window the check tested
 
     @property
     def p_value(self) -> float | None:
@@ -159,6 +160,7 @@ class LiveDrift:
             seen, rows = self.window.seen, self.window.snapshot()  # on the event loop: no torn copy
             ratio = self.window.out_of_domain_ratio()
             report = await asyncio.to_thread(self.run, rows, seen)
+            report.out_of_domain_ratio = ratio
             self.last = report
             self.metrics.window_rows.set(report.window_rows)
             self.metrics.window_out_of_domain.set(ratio)
@@ -196,7 +198,7 @@ class LiveDrift:
             "check_seconds": round(report.seconds, 4),
             "window": {"rows": report.window_rows, "capacity": self.window.capacity,
                        "min_rows": self.params.min_rows, "spectra_seen": report.seen,
-                       "out_of_domain_ratio": json_number(self.window.out_of_domain_ratio())},
+                       "out_of_domain_ratio": json_number(report.out_of_domain_ratio)},
             "reference": {"source": f"calibration_sample.json of {self.source}",
                           "rows": 0 if self.calibration is None else len(self.calibration)},
             "method": METHOD, "alpha": self.params.alpha,
