@@ -8,6 +8,11 @@ scenario), checks both return the same predictions, and prints requests per seco
 latency, the ratios, the resident memory of each server and the size of the model-api image.
 The load generator writes pre-encoded HTTP/1.1 requests on raw asyncio sockets, so the client costs
 far less CPU than the servers it measures on the same two cores.
+
+``--baseline-ref main`` also serves the model with soil-model-api as it is at that git revision (its
+``libs/contracts`` and ``services/model-api`` sources exported to a temp dir, run with this venv), so
+a change is measured against its own before in the same run; ``--rounds N`` repeats every scenario N
+times, alternating which server goes first, and ``--no-mlflow`` leaves mlflow out.
 """
 
 from __future__ import annotations
@@ -217,7 +222,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pin", action="store_true", help="servers on CPU 0, load generator on CPU 1")
     p.add_argument("--blas-threads", type=int, default=1, help="OpenBLAS/OpenMP threads of both servers")
     p.add_argument("--out", type=Path, help="also write the results as JSON here")
+    p.add_argument("--baseline-ref", help="also serve soil-model-api from this git revision (e.g. main)")
+    p.add_argument("--rounds", type=int, default=1, help="repeat the scenarios, alternating the server order")
+    p.add_argument("--no-mlflow", action="store_true", help="leave `mlflow models serve` out")
     return p.parse_args(argv)
+
+
+def export_revision(ref: str, dest: Path) -> list[Path]:
+    """The model API's and the contracts' sources at ``ref`` under ``dest``; returns their ``src`` dirs."""
+    paths = ["libs/contracts/src", "services/model-api/src"]
+    archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", "--format=tar", ref, *paths],
+                             capture_output=True, check=True).stdout
+    dest.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return [dest / p for p in paths]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,6 +276,18 @@ def main(argv: list[str] | None = None) -> int:
                                               option=orjson.OPT_SERIALIZE_NUMPY),
         },
     }
+    if args.no_mlflow:
+        del servers["mlflow models serve"]
+    if args.baseline_ref:
+        port = free_port()
+        src = export_revision(args.baseline_ref, workdir / "baseline")
+        servers[baseline_name(args)] = {
+            **servers["soil-model-api"], "port": port,
+            # The exported sources come first on sys.path, ahead of this checkout's editable installs.
+            "cmd": [sys.executable, "-c", "import sys; from soil_model_api.cli import main; sys.exit(main(['serve']))"],
+            "env": {**servers["soil-model-api"]["env"], "MODEL_API_PORT": str(port),
+                    "PYTHONPATH": os.pathsep.join(str(s) for s in src)},
+        }
     procs: dict[str, subprocess.Popen] = {}
     results: list[Result] = []
     memory: dict[str, int] = {}
@@ -265,21 +295,21 @@ def main(argv: list[str] | None = None) -> int:
         if server_cpus:  # children inherit the affinity they are started with
             os.sched_setaffinity(0, server_cpus)
         for name, s in servers.items():
-            procs[name] = start(s["cmd"], s["env"], workdir / f"{name.split()[0]}.log")
+            procs[name] = start(s["cmd"], s["env"], workdir / f"{log_name(name)}.log")
         if server_cpus:
             os.sched_setaffinity(0, cpus - server_cpus)
         for name, s in servers.items():
             try:
                 wait_http(f"http://127.0.0.1:{s['port']}{s['ready']}", procs[name])
             except (RuntimeError, TimeoutError) as exc:
-                log = (workdir / f"{name.split()[0]}.log").read_text()[-2000:]
+                log = (workdir / f"{log_name(name)}.log").read_text()[-2000:]
                 print(f"bench_api: {name} did not start: {exc}\n{log}", file=sys.stderr)
                 return 2
 
         # Same model, same spectra: both servers must agree before their speed means anything.
         preds = {name: np.asarray(post_json(s["port"], s["path"], s["body"](spectra))["predictions"],
                                   dtype=np.float64).ravel() for name, s in servers.items()}
-        diff = float(np.max(np.abs(preds["soil-model-api"] - preds["mlflow models serve"])))
+        diff = max(float(np.max(np.abs(preds["soil-model-api"] - other))) for other in preds.values())
         print(f"benchmark set: {len(spectra)} spectra x {len(bands)} bands; max |prediction difference| "
               f"between the servers: {diff:.3g}")
         if diff > 1e-9:
@@ -290,14 +320,18 @@ def main(argv: list[str] | None = None) -> int:
         scenarios = {"1 spectrum": (spectra[:1], args.single_requests, args.concurrency),
                      "100 spectra": (batch, args.batch_requests, args.concurrency),
                      "1 sequential": (spectra[:1], args.single_requests // 3, 1)}
-        for scenario, (rows, n, concurrency) in scenarios.items():
-            for name, s in servers.items():
-                raw = http_request(s["port"], s["path"], s["body"](rows))
-                asyncio.run(drive(s["port"], raw, min(50, n), concurrency, 10))  # warm-up
-                cpu_before = tree_cpu(procs[name].pid)
-                count, errors, seconds, lat = asyncio.run(drive(s["port"], raw, n, concurrency, args.max_seconds))
-                cpu = tree_cpu(procs[name].pid) - cpu_before
-                results.append(Result(name, scenario, count, errors, seconds, lat, cpu))
+        for round_ in range(args.rounds):
+            order = list(servers) if round_ % 2 == 0 else list(servers)[::-1]
+            for scenario, (rows, n, concurrency) in scenarios.items():
+                for name in order:
+                    s = servers[name]
+                    raw = http_request(s["port"], s["path"], s["body"](rows))
+                    asyncio.run(drive(s["port"], raw, min(50, n), concurrency, 10))  # warm-up
+                    cpu_before = tree_cpu(procs[name].pid)
+                    count, errors, seconds, lat = asyncio.run(drive(s["port"], raw, n, concurrency, args.max_seconds))
+                    cpu = tree_cpu(procs[name].pid) - cpu_before
+                    results.append(Result(name, scenario, count, errors, seconds, lat, cpu))
+        results = merge_rounds(results)
         for name in servers:
             memory[name] = tree_rss(procs[name].pid)
     finally:
@@ -318,6 +352,39 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if not any(r.errors for r in results) else 1
 
 
+def baseline_name(args) -> str:
+    return f"soil-model-api@{args.baseline_ref}"
+
+
+def log_name(server: str) -> str:
+    return server.split()[0].replace("@", "-").replace("/", "-")
+
+
+def merge_rounds(results: list[Result]) -> list[Result]:
+    """One Result per (server, scenario): requests, errors, time, latencies and CPU summed over the rounds."""
+    merged: dict[tuple[str, str], Result] = {}
+    for r in results:
+        m = merged.get((r.server, r.scenario))
+        merged[(r.server, r.scenario)] = r if m is None else Result(
+            r.server, r.scenario, m.requests + r.requests, m.errors + r.errors, m.seconds + r.seconds,
+            np.concatenate([m.latencies, r.latencies]), m.cpu_seconds + r.cpu_seconds)
+    return list(merged.values())
+
+
+def report_baseline(by: dict[tuple[str, str], Result], args) -> None:
+    """This checkout against ``--baseline-ref``, same run: latency and CPU ratios (goal: within 20%)."""
+    base = baseline_name(args)
+    for scenario in ("1 spectrum", "1 sequential", "100 spectra"):
+        ours, before = by.get(("soil-model-api", scenario)), by.get((base, scenario))
+        if ours is None or before is None:
+            continue
+        p50, p99 = ours.pct(50) / before.pct(50), ours.pct(99) / before.pct(99)
+        cpu = ours.cpu_ms_per_request / before.cpu_ms_per_request
+        verdict = "within 20%" if max(p50, cpu) <= 1.2 else "NOT within 20%"
+        print(f"{scenario:<13} this checkout vs {args.baseline_ref}: p50 x{p50:.3f}, p99 x{p99:.3f}, "
+              f"CPU per request x{cpu:.3f} ({verdict}: p50 and CPU)")
+
+
 def report(results: list[Result], memory: dict[str, int], size: int | None, args) -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nconcurrency {args.concurrency}, {os.cpu_count()} CPUs"
@@ -329,13 +396,17 @@ def report(results: list[Result], memory: dict[str, int], size: int | None, args
               f"{r.pct(50):>8.2f} {r.pct(99):>8.2f} {r.cpu_ms_per_request:>10.2f}")
     print()
     by = {(r.server, r.scenario): r for r in results}
+    if args.baseline_ref:
+        report_baseline(by, args)
     for scenario in dict.fromkeys(r.scenario for r in results):
+        if ("mlflow models serve", scenario) not in by:
+            continue
         ours, theirs = by[("soil-model-api", scenario)], by[("mlflow models serve", scenario)]
         print(f"{scenario:<13} soil-model-api vs mlflow: throughput x{ours.rps / theirs.rps:.2f}, "
               f"p50 x{theirs.pct(50) / ours.pct(50):.2f} lower, p99 x{theirs.pct(99) / ours.pct(99):.2f} lower, "
               f"CPU per request x{theirs.cpu_ms_per_request / ours.cpu_ms_per_request:.2f} lower")
     single, seq = by.get(("soil-model-api", "1 spectrum")), by.get(("soil-model-api", "1 sequential"))
-    if single and seq:
+    if single and seq and ("mlflow models serve", "1 spectrum") in by:
         ratio = single.rps / by[("mlflow models serve", "1 spectrum")].rps
         print(f"goals (1 spectrum): throughput >= 3x mlflow: {'met' if ratio >= 3 else 'NOT met'} (x{ratio:.2f}); "
               f"p99 < 20 ms: {'met' if single.pct(99) < 20 else 'NOT met'} ({single.pct(99):.2f} ms with "

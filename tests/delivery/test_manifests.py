@@ -17,6 +17,7 @@ from tests.delivery.support import (
     assert_blue_green_invariants,
     by_kind,
     container,
+    find,
     pod,
     rendered,
 )
@@ -174,6 +175,19 @@ def test_pods_run_as_non_root_with_a_read_only_root_and_http_probes():
         assert main["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
         assert {"cpu", "memory"} <= set(main["resources"]["limits"])
         assert {m["mountPath"] for m in main["volumeMounts"]} == {"/tmp"}
+
+
+def test_each_slots_pods_are_annotated_for_prometheus_to_scrape_their_metrics_port():
+    staging = rendered(OVERLAYS["staging"])
+    for name in by_kind(staging, "Deployment"):
+        template = find(staging, "Deployment", name)["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        ports = {p["containerPort"] for p in container(staging, name)["ports"]}
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert int(annotations["prometheus.io/port"]) in ports
+        assert annotations["prometheus.io/path"] == "/metrics"
+        slot = template["metadata"]["labels"]["slot"]  # the metrics' slot label comes from MODEL_API_SLOT
+        assert {"name": "MODEL_API_SLOT", "value": slot} in container(staging, name)["env"]
 
 
 @pytest.fixture(scope="module")

@@ -43,3 +43,17 @@ def test_rpd_classes_are_chang_et_al_2001s():
     from soilci.report.compare import rpd_class
 
     assert [rpd_class(x) for x in (2.5, 2.0, 1.4, 1.39)] == ["accurate", "fair", "fair", "poor"]
+
+
+def test_serving_metrics_show_for_both_sides_coverage_judged_by_its_distance_to_nominal(models):
+    weak, good = models["weak"][0], models["good"][0]
+    base = {**weak, "interval_coverage": 0.80, "out_of_domain_rate": 0.02}
+    pr = {**good, "interval_coverage": 0.93, "out_of_domain_rate": 0.05}
+
+    changes = {c.spec.key: c for c in metric_changes(base, pr)}
+
+    assert list(changes)[-2:] == ["interval_coverage", "out_of_domain_rate"]
+    assert changes["interval_coverage"].mark == "better"  # 3 points from 90% instead of 10
+    assert changes["interval_coverage"].relative is None
+    assert changes["out_of_domain_rate"].mark == "worse"
+    assert metric_changes({**base, "interval_coverage": 0.97}, pr)[-2].mark == "better"  # over-covering misses too

@@ -29,3 +29,16 @@ def test_a_run_file_that_is_no_run_record_leaves_the_run_out(tmp_path, models, c
     (repo / "runs" / RUN_ID / "run.json").write_text('{"stages": "none"}')
     code, md, _ = run_report(repo, sha, capsys)
     assert code == 0 and "#### Run" not in md and "🟢 Ready to merge" in md
+
+
+def test_metrics_table_shows_interval_coverage_and_out_of_domain_rate_for_base_and_pr(tmp_path, models, capsys):
+    weak, good = models["weak"], models["good"]
+    base = ({**weak[0], "interval_coverage": 0.88, "out_of_domain_rate": 0.011}, weak[1])
+    pr = ({**good[0], "interval_coverage": 0.902, "out_of_domain_rate": 0.022}, good[1])
+    repo, sha = make_repo(tmp_path, base, pr)
+
+    _, md, _ = run_report(repo, sha, capsys)
+
+    rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("|")}
+    assert "0.88" in rows["90% interval coverage"] and "0.902" in rows["90% interval coverage"]
+    assert "0.011" in rows["Out of domain"] and "0.022" in rows["Out of domain"]

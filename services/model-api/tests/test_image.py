@@ -51,6 +51,7 @@ def test_image_serves_a_read_only_mounted_model_as_non_root(docker_client, built
         ready = wait_ready(url)  # healthy means alive; the model may still be loading
         info = httpx.get(f"{url}/v1/model", timeout=10).json()
         resp = httpx.post(f"{url}/v1/predict", json={"spectra": benchmark.spectra.tolist()}, timeout=30)
+        drift = httpx.get(f"{url}/v1/drift", timeout=120)  # the drift gate's core runs in the image
         docs_js = httpx.get(f"{url}/docs-assets/swagger-ui-bundle.js", timeout=10)  # the offline docs' assets
         redoc_js = httpx.get(f"{url}/docs-assets/redoc.standalone.js", timeout=10)
         memory = container.stats(stream=False)["memory_stats"].get("usage", 0)
@@ -62,6 +63,8 @@ def test_image_serves_a_read_only_mounted_model_as_non_root(docker_client, built
     assert resp.status_code == 200, resp.text
     np.testing.assert_allclose(resp.json()["predictions"], benchmark.expected, rtol=0, atol=1e-9)
     assert all(r["in_domain"] is not None for r in resp.json()["results"])  # domain.json read in the image
+    assert drift.status_code == 200 and drift.json()["status"] == "pass", drift.text
+    assert drift.json()["window"]["rows"] == len(benchmark.spectra)
     assert docs_js.status_code == redoc_js.status_code == 200 and len(docs_js.content) > 100_000
     assert (info["slot"], info["image_tag"]) == ("blue", "sha-feed123")
     assert uid == "10001"

@@ -185,7 +185,8 @@ def test_no_endpoint_takes_a_model_location_from_the_client(service):
     operations = {(path, method) for path, ops in spec["paths"].items() for method in ops}
 
     assert operations == {("/v1/predict", "post"), ("/v1/model", "get"), ("/healthz", "get"),
-                          ("/readyz", "get"), ("/metrics", "get")}
+                          ("/readyz", "get"), ("/metrics", "get"), ("/v1/drift", "get")}
+    assert not spec["paths"]["/v1/drift"]["get"].get("parameters")  # reads the service's own window only
     body = spec["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"]["additionalProperties"] is False
     assert list(body["schema"]["properties"]) == ["spectra"]

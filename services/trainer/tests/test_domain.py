@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from soil_contracts.domain import ApplicabilityDomain
+from soil_contracts.domain import ApplicabilityDomain, CalibrationSample
+from soil_contracts.library import Scale
 from soil_contracts.model import ModelMetadata
-from soil_trainer.domain import preprocess, q_limit, score_domain, t2_limit
+from soil_trainer.domain import calibration_sample, preprocess, q_limit, score_domain, t2_limit
 from soil_trainer.saved_model import load_domain, load_model
 
 
@@ -41,6 +42,31 @@ def test_logged_model_carries_domain_json(workspace, tmp_path):
                                                 dst_path=str(tmp_path), tracking_uri=workspace.tracking_uri)
 
     assert ApplicabilityDomain.load(f"{local}/{ApplicabilityDomain.FILE}") == load_domain(workspace.model_dir)
+    assert (CalibrationSample.load(f"{local}/{CalibrationSample.FILE}")
+            == CalibrationSample.load(workspace.model_dir / CalibrationSample.FILE))
+
+
+def test_calibration_sample_holds_the_training_spectra_on_the_model_bands(workspace):
+    meta = ModelMetadata.load(workspace.model_dir / "soilci.json")
+    sample = CalibrationSample.load(workspace.model_dir / CalibrationSample.FILE)
+    reference = pd.read_parquet(workspace.data / "training.parquet").dropna(subset=["SOC_target"])
+
+    assert sample.bands == meta.bands and sample.scale.value == meta.scale.value
+    assert sample.n_source_rows == meta.metrics["n_train"] == len(sample.rows)  # 345 rows: fewer than max_rows
+    np.testing.assert_allclose(sample.rows, reference[meta.bands].to_numpy()[: len(sample.rows)], rtol=1e-5)
+
+
+def test_calibration_sample_is_a_seeded_subset_when_training_is_large():
+    spectra = pd.DataFrame(np.random.default_rng(1).uniform(5, 60, (40, 4)), columns=["wl_1", "wl_2", "wl_3", "wl_4"])
+
+    first = calibration_sample(spectra, Scale.REFLECTANCE_PERCENT, seed=3, max_rows=10)
+    again = calibration_sample(spectra, Scale.REFLECTANCE_PERCENT, seed=3, max_rows=10)
+
+    assert first == again and len(first.rows) == 10 and first.n_source_rows == 40
+    rows = spectra.to_numpy()
+    assert all(np.isclose(rows, r, rtol=1e-5).all(axis=1).any() for r in first.rows)
+    with pytest.raises(ValueError, match="every row needs 4"):
+        CalibrationSample.model_validate({**first.model_dump(), "rows": [[1.0, 2.0]] * 3})
 
 
 def test_benchmark_is_covered_by_the_intervals_and_mostly_in_domain(workspace):

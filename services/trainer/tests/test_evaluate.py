@@ -11,7 +11,7 @@ import pytest
 from soil_trainer.cli import main
 
 CONTRACT_METRICS = {"rmse", "mae", "bias", "r2", "rpd", "rpiq", "n_benchmark", "n_train", "n_dropped",
-                    "target", "unit", "benchmark_sha256"}
+                    "target", "unit", "benchmark_sha256", "interval_nominal", "interval_coverage", "out_of_domain_rate"}
 
 
 def test_evaluate_writes_contract_metrics_predictions_and_plots(workspace):
@@ -28,6 +28,9 @@ def test_evaluate_writes_contract_metrics_predictions_and_plots(workspace):
     assert metrics["rmse"] == pytest.approx(rmse, abs=1e-5)
     assert metrics["rpd"] == pytest.approx(benchmark["SOC_target"].std() / metrics["rmse"], rel=1e-4)
     assert metrics["n_benchmark"] == len(benchmark) == 92
+    # serving's context on held-out data: 90% intervals cover about 90%, few benchmark spectra flagged
+    assert metrics["interval_nominal"] == 0.9 and 0.85 <= metrics["interval_coverage"] <= 0.95
+    assert 0 <= metrics["out_of_domain_rate"] <= 0.10
     for name in ("prediction_error.png", "predicted_vs_observed.png"):
         assert (workspace.plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     histogram = pd.read_csv(workspace.plots / "prediction_error.csv")

@@ -34,7 +34,8 @@ def rpd_class(rpd: float) -> str:
 class MetricSpec:
     key: str  # as in metrics.json
     label: str
-    better: str  # "lower", "higher" or "zero" (closest to zero)
+    better: str  # "lower", "higher", "zero" (closest to zero) or "nominal" (closest to ``nominal``)
+    nominal: float | None = None
 
 
 # Order of the metrics table; RMSE first because the verdict is decided on it.
@@ -45,6 +46,9 @@ METRICS = (
     MetricSpec("rpiq", "RPIQ", "higher"),
     MetricSpec("mae", "MAE", "lower"),
     MetricSpec("bias", "Bias", "zero"),
+    # Serving's context on the benchmark (evaluate: domain.json's 90% interval and T2/Q flag).
+    MetricSpec("interval_coverage", "90% interval coverage", "nominal", nominal=0.9),
+    MetricSpec("out_of_domain_rate", "Out of domain", "lower"),
 )
 COUNTS = (("n_benchmark", "benchmark samples"), ("n_train", "training samples"), ("n_dropped", "dropped rows"))
 
@@ -65,7 +69,7 @@ class MetricChange:
     @property
     def relative(self) -> float | None:
         """``delta`` as a fraction of |base|; None for bias (judged by its distance to 0) or a zero base."""
-        if self.delta is None or not self.base or self.spec.better == "zero":
+        if self.delta is None or not self.base or self.spec.better in ("zero", "nominal"):
             return None
         return self.delta / abs(self.base)
 
@@ -76,8 +80,9 @@ class MetricChange:
             return ""
         if abs(self.delta) <= 1e-9 * max(1.0, abs(self.base)):
             return "same"
-        if self.spec.better == "zero":
-            better = abs(self.pr) < abs(self.base)
+        if self.spec.better in ("zero", "nominal"):
+            aim = self.spec.nominal or 0.0
+            better = abs(self.pr - aim) < abs(self.base - aim)
         else:
             better = (self.delta < 0) == (self.spec.better == "lower")
         return "better" if better else "worse"

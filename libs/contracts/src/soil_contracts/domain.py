@@ -110,3 +110,46 @@ class ApplicabilityDomain(Record):
 
     def interval(self, coverage: float) -> IntervalWidth | None:
         return next((iv for iv in self.intervals if abs(iv.coverage - coverage) < 1e-9), None)
+
+
+CALIBRATION_FILE = "calibration_sample.json"
+CALIBRATION_SCHEMA_VERSION = 1
+
+
+class CalibrationSample(Record):
+    """``<model dir>/calibration_sample.json``: raw calibration spectra the model API's live drift check
+    compares its window of recent requests with, by the drift gate's own method (``soil_drift``).
+
+    The gate fits its pooled PCA on both samples, so it needs spectra, not summary statistics.
+    Values are on the model's input scale and bands (``scale``, ``bands``), rounded to
+    ``significant_digits`` (far below instrument noise).
+
+    Attributes:
+        bands: the model's input band names, in order; every row has one value per band.
+        rows: (n_rows, n_bands) spectra; a seeded random subset of the training spectra when there
+            were more than ``max_rows``.
+        n_source_rows: training spectra the sample was drawn from; seed: the draw's seed.
+    """
+
+    kind: str = "calibration sample"
+    FILE: ClassVar[str] = CALIBRATION_FILE
+
+    schema_version: int = CALIBRATION_SCHEMA_VERSION
+    scale: Scale
+    bands: list[str] = Field(min_length=1)
+    rows: list[list[float]] = Field(min_length=2)
+    n_source_rows: int = Field(ge=2)
+    max_rows: int = Field(ge=2)
+    seed: int
+    significant_digits: int = Field(ge=3, le=17)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CalibrationSample:
+        n = len(self.bands)
+        bad = next((i for i, row in enumerate(self.rows) if len(row) != n), None)
+        if bad is not None:
+            raise ValueError(f"rows[{bad}] has {len(self.rows[bad])} values; every row needs {n} (one per band)")
+        if len(self.rows) > min(self.max_rows, self.n_source_rows):
+            raise ValueError(f"{len(self.rows)} rows, more than max_rows {self.max_rows} or n_source_rows "
+                             f"{self.n_source_rows}")
+        return self

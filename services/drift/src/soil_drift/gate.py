@@ -10,8 +10,8 @@ import numpy as np
 
 from soil_drift.config import DriftParams
 from soil_drift.hotelling import hotelling_test
-from soil_drift.inputs import DriftInputs
 from soil_drift.regions import compare_band_means, locate_regions
+from soil_drift.samples import DriftInputs
 from soil_drift.spectral import SpectralFeatures, spectral_tests
 from soil_drift.two_sample import chi2_test, ks_test
 from soil_drift.verdict import (

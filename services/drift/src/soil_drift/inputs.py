@@ -2,44 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from soil_contracts.bands import band_columns, band_positions, spectral_axis
+from soil_contracts.bands import band_columns, band_positions
 from soil_drift.config import DriftParams
 from soil_drift.errors import DataError
 from soil_drift.readers import Table, read_table
+from soil_drift.samples import DriftInputs
 
 # An object column whose values mostly parse as numbers is a numeric column with typos, not a category.
 NUMERIC_SHARE = 0.5
 # The library's batch id of each row: an identifier (a new batch always "drifts"), set aside like sample_id.
 IDENTIFIER_COLUMNS = ("batch",)
-
-
-@dataclass
-class DriftInputs:
-    """Validated reference and candidate data, split into spectra and scalar columns."""
-
-    reference_path: str
-    candidate_path: str
-    n_reference: int
-    n_candidate: int
-    bands: list[str]
-    positions: np.ndarray
-    reference_spectra: np.ndarray  # float32, rows x bands
-    candidate_spectra: np.ndarray
-    numeric: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # present values only
-    missing: dict[str, tuple[int, int]] = field(default_factory=dict)  # column -> (reference, candidate) NaNs
-    categorical: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    key_column: str | None = None
-
-    @property
-    def band_unit(self) -> str:
-        """``nm`` or ``cm-1``, from the first band; ``nm`` without bands."""
-        return spectral_axis(self.bands[:1]).unit if self.bands else "nm"
 
 
 def load_inputs(reference: Path, candidate: Path, params: DriftParams) -> DriftInputs:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from soil_drift.inputs import DriftInputs
+from soil_drift.samples import DriftInputs
 from soil_drift.spectral import Projection, SpectralBasis, residual_moments
 from soil_drift.verdict import Region, SpectralView
 

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import linalg
 
 from soil_drift.config import DriftParams
-from soil_drift.inputs import DriftInputs
+from soil_drift.samples import DriftInputs
 from soil_drift.two_sample import ks_test, mann_whitney_test
 from soil_drift.verdict import TestResult
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from soil_drift.config import DriftParams
-from soil_drift.inputs import DriftInputs
+from soil_drift.samples import DriftInputs
 
 METHOD = "pooled-PCA spectral tests + per-column KS / chi-squared, Holm-corrected"
 # The status of a run whose candidate has no rows: nothing to test, exit 0 (not a pass: nothing passed).

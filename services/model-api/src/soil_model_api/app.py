@@ -18,9 +18,10 @@ from soil_model_api.body import BodyGate
 from soil_model_api.config import Settings, get_settings
 from soil_model_api.domain import DomainJudge
 from soil_model_api.errors import ConfigError
+from soil_model_api.live_drift import check_on_schedule, live_drift_for
 from soil_model_api.metrics import MetricsMiddleware, ServiceMetrics
 from soil_model_api.model_loader import load_model
-from soil_model_api.routes import health, predict
+from soil_model_api.routes import drift, health, predict
 from soil_model_api.routes import model as model_routes
 from soil_model_api.schemas import predict_request_body
 from soil_model_api.served_model import LoadedModel, ModelState, run_self_check
@@ -47,6 +48,7 @@ class Serving:
         self._predicted = metrics.predictions.labels(info.name or "", info.version or "")
         self._outside = metrics.out_of_domain.labels(info.name or "", info.version or "")
         self._batch = metrics.batch_size
+        self.live = live_drift_for(loaded, settings, metrics)
 
     def count(self, n: int, outside: int = 0) -> None:
         self._predicted.inc(n)
@@ -109,9 +111,15 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
         task = None
         if app.state.model_state.model is None:
             task = asyncio.create_task(load_until_ready(app))
+        drift_task = None
+        if settings.drift_interval_seconds > 0:
+            drift_task = asyncio.create_task(check_on_schedule(
+                lambda: app.state.serving.live if app.state.serving is not None else None,
+                settings.drift_interval_seconds))
         yield
-        if task is not None:
-            task.cancel()
+        for running in (task, drift_task):
+            if running is not None:
+                running.cancel()
 
     # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package, not a CDN;
     # no validator badge either (it would call validator.swagger.io).
@@ -130,6 +138,7 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     app.include_router(predict.router)
     app.include_router(model_routes.router)
     app.include_router(health.router)
+    app.include_router(drift.router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
 
     @app.exception_handler(InvalidRequest)

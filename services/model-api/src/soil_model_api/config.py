@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     # small, and spare BLAS threads spin on the cores the event loop needs.
     blas_threads: int = Field(default=1, ge=0, le=64)
     access_log: bool = False
+    # Live drift (live_drift.py): the last DRIFT_WINDOW spectra (rows x bands float32, never written to
+    # disk) against the model's calibration sample, by the drift gate's method, every
+    # DRIFT_INTERVAL_SECONDS (0: only on GET /v1/drift) and on request.
+    drift_window: int = Field(default=200, ge=5, le=20_000)
+    drift_min_rows: int = Field(default=20, ge=5)  # the gate's drift.min_rows: fewer is "insufficient_data"
+    drift_interval_seconds: float = Field(default=300.0, ge=0)
+    drift_alpha: float = Field(default=0.025, gt=0, le=0.5)  # the gate's drift.alpha (family-wise, Holm)
     log_level: str = "info"
 
     @field_validator("model_uri", "model_dir", "registered_file", "mlflow_tracking_uri", "slot", "image_tag",

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from soil_contracts.domain import ApplicabilityDomain
+from soil_contracts.domain import ApplicabilityDomain, CalibrationSample
 from soil_contracts.errors import ContractError, UntrustedModelError
 from soil_contracts.model import METADATA_FILE, ModelMetadata
 from soil_contracts.model_file import load_estimator
@@ -58,7 +58,7 @@ def load_from_dir(path: Path, registry: RegistryLineage | None = None, source: s
     estimator = read_estimator(path)
     info = ModelInfo.describe(metadata, registry, bands, source or str(path))
     return LoadedModel(estimator=estimator, info=info, example=input_example(path, mlmodel, bands),
-                       domain=read_domain(path))
+                       domain=read_domain(path), calibration=read_calibration(path, bands))
 
 
 def read_metadata(model_dir: Path) -> ModelMetadata | None:
@@ -81,6 +81,21 @@ def read_domain(model_dir: Path) -> ApplicabilityDomain | None:
         return ApplicabilityDomain.load(path)
     except ContractError as exc:
         raise ModelLoadError(str(exc)) from exc
+
+
+def read_calibration(model_dir: Path, bands: list[str]) -> np.ndarray | None:
+    """``calibration_sample.json`` as (n, n_bands) float32; absent: no live drift check, malformed: ModelLoadError."""
+    path = Path(model_dir) / CalibrationSample.FILE
+    if not path.exists():
+        return None
+    try:
+        sample = CalibrationSample.load(path)
+    except ContractError as exc:
+        raise ModelLoadError(str(exc)) from exc
+    if sample.bands != bands:
+        raise ModelLoadError(f"{path}: bands differ from the MLmodel signature's inputs "
+                             f"({len(sample.bands)} vs {len(bands)} bands)")
+    return np.asarray(sample.rows, dtype=np.float32)
 
 
 def signature_bands(mlmodel: dict[str, Any], where: Path) -> list[str]:

@@ -158,3 +158,51 @@ def predict_request_body(bands: list[str] | None, max_batch: int, example: list[
     if examples:
         content["examples"] = examples
     return {"required": True, "content": {"application/json": content}}
+
+
+class DriftWindow(BaseModel):
+    rows: int = Field(description="Spectra in the window the check tested")
+    capacity: int = Field(description="MODEL_API_DRIFT_WINDOW: the most spectra the window holds")
+    min_rows: int = Field(description="Fewer spectra than this: insufficient_data (MODEL_API_DRIFT_MIN_ROWS)")
+    spectra_seen: int = Field(description="Spectra served since the start, up to this check")
+    out_of_domain_ratio: float | None = Field(description="Share of the window's spectra scored out of domain")
+
+
+class DriftRegion(BaseModel):
+    start: float
+    end: float
+    unit: str = Field(description="nm or cm-1")
+
+
+class DriftFinding(BaseModel):
+    name: str = Field(description="PC3, spectral residual (Q), baseline offset, gain, wavelength shift, "
+                                  "all components (Hotelling T2), or a band region such as wl_400..wl_580")
+    kind: str = Field(description="component (a test of the family) or region (where the spectra moved)")
+    test: str
+    p_value: float | None = Field(description="Holm-adjusted over the family (a region: Benjamini-Hochberg)")
+    statistic: float | None
+    drifted: bool
+    effect: dict[str, float | int | None] = Field(description="Effect sizes: KS, Wasserstein, PSI, AUC, means ...")
+    region: DriftRegion | None = Field(description="The wavelength region, for a region finding")
+
+
+class DriftReference(BaseModel):
+    source: str
+    rows: int = Field(description="Calibration spectra compared with the window")
+
+
+class DriftResponse(BaseModel):
+    """The live drift check: the drift gate's verdict on recent traffic against the calibration sample."""
+
+    status: str = Field(description="pass | fail | insufficient_data | unavailable")
+    drift_detected: bool | None
+    summary: str
+    checked_at: str = Field(description="When the check ran (UTC, ISO 8601)")
+    check_seconds: float
+    window: DriftWindow
+    reference: DriftReference
+    method: str
+    alpha: float = Field(description="Family-wise false-positive rate (MODEL_API_DRIFT_ALPHA)")
+    p_value: float | None = Field(description="Smallest Holm-adjusted p-value of the family")
+    findings: list[DriftFinding] = Field(description="Drifted tests and regions, most significant first; "
+                                                     "without drift, the three smallest p-values")

@@ -74,6 +74,7 @@ class LoadedModel:
     info: ModelInfo
     example: np.ndarray  # one spectrum (1, n_bands), used for the self-check and the OpenAPI example
     domain: ApplicabilityDomain | None = None  # domain.json: calibration domain and conformal intervals
+    calibration: np.ndarray | None = None  # calibration_sample.json: (n, n_bands) float32 raw spectra
 
     @property
     def bands(self) -> list[str]:

@@ -12,7 +12,13 @@ import pandas as pd
 from scipy import stats
 from sklearn.pipeline import Pipeline
 
-from soil_contracts.domain import ApplicabilityDomain, DomainLimit, IntervalWidth, ValueRange
+from soil_contracts.domain import (
+    ApplicabilityDomain,
+    CalibrationSample,
+    DomainLimit,
+    IntervalWidth,
+    ValueRange,
+)
 from soil_contracts.library import PLAUSIBLE_MAX, PLAUSIBLE_MIN, Scale
 from soil_trainer.errors import DataError
 
@@ -20,6 +26,10 @@ CONFIDENCES = (0.95, 0.99)  # limits stored; in_domain uses FLAG_CONFIDENCE
 FLAG_CONFIDENCE = 0.99
 EXPLAINED = 0.99  # components kept: the fewest holding this share of the calibration variance ...
 MAX_COMPONENTS = 20  # ... but no more than this
+# Spectra kept for serving's live drift check: enough for the gate's power at a few hundred window
+# rows (its PCA subsamples at 5,000), small enough to load in milliseconds (430 bands: ~2 MB of JSON).
+CALIBRATION_ROWS = 500
+CALIBRATION_DIGITS = 6  # significant digits kept; 1e-6 relative is far below instrument noise
 
 
 def preprocess(pipeline: Pipeline, spectra: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -128,3 +138,31 @@ def score_domain(domain: ApplicabilityDomain, features: np.ndarray) -> tuple[np.
     t2 = np.sum(scores**2 / np.asarray(domain.score_variances), axis=1)
     q = np.sum(centred**2, axis=1) - np.sum(scores**2, axis=1)
     return t2, np.maximum(q, 0.0)
+
+
+def round_significant(values: np.ndarray, digits: int) -> np.ndarray:
+    """``values`` rounded to ``digits`` significant digits (zeros stay zero), so JSON holds short numbers."""
+    values = np.asarray(values, dtype=np.float64)
+    magnitude = np.floor(np.log10(np.abs(np.where(values == 0, 1.0, values))))
+    scale = 10.0 ** (digits - 1 - magnitude)
+    return np.round(values * scale) / scale
+
+
+def calibration_sample(spectra: pd.DataFrame, scale: Scale, seed: int,
+                       max_rows: int = CALIBRATION_ROWS) -> CalibrationSample:
+    """The raw calibration spectra serving's live drift check compares its window with.
+
+    Args:
+        spectra: (n, n_bands) training spectra in the model's band order, on its input scale.
+        seed: a draw of ``max_rows`` of them, in their original order, when there are more.
+    """
+    values = spectra.to_numpy(dtype=np.float64)
+    n = len(values)
+    keep = np.arange(n)
+    if n > max_rows:
+        keep = np.sort(np.random.default_rng(seed).choice(n, size=max_rows, replace=False))
+    return CalibrationSample(
+        scale=scale, bands=[str(c) for c in spectra.columns],
+        rows=round_significant(values[keep], CALIBRATION_DIGITS).tolist(),
+        n_source_rows=n, max_rows=max_rows, seed=seed, significant_digits=CALIBRATION_DIGITS,
+    )

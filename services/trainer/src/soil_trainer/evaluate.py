@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from soil_contracts.domain import ApplicabilityDomain
 from soil_contracts.files import atomic_paths
 from soil_contracts.model import ModelMetadata
 from soil_trainer.config import EvaluateParams
+from soil_trainer.domain import preprocess, score_domain
 from soil_trainer.errors import DataError, GateError, ParamsError
 from soil_trainer.library.content import content_sha256
-from soil_trainer.saved_model import load_model
+from soil_trainer.saved_model import load_domain, load_model
 from soil_trainer.tables import SAMPLE_ID, check_frame, read_table
 
 log = logging.getLogger(__name__)
@@ -58,8 +60,24 @@ def regression_metrics(observed: np.ndarray, predicted: np.ndarray) -> dict[str,
     }
 
 
+def domain_metrics(
+    domain: ApplicabilityDomain, pipeline: Any, spectra: pd.DataFrame, observed: np.ndarray, predicted: np.ndarray
+) -> dict[str, float]:
+    """What serving's context is worth on the benchmark: the share of samples inside their served
+    interval (``interval_coverage`` at ``interval_nominal``) and the share flagged out of domain."""
+    width = domain.interval(domain.default_coverage)
+    limit = domain.limit(domain.flag_confidence)
+    t2, q = score_domain(domain, preprocess(pipeline, spectra))
+    return {
+        "interval_nominal": width.coverage,
+        "interval_coverage": float(np.mean(np.abs(observed - predicted) <= width.half_width)),
+        "out_of_domain_rate": float(np.mean((t2 > limit.t2) | (q > limit.q))),
+    }
+
+
 def score_benchmark(
-    pipeline: Any, meta: ModelMetadata, benchmark: pd.DataFrame, path: Path, target: str
+    pipeline: Any, meta: ModelMetadata, benchmark: pd.DataFrame, path: Path, target: str,
+    domain: ApplicabilityDomain | None = None,
 ) -> Scored:
     """Predict every benchmark row with a target; rows without one are dropped and counted."""
     if meta.target != target:
@@ -95,6 +113,9 @@ def score_benchmark(
     metrics: dict[str, Any] = {
         k: round(v, DECIMALS) for k, v in regression_metrics(observed, predicted).items()
     }
+    if domain is not None:  # a model trained before domain.json existed has neither figure
+        metrics.update({k: round(v, DECIMALS) for k, v in
+                        domain_metrics(domain, pipeline, rows[bands].astype("float64"), observed, predicted).items()})
     metrics.update(
         {
             "n_benchmark": len(rows),
@@ -186,7 +207,7 @@ def evaluate(
     """Score, write every output, then apply the ``evaluate.rmse_max`` gate (GateError, exit 1)."""
     pipeline, meta = load_model(model_dir)
     benchmark = read_table(benchmark_path)
-    scored = score_benchmark(pipeline, meta, benchmark, Path(benchmark_path), target)
+    scored = score_benchmark(pipeline, meta, benchmark, Path(benchmark_path), target, load_domain(model_dir))
     write_outputs(scored, metrics_path, predictions_path, plots_dir, target)
     log.info("benchmark: %s", json.dumps(scored.metrics, sort_keys=True))
     if params.rmse_max is not None and scored.metrics["rmse"] > params.rmse_max:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from soil_contracts.domain import ApplicabilityDomain
+from soil_contracts.domain import ApplicabilityDomain, CalibrationSample
 from soil_contracts.model import ModelMetadata
 from soil_contracts.model_file import SERIALIZATION, TRUSTED_TYPES, load_estimator, model_digest
 from soil_trainer.errors import DataError
@@ -59,11 +59,13 @@ def save_model_dir(
     signature,
     domain: ApplicabilityDomain | None = None,
     input_example: Any = None,
+    calibration: CalibrationSample | None = None,
 ) -> None:
     """Write the MLflow model directory beside ``model_dir`` and swap it in only when complete.
 
     ``domain`` is saved as ``domain.json`` beside ``soilci.json``; ``input_example`` (one real
-    training spectrum) is what the model API's self-check and OpenAPI example use.
+    training spectrum) is what the model API's self-check and OpenAPI example use; ``calibration``
+    (``calibration_sample.json``) is what its live drift check compares recent requests with.
     """
     import mlflow.sklearn
 
@@ -83,6 +85,8 @@ def save_model_dir(
         metadata.save(target / ModelMetadata.FILE)
         if domain is not None:
             domain.save(target / ApplicabilityDomain.FILE)
+        if calibration is not None:
+            calibration.save(target / CalibrationSample.FILE)
         old = staging / "old"
         if model_dir.exists():
             os.replace(model_dir, old)

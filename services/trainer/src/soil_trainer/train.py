@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 
 from soil_contracts.bands import SpectralAxis
-from soil_contracts.domain import ApplicabilityDomain
+from soil_contracts.domain import ApplicabilityDomain, CalibrationSample
 from soil_contracts.git import git_revision
 from soil_contracts.library import Scale
 from soil_contracts.model import ModelMetadata
 from soil_contracts.redact import redact, redact_url
 from soil_trainer.config import TrainParams
 from soil_trainer.conformal import conformal_half_widths, interval_method
-from soil_trainer.domain import fit_domain, preprocess
+from soil_trainer.domain import calibration_sample, fit_domain, preprocess
 from soil_trainer.errors import DataError, TrackingError
 from soil_trainer.model import FittedModel, fit_model
 from soil_trainer.saved_model import quiet_input_example, save_model_dir, save_options
@@ -232,15 +232,17 @@ def train(
         best_params=fitted.best_params,
         metrics=training_metrics(fitted, training, domain),
     )
+    calibration = calibration_sample(training.spectra, target.scale, params.seed)
     signature = model_signature(fitted, training.spectra)
     ids = log_run(fitted, training, params, metadata, signature)
     metadata = metadata.model_copy(update=ids)
     try:
-        log_model_records(metadata.model_id, metadata, domain)
+        log_model_records(metadata.model_id, metadata, domain, calibration)
     except Exception as exc:
-        raise TrackingError(f"uploading {ModelMetadata.FILE} and {ApplicabilityDomain.FILE} to the logged model "
-                            f"failed: {redact(str(exc).splitlines()[0][:300])}") from exc
+        raise TrackingError(f"uploading {ModelMetadata.FILE}, {ApplicabilityDomain.FILE} and "
+                            f"{CalibrationSample.FILE} to the logged model failed: "
+                            f"{redact(str(exc).splitlines()[0][:300])}") from exc
     save_model_dir(fitted.pipeline, metadata, model_dir, signature, domain=domain,
-                   input_example=training.spectra.head(1))
+                   input_example=training.spectra.head(1), calibration=calibration)
     log.info("wrote %s", model_dir)
     return metadata

@@ -54,8 +54,10 @@ async def predict(request: Request) -> Response:
         predictions = features = None
     if predictions is None or not np.isfinite(predictions).all():
         raise InvalidRequest(422, unpredictable_rows(model, spectra))
-    results = judge.results(predictions, judge.score(features))
+    scored = judge.score(features)
+    results = judge.results(predictions, scored)
     serving.count(len(predictions), sum(r["in_domain"] is False for r in results))
+    serving.live.observe(spectra, scored, getattr(judge, "t2_limit", None), getattr(judge, "q_limit", None))
     # Constant fields are serialised once per model; only the predictions and their context change.
     body = (serving.prefix + orjson.dumps(predictions, option=orjson.OPT_SERIALIZE_NUMPY)
             + b',"results":' + orjson.dumps(results) + b"}")
