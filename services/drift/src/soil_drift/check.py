@@ -11,6 +11,7 @@ from soil_drift.config import DriftParams
 from soil_drift.errors import OutputError
 from soil_drift.gate import check_drift
 from soil_drift.inputs import load_inputs
+from soil_drift.threads import gate_threads, limited_threads
 from soil_drift.verdict import DriftVerdict
 
 
@@ -18,9 +19,14 @@ def check_files(
     reference: Path, candidate: Path, params: DriftParams, *,
     out: Path | None = None, plot: Path | None = None, warn_only: bool = False,
 ) -> DriftVerdict:
-    """Bad input raises before anything is written; both outputs appear together or not at all."""
-    inputs = load_inputs(reference, candidate, params)
-    verdict = check_drift(inputs, params, warn_only=warn_only)
+    """Bad input raises before anything is written; both outputs appear together or not at all.
+
+    The numeric libraries run with ``threads.gate_threads()`` threads (one unless SOIL_DRIFT_THREADS says more).
+    """
+    threads = gate_threads()
+    with limited_threads(threads):
+        inputs = load_inputs(reference, candidate, params)
+        verdict = check_drift(inputs, params, warn_only=warn_only)
     text = json.dumps(verdict.to_json(), indent=2, allow_nan=False) + "\n"
     try:
         if plot is not None:

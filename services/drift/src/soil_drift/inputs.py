@@ -17,6 +17,8 @@ from soil_drift.readers import Table, read_table
 NUMERIC_SHARE = 0.5
 # The library's batch id of each row: an identifier (a new batch always "drifts"), set aside like sample_id.
 IDENTIFIER_COLUMNS = ("batch",)
+# Bands gathered column by column before they are copied into the row-major spectra matrix.
+SPECTRA_BLOCK = 64
 
 
 @dataclass
@@ -205,16 +207,27 @@ def _looks_numeric(table: Table, name: str) -> bool:
 
 
 def _spectra(table: Table, bands: list[str]) -> np.ndarray:
-    """Band columns as a rows x bands float32 matrix (stored band-major: one column is contiguous)."""
-    matrix = np.empty((len(bands), table.n_rows), dtype=np.float32)
-    for j, (band, values) in enumerate(table.columns(bands)):
+    """Band columns as a C-contiguous rows x bands float32 matrix (one spectrum per contiguous row).
+
+    Columns arrive one at a time (a Parquet file is decoded in groups of columns); they are gathered
+    band-major in a block of ``SPECTRA_BLOCK`` bands and copied into the matrix block by block, so the
+    row-major matrix costs one transposed copy rather than a strided write per column.
+    """
+    matrix = np.empty((table.n_rows, len(bands)), dtype=np.float32)
+    block = np.empty((min(SPECTRA_BLOCK, len(bands)), table.n_rows), dtype=np.float32)
+    filled, start = 0, 0
+    for band, values in table.columns(bands):
         values = _parse_numeric(table, band, values)
         with np.errstate(over="ignore"):
-            matrix[j] = values
-        if not np.isfinite(matrix[j]).all():
+            block[filled] = values
+        if not np.isfinite(block[filled]).all():
             _check_finite(table.path, band, values)
             raise DataError(f"{table.path}: column {band} has values beyond float32 range (|x| > 3.4e38)")
-    return matrix.T
+        filled += 1
+        if filled == len(block) or start + filled == len(bands):
+            matrix[:, start:start + filled] = block[:filled].T
+            start, filled = start + filled, 0
+    return matrix
 
 
 def _categories(table: Table, name: str) -> np.ndarray:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from soil_drift.errors import DataError
+from soil_drift.threads import gate_threads
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 CSV_SUFFIXES = {".csv"}
@@ -100,7 +101,7 @@ class ParquetTable(Table):
         for start in range(0, len(names), self.GROUP):
             group = names[start:start + self.GROUP]
             try:
-                table = self._file.read(columns=group)
+                table = self._file.read(columns=group, use_threads=gate_threads() > 1)
             except Exception as exc:  # a corrupt column chunk surfaces here, not when opening
                 raise DataError(f"{self.path}: cannot read as Parquet ({type(exc).__name__}: {exc})") from exc
             for name, col in zip(group, table.columns, strict=True):
