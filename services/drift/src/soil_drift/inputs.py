@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from soil_contracts.bands import band_columns, band_positions, spectral_axis
 from soil_drift.config import DriftParams
@@ -57,6 +56,8 @@ def validate_pair(reference: Table, candidate: Table, params: DriftParams) -> Dr
     library yet), when the candidate has rows. A NaN in a numeric scalar column is a missing value
     (a pending lab value): counted in ``missing`` and left out of ``numeric``.
     """
+    if not (candidate.n_rows and reference.n_rows):
+        import pandas as pd
     if candidate.n_rows == 0:
         candidate = Table.from_frame(pd.DataFrame(columns=reference.names), candidate.path)
     elif reference.n_rows == 0:  # a library's first batches: nothing trusted to compare with yet
@@ -161,6 +162,8 @@ def _parse_numeric(table: Table, name: str, values: np.ndarray | None = None) ->
         return values
     if table.is_bool(name):
         raise DataError(f"{table.path}: column {name} holds true/false values, expected numbers")
+    import pandas as pd
+
     parsed = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(np.isnan(parsed) & ~pd.isna(values))
     if bad.size:
@@ -198,6 +201,8 @@ def _looks_numeric(table: Table, name: str) -> bool:
         return True
     if table.is_bool(name):
         return False
+    import pandas as pd
+
     values = table.raw(name)
     present = values[~pd.isna(values)]
     if present.size == 0:
@@ -231,6 +236,8 @@ def _spectra(table: Table, bands: list[str]) -> np.ndarray:
 
 
 def _categories(table: Table, name: str) -> np.ndarray:
+    import pandas as pd
+
     values = table.raw(name)
     _refuse(table.path, name, pd.isna(values), "missing", "the gate needs complete data")
     return np.asarray([str(v) for v in values], dtype=object)
