@@ -74,7 +74,8 @@ def validate_pair(reference: Table, candidate: Table, params: DriftParams) -> Dr
             )
 
     bands = band_columns(ref_cols)
-    scalars = [c for c in ref_cols if c not in set(bands)]
+    band_set = set(bands)
+    scalars = [c for c in ref_cols if c not in band_set]
     inputs = DriftInputs(
         reference_path=str(reference.path),
         candidate_path=str(candidate.path),
@@ -135,13 +136,14 @@ def _check_columns(
                 f"{table.path}: missing columns: nothing to test once drift.exclude_columns "
                 f"({', '.join(sorted(set(params.exclude_columns)))}){batch} are set aside"
             )
-    missing = [c for c in ref_cols if c not in set(cand_cols)]
+    ref_set, cand_set = set(ref_cols), set(cand_cols)  # built once: a set per column is quadratic
+    missing = [c for c in ref_cols if c not in cand_set]
     if missing:
         raise DataError(
             f"{candidate.path}: missing {len(missing)} columns of the reference {reference.path}: "
             f"{_listing(missing)}"
         )
-    extra = [c for c in cand_cols if c not in set(ref_cols)]
+    extra = [c for c in cand_cols if c not in ref_set]
     if extra:
         raise DataError(
             f"{candidate.path}: {len(extra)} columns are not in the reference {reference.path}: "
