@@ -46,11 +46,27 @@ def docker_client():
 
 
 @pytest.fixture(scope="session")
-def built_images(docker_client) -> dict[str, str]:
-    """All three service images, built once per session from the working tree (layers cached)."""
+def built_images(docker_client):
+    """All three service images, built once per session from the working tree (layers cached).
+
+    They carry a tag of this session's own: sessions of other work trees on the same engine build
+    ``soil-<service>:local`` from other sources, and a shared tag would let a test run their image.
+    The tags are removed at the end; the layers stay for the next build's cache.
+    """
+    import secrets
+
+    from docker.errors import DockerException
+
     from soilci.images import SERVICES, build_image
 
-    return {svc: build_image(svc, client=docker_client).tag for svc in SERVICES}
+    tag = f"test-{os.getpid()}-{secrets.token_hex(3)}"
+    built = {svc: build_image(svc, client=docker_client, tag=tag).tag for svc in SERVICES}
+    yield built
+    for name in built.values():
+        try:
+            docker_client.images.remove(name, noprune=True)
+        except DockerException:  # still used by a container another fixture has not removed yet
+            pass
 
 
 @pytest.fixture(scope="session")

@@ -1,18 +1,18 @@
-"""Load benchmark: soil-model-api against `mlflow models serve` of the same model, side by side.
+"""Load benchmark: soil-model-api against MLServer and a bare-ASGI floor serving the same model, side by side.
 
-    .venv/bin/python bench/bench_api.py [--model-dir models/model] [--benchmark data/benchmark.parquet]
+    .venv/bin/python bench/bench_api.py [--anchors mlserver floor mlflow] [--repeat 3]
 
-Starts both servers on loopback ports (one worker each), drives them with the same bounded load
-(single-spectrum and 100-spectrum requests, keep-alive connections, a fixed number of requests per
-scenario), checks both return the same predictions, and prints requests per second, p50/p99
-latency, the ratios, the resident memory of each server and the size of the model-api image.
+Starts every server on loopback ports (one process each): soil-model-api with its domain.json
+(intervals and the applicability-domain flag on); MLServer 1.x with its scikit-learn runtime on the same
+fitted pipeline (joblib), from its own venv made with uv on first use (``--mlserver-venv``); the floor,
+bench/_asgi_floor.py (uvicorn + orjson + the model folded into one weight vector, no validation), from
+this venv; optionally `mlflow models serve`. It checks they all return the same predictions, then drives
+each with the same bounded load (single-spectrum and 100-spectrum requests, keep-alive connections, a
+fixed number of requests per scenario) ``--repeat`` times, alternating the servers' order, and prints
+requests per second, p50/p99 latency, server CPU per request, and min/median/max of the ratios
+soil-model-api / anchor, the resident memory of each server and the size of the model-api image.
 The load generator writes pre-encoded HTTP/1.1 requests on raw asyncio sockets, so the client costs
 far less CPU than the servers it measures on the same two cores.
-
-``--baseline-ref main`` also serves the model with soil-model-api as it is at that git revision (its
-``libs/contracts`` and ``services/model-api`` sources exported to a temp dir, run with this venv), so
-a change is measured against its own before in the same run; ``--rounds N`` repeats every scenario N
-times, alternating which server goes first, and ``--no-mlflow`` leaves mlflow out.
 """
 
 from __future__ import annotations
@@ -210,6 +210,63 @@ def model_bands(model_dir: Path) -> list[str]:
     return [c["name"] for c in json.loads(mlmodel["signature"]["inputs"])]
 
 
+MLSERVER_VENV = Path("/var/tmp/soilci-bench/mlserver")
+
+
+def ensure_mlserver(venv: Path) -> Path:
+    """The venv's ``mlserver`` script; created with uv (MLServer, its scikit-learn runtime, our scikit-learn)."""
+    import sklearn
+
+    script = venv / "bin" / "mlserver"
+    python = venv / "bin" / "python"
+    probe = [str(python), "-c", "import mlserver_sklearn, sklearn; print(sklearn.__version__)"]
+    found = subprocess.run(probe, capture_output=True, text=True, check=False) if python.exists() else None
+    if found is not None and found.returncode == 0 and found.stdout.strip() == sklearn.__version__:
+        return script
+    print(f"installing MLServer into {venv} ...", flush=True)
+    subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    # The pickled pipeline needs the scikit-learn version that fitted it.
+    subprocess.run(["uv", "pip", "install", "-q", "--python", str(python), "mlserver", "mlserver-sklearn",
+                    f"scikit-learn=={sklearn.__version__}"], check=True)
+    return script
+
+
+def load_estimator(model_dir: Path):
+    os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(str(model_dir))
+
+
+def fold(estimator) -> tuple[np.ndarray, float]:
+    """The default pipeline (log10, negative, resampling matrix, PLS) as -log10(R) @ weights + offset."""
+    names = [name for name, _ in estimator.steps]
+    if names != ["log10", "absorbance", "resample", "model"]:
+        raise SystemExit(f"bench_api: the floor folds the default pipeline only, not {names}")
+    resample, pls = estimator.named_steps["resample"].kw_args["b"], estimator.named_steps["model"]
+    coef = np.asarray(pls.coef_, dtype=np.float64)[0]
+    return resample @ coef, float(np.ravel(pls.intercept_)[0] - pls._x_mean @ coef)
+
+
+def mlserver_repository(workdir: Path, estimator, http_port: int, grpc_port: int) -> Path:
+    import joblib
+
+    root = workdir / "mlserver"
+    (root / "soil").mkdir(parents=True)
+    joblib.dump(estimator, root / "soil" / "model.joblib")
+    (root / "settings.json").write_text(json.dumps({
+        "http_port": http_port, "grpc_port": grpc_port, "metrics_endpoint": None, "parallel_workers": 0,
+        "debug": False}))
+    (root / "soil" / "model-settings.json").write_text(json.dumps({
+        "name": "soil", "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": "./model.joblib"}}))
+    return root
+
+
+def spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    return "/".join(fmt.format(v) for v in (min(values), float(np.median(values)), max(values)))
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model-dir", type=Path, default=REPO_ROOT / "models" / "model")
@@ -222,20 +279,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pin", action="store_true", help="servers on CPU 0, load generator on CPU 1")
     p.add_argument("--blas-threads", type=int, default=1, help="OpenBLAS/OpenMP threads of both servers")
     p.add_argument("--out", type=Path, help="also write the results as JSON here")
-    p.add_argument("--baseline-ref", help="also serve soil-model-api from this git revision (e.g. main)")
-    p.add_argument("--rounds", type=int, default=1, help="repeat the scenarios, alternating the server order")
-    p.add_argument("--no-mlflow", action="store_true", help="leave `mlflow models serve` out")
+    p.add_argument("--anchors", nargs="+", choices=["mlserver", "floor", "mlflow"], default=["mlserver", "floor"])
+    p.add_argument("--repeat", type=int, default=3, help="alternating repetitions of every scenario")
+    p.add_argument("--mlserver-venv", type=Path, default=MLSERVER_VENV)
     return p.parse_args(argv)
-
-
-def export_revision(ref: str, dest: Path) -> list[Path]:
-    """The model API's and the contracts' sources at ``ref`` under ``dest``; returns their ``src`` dirs."""
-    paths = ["libs/contracts/src", "services/model-api/src"]
-    archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", "--format=tar", ref, *paths],
-                             capture_output=True, check=True).stdout
-    dest.mkdir(parents=True)
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    return [dest / p for p in paths]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,10 +300,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import orjson
 
-    ours_port, mlflow_port = free_port(), free_port()
-    # Both servers get the image's BLAS setting unless --blas-threads says otherwise.
-    blas = {"OPENBLAS_NUM_THREADS": str(args.blas_threads), "OMP_NUM_THREADS": str(args.blas_threads)}
+    estimator = load_estimator(args.model_dir)
     workdir = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    # Every server gets the image's BLAS setting unless --blas-threads says otherwise.
+    blas = {"OPENBLAS_NUM_THREADS": str(args.blas_threads), "OMP_NUM_THREADS": str(args.blas_threads)}
+    ours_port = free_port()
     servers = {
         "soil-model-api": {
             "port": ours_port, "path": "/v1/predict", "ready": "/readyz",
@@ -264,29 +312,43 @@ def main(argv: list[str] | None = None) -> int:
             "env": {"MODEL_DIR": str(args.model_dir), "MODEL_API_PORT": str(ours_port),
                     "MODEL_API_HOST": "127.0.0.1", "MODEL_URI": "", **blas},
             "body": lambda rows: orjson.dumps({"spectra": rows}, option=orjson.OPT_SERIALIZE_NUMPY),
+            "parse": lambda answer: answer["predictions"],
         },
-        "mlflow models serve": {
-            "port": mlflow_port, "path": "/invocations", "ready": "/ping",
+    }
+    if "mlserver" in args.anchors:
+        port, grpc = free_port(), free_port()
+        repo = mlserver_repository(workdir, estimator, port, grpc)
+        servers["MLServer"] = {
+            "port": port, "path": "/v2/models/soil/infer", "ready": "/v2/models/soil/ready",
+            "cmd": [str(ensure_mlserver(args.mlserver_venv)), "start", str(repo)], "env": blas,
+            "body": lambda rows: orjson.dumps({"inputs": [{
+                "name": "spectra", "shape": list(rows.shape), "datatype": "FP64", "data": rows.ravel()}]},
+                option=orjson.OPT_SERIALIZE_NUMPY),
+            "parse": lambda answer: answer["outputs"][0]["data"],
+        }
+    if "floor" in args.anchors:
+        port = free_port()
+        weights, offset = fold(estimator)
+        np.savez(workdir / "folded.npz", weights=weights, offset=offset)
+        servers["floor (ASGI)"] = {
+            "port": port, "path": "/predict", "ready": "/ping",
+            "cmd": [sys.executable, str(REPO_ROOT / "bench" / "_asgi_floor.py"), str(port),
+                    str(workdir / "folded.npz")], "env": blas,
+            "body": lambda rows: orjson.dumps({"spectra": rows}, option=orjson.OPT_SERIALIZE_NUMPY),
+            "parse": lambda answer: answer["predictions"],
+        }
+    if "mlflow" in args.anchors:
+        port = free_port()
+        servers["mlflow models serve"] = {
+            "port": port, "path": "/invocations", "ready": "/ping",
             "cmd": [str(VENV_BIN / "mlflow"), "models", "serve", "-m", str(args.model_dir),
-                    "--env-manager", "local", "-h", "127.0.0.1", "-p", str(mlflow_port), "-w", "1"],
+                    "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
             # mlflow starts `uvicorn` from PATH, so the venv's bin must come first.
             "env": {"MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
                     "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", **blas},
             "body": lambda rows: orjson.dumps({"dataframe_split": {"columns": bands, "data": rows}},
                                               option=orjson.OPT_SERIALIZE_NUMPY),
-        },
-    }
-    if args.no_mlflow:
-        del servers["mlflow models serve"]
-    if args.baseline_ref:
-        port = free_port()
-        src = export_revision(args.baseline_ref, workdir / "baseline")
-        servers[baseline_name(args)] = {
-            **servers["soil-model-api"], "port": port,
-            # The exported sources come first on sys.path, ahead of this checkout's editable installs.
-            "cmd": [sys.executable, "-c", "import sys; from soil_model_api.cli import main; sys.exit(main(['serve']))"],
-            "env": {**servers["soil-model-api"]["env"], "MODEL_API_PORT": str(port),
-                    "PYTHONPATH": os.pathsep.join(str(s) for s in src)},
+            "parse": lambda answer: answer["predictions"],
         }
     procs: dict[str, subprocess.Popen] = {}
     results: list[Result] = []
@@ -294,22 +356,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if server_cpus:  # children inherit the affinity they are started with
             os.sched_setaffinity(0, server_cpus)
-        for name, s in servers.items():
-            procs[name] = start(s["cmd"], s["env"], workdir / f"{log_name(name)}.log")
+        for name, sv in servers.items():
+            procs[name] = start(sv["cmd"], sv["env"], workdir / f"{name.split()[0]}.log")
         if server_cpus:
             os.sched_setaffinity(0, cpus - server_cpus)
-        for name, s in servers.items():
+        for name, sv in servers.items():
             try:
-                wait_http(f"http://127.0.0.1:{s['port']}{s['ready']}", procs[name])
+                wait_http(f"http://127.0.0.1:{sv['port']}{sv['ready']}", procs[name])
             except (RuntimeError, TimeoutError) as exc:
-                log = (workdir / f"{log_name(name)}.log").read_text()[-2000:]
+                log = (workdir / f"{name.split()[0]}.log").read_text()[-2000:]
                 print(f"bench_api: {name} did not start: {exc}\n{log}", file=sys.stderr)
                 return 2
 
-        # Same model, same spectra: both servers must agree before their speed means anything.
-        preds = {name: np.asarray(post_json(s["port"], s["path"], s["body"](spectra))["predictions"],
-                                  dtype=np.float64).ravel() for name, s in servers.items()}
-        diff = max(float(np.max(np.abs(preds["soil-model-api"] - other))) for other in preds.values())
+        # Same model, same spectra: all servers must agree before their speed means anything.
+        preds = {name: np.asarray(sv["parse"](post_json(sv["port"], sv["path"], sv["body"](spectra))),
+                                  dtype=np.float64).ravel() for name, sv in servers.items()}
+        diff = max(float(np.max(np.abs(p - preds["soil-model-api"]))) for p in preds.values())
         print(f"benchmark set: {len(spectra)} spectra x {len(bands)} bands; max |prediction difference| "
               f"between the servers: {diff:.3g}")
         if diff > 1e-9:
@@ -320,18 +382,18 @@ def main(argv: list[str] | None = None) -> int:
         scenarios = {"1 spectrum": (spectra[:1], args.single_requests, args.concurrency),
                      "100 spectra": (batch, args.batch_requests, args.concurrency),
                      "1 sequential": (spectra[:1], args.single_requests // 3, 1)}
-        for round_ in range(args.rounds):
-            order = list(servers) if round_ % 2 == 0 else list(servers)[::-1]
+        names = list(servers)
+        for rep in range(args.repeat):
             for scenario, (rows, n, concurrency) in scenarios.items():
-                for name in order:
-                    s = servers[name]
-                    raw = http_request(s["port"], s["path"], s["body"](rows))
-                    asyncio.run(drive(s["port"], raw, min(50, n), concurrency, 10))  # warm-up
+                for name in (names if rep % 2 == 0 else names[::-1]):
+                    sv = servers[name]
+                    raw = http_request(sv["port"], sv["path"], sv["body"](rows))
+                    asyncio.run(drive(sv["port"], raw, min(50, n), concurrency, 10))  # warm-up
                     cpu_before = tree_cpu(procs[name].pid)
-                    count, errors, seconds, lat = asyncio.run(drive(s["port"], raw, n, concurrency, args.max_seconds))
+                    count, errors, seconds, lat = asyncio.run(drive(sv["port"], raw, n, concurrency,
+                                                                    args.max_seconds))
                     cpu = tree_cpu(procs[name].pid) - cpu_before
                     results.append(Result(name, scenario, count, errors, seconds, lat, cpu))
-        results = merge_rounds(results)
         for name in servers:
             memory[name] = tree_rss(procs[name].pid)
     finally:
@@ -352,39 +414,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if not any(r.errors for r in results) else 1
 
 
-def baseline_name(args) -> str:
-    return f"soil-model-api@{args.baseline_ref}"
-
-
-def log_name(server: str) -> str:
-    return server.split()[0].replace("@", "-").replace("/", "-")
-
-
-def merge_rounds(results: list[Result]) -> list[Result]:
-    """One Result per (server, scenario): requests, errors, time, latencies and CPU summed over the rounds."""
-    merged: dict[tuple[str, str], Result] = {}
-    for r in results:
-        m = merged.get((r.server, r.scenario))
-        merged[(r.server, r.scenario)] = r if m is None else Result(
-            r.server, r.scenario, m.requests + r.requests, m.errors + r.errors, m.seconds + r.seconds,
-            np.concatenate([m.latencies, r.latencies]), m.cpu_seconds + r.cpu_seconds)
-    return list(merged.values())
-
-
-def report_baseline(by: dict[tuple[str, str], Result], args) -> None:
-    """This checkout against ``--baseline-ref``, same run: latency and CPU ratios (goal: within 20%)."""
-    base = baseline_name(args)
-    for scenario in ("1 spectrum", "1 sequential", "100 spectra"):
-        ours, before = by.get(("soil-model-api", scenario)), by.get((base, scenario))
-        if ours is None or before is None:
-            continue
-        p50, p99 = ours.pct(50) / before.pct(50), ours.pct(99) / before.pct(99)
-        cpu = ours.cpu_ms_per_request / before.cpu_ms_per_request
-        verdict = "within 20%" if max(p50, cpu) <= 1.2 else "NOT within 20%"
-        print(f"{scenario:<13} this checkout vs {args.baseline_ref}: p50 x{p50:.3f}, p99 x{p99:.3f}, "
-              f"CPU per request x{cpu:.3f} ({verdict}: p50 and CPU)")
-
-
 def report(results: list[Result], memory: dict[str, int], size: int | None, args) -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nconcurrency {args.concurrency}, {os.cpu_count()} CPUs"
@@ -395,22 +424,18 @@ def report(results: list[Result], memory: dict[str, int], size: int | None, args
         print(f"{r.scenario:<13} {r.server:<20} {r.requests:>8} {r.errors:>6} {r.rps:>9.1f} "
               f"{r.pct(50):>8.2f} {r.pct(99):>8.2f} {r.cpu_ms_per_request:>10.2f}")
     print()
-    by = {(r.server, r.scenario): r for r in results}
-    if args.baseline_ref:
-        report_baseline(by, args)
+    anchors = [name for name in dict.fromkeys(r.server for r in results) if name != "soil-model-api"]
+    goals = {"MLServer": 2.0, "floor (ASGI)": 0.5}
     for scenario in dict.fromkeys(r.scenario for r in results):
-        if ("mlflow models serve", scenario) not in by:
-            continue
-        ours, theirs = by[("soil-model-api", scenario)], by[("mlflow models serve", scenario)]
-        print(f"{scenario:<13} soil-model-api vs mlflow: throughput x{ours.rps / theirs.rps:.2f}, "
-              f"p50 x{theirs.pct(50) / ours.pct(50):.2f} lower, p99 x{theirs.pct(99) / ours.pct(99):.2f} lower, "
-              f"CPU per request x{theirs.cpu_ms_per_request / ours.cpu_ms_per_request:.2f} lower")
-    single, seq = by.get(("soil-model-api", "1 spectrum")), by.get(("soil-model-api", "1 sequential"))
-    if single and seq and ("mlflow models serve", "1 spectrum") in by:
-        ratio = single.rps / by[("mlflow models serve", "1 spectrum")].rps
-        print(f"goals (1 spectrum): throughput >= 3x mlflow: {'met' if ratio >= 3 else 'NOT met'} (x{ratio:.2f}); "
-              f"p99 < 20 ms: {'met' if single.pct(99) < 20 else 'NOT met'} ({single.pct(99):.2f} ms with "
-              f"{args.concurrency} connections, {seq.pct(99):.2f} ms sequential)")
+        ours = [r for r in results if r.server == "soil-model-api" and r.scenario == scenario]
+        for anchor in anchors:
+            theirs = [r for r in results if r.server == anchor and r.scenario == scenario]
+            rps = [a.rps / b.rps for a, b in zip(ours, theirs, strict=True)]
+            cpu = [b.cpu_ms_per_request / a.cpu_ms_per_request for a, b in zip(ours, theirs, strict=True)]
+            goal = goals.get(anchor) if scenario.startswith("1 spectrum") else None
+            verdict = "" if goal is None else f"  goal >= {goal}: {'met' if np.median(rps) >= goal else 'NOT met'}"
+            print(f"{scenario:<13} soil-model-api / {anchor}: throughput {spread(rps)} (min/median/max over "
+                  f"{len(rps)}), their CPU per request / ours {spread(cpu)}{verdict}")
     print()
     for name, rss in memory.items():
         print(f"resident memory after the runs, {name}: {rss / 2**20:.0f} MiB")

@@ -1,6 +1,14 @@
-"""Time the drift gate against Evidently's data-drift preset on the same inputs, in the same run.
+"""Time the drift gate against alibi-detect's KSDrift (default) or Evidently's preset, in the same run.
 
-    .venv/bin/python bench/bench_drift.py [--large-rows 50000] [--shift none|offset|gain|wavelength]
+    .venv/bin/python bench/bench_drift.py [--anchor alibi|evidently] [--shift none|offset|gain|wavelength]
+
+``--anchor alibi`` (default): the gate's console script and a whole alibi-detect KSDrift process
+(bench/_alibi_check.py, in its own venv made with uv on first use) run on the same files, alternating
+which goes first, ``--repeat`` times per case, on a quiet machine and again while CPU-burner processes
+(one per available core) keep every core busy. Printed per case and condition: min/median/max wall
+time of each, the per-repetition ratio alibi / gate (> 1: the gate is faster), peak RSS, verdicts and
+the load average. Cases: 322 vs 46 rows (data/reference.parquet vs data/incoming.parquet, or the first
+46 benchmark rows when incoming is empty), 5,000 and 50,000 rows a side.
 
 Cases: the default dataset (data/reference.parquet vs data/incoming.parquet, made by the prepare
 stage when missing) and a large case of ``--large-rows`` rows x 830 bands in each file, resampled
@@ -29,17 +37,26 @@ REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 EVIDENTLY_VENV = Path("/var/tmp/soilci-bench-evidently")
 EVIDENTLY_REQUIREMENTS = ["evidently", "pandas<3", "pyarrow"]
+ALIBI_VENV = Path("/var/tmp/soilci-bench/alibi")
+# alibi-detect 0.13 pins numpy < 2, and pyarrow 18+ needs numpy 2. No PyTorch/TensorFlow: KSDrift is
+# numpy + scipy; MMDDrift needs one of them (a multi-GB install), so it is not measured here.
+ALIBI_REQUIREMENTS = ["alibi-detect==0.13.0", "pyarrow<18"]
+
+
+def ensure_venv(venv: Path, module: str, requirements: list[str]) -> Path:
+    """The venv's python, created with uv and ``requirements`` from PyPI unless ``module`` imports already."""
+    python = venv / "bin" / "python"
+    probe = [str(python), "-c", f"import {module}"]
+    if python.exists() and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+        return python
+    print(f"installing {' '.join(requirements)} into {venv} ...", flush=True)
+    subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    subprocess.run(["uv", "pip", "install", "-q", "--python", str(python), *requirements], check=True)
+    return python
 
 
 def ensure_evidently(venv: Path) -> Path:
-    python = venv / "bin" / "python"
-    probe = [str(python), "-c", "import evidently"]
-    if python.exists() and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
-        return python
-    print(f"installing Evidently into {venv} ...", flush=True)
-    subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(venv)], check=True)
-    subprocess.run(["uv", "pip", "install", "-q", "--python", str(python), *EVIDENTLY_REQUIREMENTS], check=True)
-    return python
+    return ensure_venv(venv, "evidently", EVIDENTLY_REQUIREMENTS)
 
 
 # A small launcher starts the measured command: a child's peak-RSS record starts from the memory
@@ -77,13 +94,19 @@ def run_measured(cmd: list[str]) -> tuple[float, float, str, int]:
 
 
 def default_case(workdir: Path) -> tuple[Path, Path]:
+    """data/reference.parquet and data/incoming.parquet (``soilci pipeline --local`` makes them).
+
+    When incoming holds no rows (no new library batch), the candidate is the first 46 rows of
+    data/benchmark.parquet: held-out samples of the same source, the size of prepare's default split.
+    """
     ref, inc = REPO / "data" / "reference.parquet", REPO / "data" / "incoming.parquet"
-    if ref.exists() and inc.exists():
+    if not ref.exists():
+        raise SystemExit("data/reference.parquet is missing: run 'soilci library demo && soilci pipeline --local'")
+    if inc.exists() and len(pd.read_parquet(inc, columns=["sample_id"])):
         return ref, inc
-    out = workdir / "data"
-    subprocess.run([str(VENV_BIN / "soil-trainer"), "prepare", "--params", str(REPO / "params.yaml"),
-                    "--out-dir", str(out)], check=True)
-    return out / "reference.parquet", out / "incoming.parquet"
+    cand = workdir / "incoming46.parquet"
+    pd.read_parquet(REPO / "data" / "benchmark.parquet").head(46).to_parquet(cand, index=False)
+    return ref, cand
 
 
 def shifted(frame: pd.DataFrame, shift: str) -> pd.DataFrame:
@@ -135,15 +158,130 @@ def gate_in_process(ref: Path, cand: Path, repeat: int):
     return best, verdict
 
 
+def available_cpus() -> int:
+    from soil_drift.threads import available_cpus as cpus
+
+    return cpus()
+
+
+def start_burners(n: int) -> list[subprocess.Popen]:
+    """``n`` processes that each keep one core busy (pure-Python spin), until stopped."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        proc.wait(timeout=30)
+
+
+def spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    """min / median / max of a few repetitions."""
+    return "/".join(fmt.format(v) for v in (min(values), float(np.median(values)), max(values)))
+
+
+def alibi_side_by_side(args: argparse.Namespace) -> int:
+    """The gate's CLI and alibi-detect's KSDrift, whole processes, alternating, quiet and under contention."""
+    alibi = ensure_venv(args.alibi_venv, "alibi_detect", ALIBI_REQUIREMENTS)
+    print(f"gate threads: SOIL_DRIFT_THREADS={os.environ.get('SOIL_DRIFT_THREADS', '(unset: 1)')}; "
+          f"available CPUs {available_cpus()}", flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-drift-") as tmp:
+        workdir = Path(tmp)
+        ref, inc = default_case(workdir)
+        if args.shift != "none":
+            inc_shifted = workdir / "incoming_shifted.parquet"
+            shifted(pd.read_parquet(inc), args.shift).to_parquet(inc_shifted, index=False)
+            inc = inc_shifted
+        cases = {"default": (ref, inc)}
+        for n in args.sizes:
+            case_dir = workdir / f"r{n}"
+            case_dir.mkdir()
+            cases[f"{n} x {n}"] = large_case(ref, n, case_dir, args.shift)
+        commands = {}
+        for label, (r, c) in cases.items():
+            n_ref, n_cand = (len(pd.read_parquet(p, columns=["sample_id"])) for p in (r, c))
+            gate = [str(VENV_BIN / "soil-drift"), "check", str(r), str(c), "--params", str(REPO / "params.yaml"),
+                    "--out", str(workdir / "gate.json")]
+            anchor = [str(alibi), str(REPO / "bench" / "_alibi_check.py"), str(r), str(c)]
+            n_bands = sum(name.startswith(("wl_", "wn_")) for name in pq_names(r))
+            commands[label] = (f"{n_ref} vs {n_cand} x {n_bands}", gate, anchor)
+            for cmd in (gate, anchor):  # fill the bytecode caches and the page cache; not timed
+                run_measured(cmd)
+        conditions = ["quiet"] + ([] if args.no_contention else ["busy"])
+        for condition in conditions:
+            burners = start_burners(available_cpus()) if condition == "busy" else []
+            try:
+                time.sleep(1 if burners else 0)
+                load_start = os.getloadavg()[0]
+                for label, (shape, gate, anchor) in commands.items():
+                    times: dict[str, list[float]] = {"gate": [], "alibi": []}
+                    rss: dict[str, list[float]] = {"gate": [], "alibi": []}
+                    verdicts: dict[str, str] = {}
+                    for rep in range(args.repeat):
+                        order = [("gate", gate), ("alibi", anchor)]
+                        for name, cmd in (order if rep % 2 == 0 else order[::-1]):
+                            wall, peak, out, rc = run_measured(cmd)
+                            if name == "gate":
+                                if rc not in (0, 1):
+                                    raise SystemExit(f"gate failed on {label} (exit {rc})")
+                                verdicts[name] = "drift" if rc == 1 else "no drift"
+                            else:
+                                if rc != 0:
+                                    raise SystemExit(f"alibi-detect failed on {label} (exit {rc})")
+                                result = json.loads(out.strip().splitlines()[-1])
+                                verdicts[name] = (("drift" if result["drift"] else "no drift")
+                                                  + f" ({result['drifted_bands']}/{result['bands']} bands)")
+                            times[name].append(wall)
+                            rss[name].append(peak)
+                    ratios = [a / g for a, g in zip(times["alibi"], times["gate"], strict=True)]
+                    row = {"condition": condition, "case": label, "shape": shape, "gate_s": times["gate"],
+                           "alibi_s": times["alibi"], "ratio": ratios, "gate_rss_mib": max(rss["gate"]),
+                           "alibi_rss_mib": max(rss["alibi"]), "verdicts": verdicts}
+                    rows.append(row)
+                    print(f"[{condition}] {label} ({shape}): gate {spread(times['gate'])} s "
+                          f"({row['gate_rss_mib']:.0f} MiB, {verdicts['gate']}) | alibi KSDrift "
+                          f"{spread(times['alibi'])} s ({row['alibi_rss_mib']:.0f} MiB, {verdicts['alibi']}) | "
+                          f"alibi/gate min/median/max {spread(ratios)}", flush=True)
+                load_end = os.getloadavg()[0]
+                print(f"[{condition}] load average (1 min): {load_start:.1f} at start, {load_end:.1f} at end",
+                      flush=True)
+            finally:
+                stop(burners)
+    print("\nsummary: alibi KSDrift wall / gate CLI wall, min/median/max over "
+          f"{args.repeat} alternating repetitions (> 1: the gate is faster)")
+    for row in rows:
+        print(f"  {row['condition']:>5s} {row['case']:>15s} ({row['shape']}): {spread(row['ratio'])}"
+              f"  [gate median {np.median(row['gate_s']):.2f} s, alibi {np.median(row['alibi_s']):.2f} s]")
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+def pq_names(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return pq.read_schema(path).names
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--large-rows", type=int, default=50_000)
+    parser.add_argument("--anchor", choices=["alibi", "evidently"], default="alibi")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[5_000, 50_000],
+                        help="rows a side of the large cases (alibi anchor)")
+    parser.add_argument("--no-contention", action="store_true", help="alibi anchor: skip the busy-machine pass")
+    parser.add_argument("--alibi-venv", type=Path, default=ALIBI_VENV)
+    parser.add_argument("--out", type=Path, default=None, help="alibi anchor: write the rows as JSON")
+    parser.add_argument("--large-rows", type=int, default=50_000, help="Evidently anchor: rows of the large case")
     parser.add_argument("--shift", choices=["none", "offset", "gain", "wavelength"], default="none",
                         help="instrument change applied to the candidate of both cases")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--evidently-venv", type=Path, default=EVIDENTLY_VENV)
     parser.add_argument("--skip-evidently", action="store_true")
     args = parser.parse_args(argv)
+    if args.anchor == "alibi":
+        return alibi_side_by_side(args)
 
     evidently = None if args.skip_evidently else ensure_evidently(args.evidently_venv)
     rows = []

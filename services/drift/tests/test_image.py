@@ -52,3 +52,12 @@ def test_gate_container_passes_the_default_split_and_fails_a_shifted_batch(
     offset = json.loads((out / "offset.json").read_text())
     assert offset["status"] == "fail"
     assert "baseline offset" in [t["name"] for t in offset["top_drifted"]]
+
+
+def test_gate_image_carries_neither_scikit_learn_nor_test_suites(docker_client, built_images):
+    """soil-drift imports no scikit-learn, and no package's own tests run in production."""
+    probe = ("import importlib.util, pathlib, sys; "
+             "print(importlib.util.find_spec('sklearn') is None, "
+             "sum(1 for p in pathlib.Path(sys.prefix).rglob('tests') if p.is_dir()))")
+    out = docker_client.containers.run(built_images["drift"], entrypoint="python", command=["-c", probe], remove=True)
+    assert out.split() == [b"True", b"0"]

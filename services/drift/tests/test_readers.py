@@ -107,3 +107,35 @@ def test_a_semicolon_csv_with_decimal_commas_is_refused_not_read_as_zero_bands(t
     cand = _csv(tmp_path, "semicolon.csv", text)
     code, err = run_bad(slices[0], cand)
     assert code == 2 and f"{cand}: one column" in err and "not comma-separated (semicolons or tabs?)" in err
+
+
+def test_numeric_arrow_columns_read_from_buffers_equal_arrow_own_conversion():
+    from soil_drift.readers import _float64_values
+
+    values = [None if i % 7 == 0 else float(i) for i in range(300)]
+    column = pa.chunked_array([
+        pa.array(values).slice(13, 200),  # an offset into the validity bitmap and the values
+        pa.array([None, None], pa.float64()),
+        pa.array([], pa.float64()),
+        pa.array([3, None, 2**40], pa.int64()).cast(pa.float64()),
+    ])
+    assert np.array_equal(_float64_values(column), column.to_numpy(zero_copy_only=False), equal_nan=True)
+
+
+def test_the_gate_on_parquet_files_does_not_import_pandas(tmp_path, slices):
+    """Reading Parquet needs no pandas; importing it would cost a quarter of the CLI's start."""
+    import subprocess
+    import sys
+
+    ref, cand = tmp_path / "ref.parquet", tmp_path / "cand.parquet"
+    slices[0].to_parquet(ref, index=False)
+    slices[1].to_parquet(cand, index=False)
+    code = (
+        "import sys; from pathlib import Path; from soil_drift.cli import main\n"
+        f"rc = main(['check', {str(ref)!r}, {str(cand)!r}, '--out', {str(tmp_path / 'v.json')!r}])\n"
+        "assert rc in (0, 1), rc\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "False"
+    assert (tmp_path / "v.json").is_file()

@@ -11,6 +11,7 @@ from soil_drift.config import DriftParams
 from soil_drift.errors import OutputError
 from soil_drift.gate import check_drift
 from soil_drift.inputs import load_inputs
+from soil_drift.threads import gate_threads, limited_threads
 from soil_drift.verdict import DriftVerdict
 
 
@@ -21,10 +22,13 @@ def check_files(
     """Bad input raises before anything is written; both outputs appear together or not at all.
 
     A destination that cannot be written (a directory, an unwritable folder) is OutputError (exit 2),
-    and then neither output is written (``soil_contracts.files.atomic_paths``).
+    and then neither output is written (``soil_contracts.files.atomic_paths``). The numeric libraries
+    run with ``threads.gate_threads()`` threads (one unless SOIL_DRIFT_THREADS says more).
     """
-    inputs = load_inputs(reference, candidate, params)
-    verdict = check_drift(inputs, params, warn_only=warn_only)
+    threads = gate_threads()
+    with limited_threads(threads):
+        inputs = load_inputs(reference, candidate, params)
+        verdict = check_drift(inputs, params, warn_only=warn_only)
     text = json.dumps(verdict.to_json(), indent=2, allow_nan=False) + "\n"
     try:
         with atomic_paths([out, plot]) as (tmp_out, tmp_plot):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from soil_contracts.bands import band_columns, band_positions
 from soil_drift.config import DriftParams
@@ -17,6 +16,8 @@ from soil_drift.samples import DriftInputs
 NUMERIC_SHARE = 0.5
 # The library's batch id of each row: an identifier (a new batch always "drifts"), set aside like sample_id.
 IDENTIFIER_COLUMNS = ("batch",)
+# Bands gathered column by column before they are copied into the row-major spectra matrix.
+SPECTRA_BLOCK = 64
 
 
 def load_inputs(reference: Path, candidate: Path, params: DriftParams) -> DriftInputs:
@@ -32,6 +33,8 @@ def validate_pair(reference: Table, candidate: Table, params: DriftParams) -> Dr
     library yet), when the candidate has rows. A NaN in a numeric scalar column is a missing value
     (a pending lab value): counted in ``missing`` and left out of ``numeric``.
     """
+    if not (candidate.n_rows and reference.n_rows):
+        import pandas as pd
     if candidate.n_rows == 0:
         candidate = Table.from_frame(pd.DataFrame(columns=reference.names), candidate.path)
     elif reference.n_rows == 0:  # a library's first batches: nothing trusted to compare with yet
@@ -48,7 +51,8 @@ def validate_pair(reference: Table, candidate: Table, params: DriftParams) -> Dr
             )
 
     bands = band_columns(ref_cols)
-    scalars = [c for c in ref_cols if c not in set(bands)]
+    band_set = set(bands)
+    scalars = [c for c in ref_cols if c not in band_set]
     inputs = DriftInputs(
         reference_path=str(reference.path),
         candidate_path=str(candidate.path),
@@ -109,13 +113,14 @@ def _check_columns(
                 f"{table.path}: missing columns: nothing to test once drift.exclude_columns "
                 f"({', '.join(sorted(set(params.exclude_columns)))}){batch} are set aside"
             )
-    missing = [c for c in ref_cols if c not in set(cand_cols)]
+    ref_set, cand_set = set(ref_cols), set(cand_cols)  # built once: a set per column is quadratic
+    missing = [c for c in ref_cols if c not in cand_set]
     if missing:
         raise DataError(
             f"{candidate.path}: missing {len(missing)} columns of the reference {reference.path}: "
             f"{_listing(missing)}"
         )
-    extra = [c for c in cand_cols if c not in set(ref_cols)]
+    extra = [c for c in cand_cols if c not in ref_set]
     if extra:
         raise DataError(
             f"{candidate.path}: {len(extra)} columns are not in the reference {reference.path}: "
@@ -136,6 +141,8 @@ def _parse_numeric(table: Table, name: str, values: np.ndarray | None = None) ->
         return values
     if table.is_bool(name):
         raise DataError(f"{table.path}: column {name} holds true/false values, expected numbers")
+    import pandas as pd
+
     parsed = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(np.isnan(parsed) & ~pd.isna(values))
     if bad.size:
@@ -173,6 +180,8 @@ def _looks_numeric(table: Table, name: str) -> bool:
         return True
     if table.is_bool(name):
         return False
+    import pandas as pd
+
     values = table.raw(name)
     present = values[~pd.isna(values)]
     if present.size == 0:
@@ -182,19 +191,32 @@ def _looks_numeric(table: Table, name: str) -> bool:
 
 
 def _spectra(table: Table, bands: list[str]) -> np.ndarray:
-    """Band columns as a rows x bands float32 matrix (stored band-major: one column is contiguous)."""
-    matrix = np.empty((len(bands), table.n_rows), dtype=np.float32)
-    for j, (band, values) in enumerate(table.columns(bands)):
+    """Band columns as a C-contiguous rows x bands float32 matrix (one spectrum per contiguous row).
+
+    Columns arrive one at a time (a Parquet file is decoded in groups of columns); they are gathered
+    band-major in a block of ``SPECTRA_BLOCK`` bands and copied into the matrix block by block, so the
+    row-major matrix costs one transposed copy rather than a strided write per column.
+    """
+    matrix = np.empty((table.n_rows, len(bands)), dtype=np.float32)
+    block = np.empty((min(SPECTRA_BLOCK, len(bands)), table.n_rows), dtype=np.float32)
+    filled, start = 0, 0
+    for band, values in table.columns(bands):
         values = _parse_numeric(table, band, values)
         with np.errstate(over="ignore"):
-            matrix[j] = values
-        if not np.isfinite(matrix[j]).all():
+            block[filled] = values
+        if not np.isfinite(block[filled]).all():
             _check_finite(table.path, band, values)
             raise DataError(f"{table.path}: column {band} has values beyond float32 range (|x| > 3.4e38)")
-    return matrix.T
+        filled += 1
+        if filled == len(block) or start + filled == len(bands):
+            matrix[:, start:start + filled] = block[:filled].T
+            start, filled = start + filled, 0
+    return matrix
 
 
 def _categories(table: Table, name: str) -> np.ndarray:
+    import pandas as pd
+
     values = table.raw(name)
     _refuse(table.path, name, pd.isna(values), "missing", "the gate needs complete data")
     return np.asarray([str(v) for v in values], dtype=object)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -66,6 +68,105 @@ class ModelInfo:
         return info
 
 
+# A resampling matrix with at most this many non-zero weights per output point is applied as a
+# gather (linear interpolation has two); a denser one stays a matrix product.
+SPARSE_WEIGHTS = 4
+# How far the numpy path may be from scikit-learn's on the verification spectra before it is dropped.
+COMPILED_TOLERANCE = 1e-9
+
+
+def _resample_gather(weights: np.ndarray) -> Callable[[np.ndarray], np.ndarray] | None:
+    """``x @ weights`` as a sum of a few gathered columns, or None when ``weights`` is not that sparse."""
+    if weights.ndim != 2 or not np.isfinite(weights).all():
+        return None
+    nonzero = weights != 0
+    per_column = int(nonzero.sum(0).max(initial=0))
+    if per_column == 0 or per_column > SPARSE_WEIGHTS:
+        return None
+    rows = np.zeros((per_column, weights.shape[1]), dtype=np.intp)
+    values = np.zeros((per_column, weights.shape[1]))
+    for col in range(weights.shape[1]):
+        (where,) = np.nonzero(nonzero[:, col])
+        rows[: len(where), col] = where
+        values[: len(where), col] = weights[where, col]
+    terms = list(zip(rows, values, strict=True))
+
+    def gather(x: np.ndarray) -> np.ndarray:
+        if x.ndim != 2 or x.shape[1] != weights.shape[0]:
+            raise ValueError(f"resampling expects {weights.shape[0]} values per spectrum, got shape {x.shape}")
+        if not np.isfinite(x).all():  # the dense product spreads a NaN from any band, even a 0-weighted one
+            raise ValueError("Input X contains NaN or infinity before resampling")
+        out = x[:, terms[0][0]] * terms[0][1]
+        for index, weight in terms[1:]:
+            out += x[:, index] * weight
+        return out
+
+    return gather
+
+
+@dataclass(frozen=True)
+class CompiledPipeline:
+    """A fitted scikit-learn ``Pipeline`` of ``FunctionTransformer`` steps and a ``PLSRegression``, as plain numpy.
+
+    scikit-learn's per-call checks (``validate_data``, feature-name and dataframe detection, the
+    ``set_output`` wrappers) cost about four times the arithmetic for one spectrum. The same arithmetic
+    runs here: each transformer's function with its keyword arguments (a sparse resampling matrix as a
+    gather of its non-zero weights), then PLS's ``(X - x_mean) @ coef.T + intercept`` (scikit-learn's
+    ``_PLS.predict``). What scikit-learn refuses is refused here too: a feature count other than the
+    fitted one, and NaN or infinite preprocessed values (ValueError).
+    """
+
+    transforms: tuple[Callable[[np.ndarray], np.ndarray], ...]
+    x_mean: np.ndarray  # (n_features,)
+    coef: np.ndarray  # (n_targets, n_features)
+    intercept: np.ndarray  # (n_targets,)
+    one_target: bool  # fitted on a 1-D target: predictions are 1-D
+
+    @classmethod
+    def compile(cls, estimator: Any) -> CompiledPipeline | None:
+        """The numpy form of ``estimator``, or None when a step is not one this class reproduces exactly."""
+        from sklearn.cross_decomposition import PLSRegression
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import FunctionTransformer
+
+        if type(estimator) is not Pipeline or not estimator.steps:
+            return None
+        transforms: list[Callable[[np.ndarray], np.ndarray]] = []
+        for _, step in estimator.steps[:-1]:
+            if step is None or step == "passthrough":
+                continue
+            if (type(step) is not FunctionTransformer or step.validate or step.func is None
+                    or step.feature_names_out is not None or getattr(step, "_sklearn_output_config", None)):
+                return None
+            kw = dict(step.kw_args or {})
+            gather = _resample_gather(np.asarray(kw["b"])) if step.func is np.dot and set(kw) == {"b"} else None
+            transforms.append(gather or partial(step.func, **kw))
+        final = estimator.steps[-1][1]
+        if type(final) is not PLSRegression or not hasattr(final, "coef_"):
+            return None
+        return cls(tuple(transforms), np.asarray(final._x_mean, dtype=np.float64),
+                   np.asarray(final.coef_, dtype=np.float64), np.asarray(final.intercept_, dtype=np.float64),
+                   bool(final._predict_1d))
+
+    def predict_with_features(self, spectra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions and the preprocessed spectra of a (n, n_bands) float64 array.
+
+        Raises:
+            ValueError: the preprocessed spectra have the wrong width or a value that is not finite.
+        """
+        features = spectra
+        for transform in self.transforms:
+            features = transform(features)
+        features = np.asarray(features, dtype=np.float64)
+        if features.ndim != 2 or features.shape[1] != self.x_mean.shape[0]:
+            raise ValueError(f"the model expects {self.x_mean.shape[0]} preprocessed features, got shape "
+                             f"{features.shape}")
+        if not np.isfinite(features).all():
+            raise ValueError("Input X contains NaN or infinity after preprocessing")
+        out = (features - self.x_mean) @ self.coef.T + self.intercept
+        return (out.ravel() if self.one_target else out), features
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A fitted estimator with the band order its signature demands."""
@@ -75,6 +176,30 @@ class LoadedModel:
     example: np.ndarray  # one spectrum (1, n_bands), used for the self-check and the OpenAPI example
     domain: ApplicabilityDomain | None = None  # domain.json: calibration domain and conformal intervals
     calibration: np.ndarray | None = None  # calibration_sample.json: (n, n_bands) float32 raw spectra
+    # The estimator as plain numpy (None: it is not a pipeline that CompiledPipeline reproduces, or
+    # the two disagreed on the verification spectra); set at load, used for every prediction.
+    compiled: CompiledPipeline | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "compiled", self._verified(CompiledPipeline.compile(self.estimator)))
+
+    def _verified(self, compiled: CompiledPipeline | None) -> CompiledPipeline | None:
+        """``compiled`` when it predicts the example (and it scaled by 0.9 and 1.1) as the estimator does."""
+        if compiled is None:
+            return None
+        probe = np.vstack([self.example, 0.9 * self.example, 1.1 * self.example]).astype(np.float64)
+        try:
+            with np.errstate(all="ignore"):
+                fast, fast_features = compiled.predict_with_features(probe)
+                slow_features, slow = self._predict_sklearn(probe)
+        except Exception:  # noqa: BLE001 - whatever fails here, the estimator itself serves
+            return None
+        slow = np.asarray(slow, dtype=np.float64).reshape(fast.shape)
+        same = np.allclose(fast, slow, rtol=COMPILED_TOLERANCE, atol=COMPILED_TOLERANCE)
+        if slow_features is not None:
+            same = same and np.allclose(fast_features, slow_features, rtol=COMPILED_TOLERANCE,
+                                        atol=COMPILED_TOLERANCE)
+        return compiled if same else None
 
     @property
     def bands(self) -> list[str]:
@@ -96,6 +221,12 @@ class LoadedModel:
         return out, features
 
     def _predict(self, spectra: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        if self.compiled is not None:
+            out, features = self.compiled.predict_with_features(spectra)
+            return features, out
+        return self._predict_sklearn(spectra)
+
+    def _predict_sklearn(self, spectra: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
         # A plain Pipeline is run step by step, as Pipeline.predict does without metadata routing,
         # minus its per-call routing bookkeeping (a third of the model time for one spectrum).
         steps = getattr(self.estimator, "steps", None)
