@@ -19,6 +19,7 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
+from threadpoolctl import threadpool_limits
 
 from soil_contracts.bands import band_positions
 from soil_trainer.config import PreprocessingParams, TrainParams
@@ -161,15 +162,18 @@ def fit_model(spectra: pd.DataFrame, target: np.ndarray, params: TrainParams) ->
     splits = cv_splits(len(target), cv_folds, params.seed)
     scores: list[MemberScore] = []
     built: dict[str, tuple[list[tuple[str, Any]], BaseEstimator]] = {}
-    for name, member in params.family.items():
-        steps, features = member_features(spectra, bands, name, member)
-        regressor, grid, _ = build_regressor(params, *features.shape)
-        built[name] = steps, regressor
-        if params.model == "pls":
-            top = grid["n_components"][-1]
-            scores.append(score_pls(name, features, target, splits, top, params.pls.scale))
-        else:
-            scores.append(score_grid(name, features, target, splits, regressor, grid))
+    # One BLAS thread: the search is many small products, which threads slow down on a busy machine,
+    # and the scores then do not depend on how many cores the machine has.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for name, member in params.family.items():
+            steps, features = member_features(spectra, bands, name, member)
+            regressor, grid, _ = build_regressor(params, *features.shape)
+            built[name] = steps, regressor
+            if params.model == "pls":
+                top = grid["n_components"][-1]
+                scores.append(score_pls(name, features, target, splits, top, params.pls.scale))
+            else:
+                scores.append(score_grid(name, features, target, splits, regressor, grid))
     best = choose(scores)
     steps, regressor = built[best.name]
     pipeline = Pipeline([*steps, ("model", clone(regressor).set_params(**best.best_params))]).fit(spectra, target)

@@ -4,6 +4,7 @@ Every member is scored on the same shuffled folds, so the comparison is paired, 
 along its components path: one fit with the most components per fold gives the predictions of
 every smaller model, because NIPALS extracts components one after another (Wold, Sjöström &
 Eriksson 2001, *PLS-regression: a basic tool of chemometrics*, Chemometr. Intell. Lab. 58, 109-130).
+The chosen member is then refitted with scikit-learn's ``PLSRegression``, the model that is saved.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.cross_decomposition import PLSRegression
 from sklearn.model_selection import GridSearchCV, KFold
 
 Splits = list[tuple[np.ndarray, np.ndarray]]
@@ -34,22 +34,58 @@ def cv_splits(n_samples: int, folds: int, seed: int) -> Splits:
     return list(KFold(folds, shuffle=True, random_state=seed).split(np.zeros((n_samples, 1))))
 
 
-def pls_path_predictions(pls: PLSRegression, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
-    """Predictions of the 1..A-component submodels of a fitted A-component ``pls``: ``(n_test, A)``.
+def pls_path_predictions(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_components: int,
+                         scale: bool = False) -> np.ndarray:
+    """Predictions of the 1..A-component PLS1 models fitted on the training rows: ``(n_test, A)``.
 
-    ``y_hat_k = y_mean + y_std * ((x - x_mean) / x_std) @ R[:, :k] @ q[:k]`` with ``R = W (P'W)^-1``
-    (``x_rotations_``); ``P'W`` is upper triangular for NIPALS, so the first k columns of ``R`` are the
-    k-component model's own rotations.
+    NIPALS for one response (Wold, Sjöström & Eriksson 2001), the algorithm of scikit-learn's
+    ``PLSRegression``, which the final model is. ``X`` is never deflated: with ``y`` deflated, the
+    weight of component j is ``X_j'y_j = X'y_j - P T'y_j`` and its loading ``X_j't_j / t_j't_j`` likewise,
+    with ``X`` the centred training rows and ``T``, ``P`` the earlier scores and loadings; so a component
+    costs three matrix-vector products with ``X`` (the ``T'`` terms vanish in exact arithmetic and keep
+    rounding from accumulating). The
+    k-component model predicts ``y_mean + y_std * x R[:, :k] q[:k]`` with ``R = W (P'W)^-1``: ``P'W``
+    is upper triangular, so the first k columns of ``R`` are the k-component model's own. Components
+    after ``y`` is fully explained repeat the last prediction.
+
+    ``scale``: divide bands and ``y`` by their standard deviation (ddof 1), as ``PLSRegression(scale=True)``.
     """
     x_mean, y_mean = x_train.mean(axis=0), float(y_train.mean())
-    if pls.scale:
+    x_std, y_std = np.ones(x_train.shape[1]), 1.0
+    if scale:
         x_std = x_train.std(axis=0, ddof=1)
         x_std[x_std == 0.0] = 1.0
         y_std = float(y_train.std(ddof=1)) or 1.0
-    else:
-        x_std, y_std = np.ones(x_train.shape[1]), 1.0
-    scores = ((x_test - x_mean) / x_std) @ pls.x_rotations_
-    return y_mean + y_std * np.cumsum(scores * pls.y_loadings_[0], axis=1)
+    x = (x_train - x_mean) / x_std
+    y = (y_train - y_mean) / y_std
+    n, p = x.shape
+    weights, loadings = np.zeros((p, n_components)), np.zeros((p, n_components))
+    scores, q = np.zeros((n, n_components)), np.zeros(n_components)
+    done = 0
+    for j in range(n_components):
+        t_prev, p_prev = scores[:, :j], loadings[:, :j]
+        w = x.T @ y - p_prev @ (t_prev.T @ y)  # X_j'y_j; the correction is 0 in exact arithmetic
+        norm = float(np.linalg.norm(w))
+        if norm <= 1e-12 * max(1.0, float(np.linalg.norm(x_train))):
+            break
+        w /= norm
+        t = x @ w - t_prev @ (p_prev.T @ w)
+        tt = float(t @ t)
+        if tt <= 0.0:
+            break
+        weights[:, j], scores[:, j] = w, t
+        loadings[:, j] = (x.T @ t - p_prev @ (t_prev.T @ t)) / tt
+        q[j] = float(y @ t) / tt
+        y = y - q[j] * t
+        done = j + 1
+    if done == 0:
+        return np.full((len(x_test), n_components), y_mean)
+    w, pl = weights[:, :done], loadings[:, :done]
+    rotations = w @ np.linalg.inv(pl.T @ w)
+    path = y_mean + y_std * np.cumsum((((x_test - x_mean) / x_std) @ rotations) * q[:done], axis=1)
+    if done < n_components:
+        path = np.hstack([path, np.repeat(path[:, -1:], n_components - done, axis=1)])
+    return path
 
 
 def fold_rmse(predicted: np.ndarray, observed: np.ndarray) -> np.ndarray:
@@ -62,8 +98,8 @@ def score_pls(name: str, features: np.ndarray, target: np.ndarray, splits: Split
     """The number of components 1..``top`` with the lowest mean fold RMSE (ties: the fewest)."""
     rmse = np.empty((len(splits), top))
     for i, (train, test) in enumerate(splits):
-        pls = PLSRegression(n_components=top, scale=scale).fit(features[train], target[train])
-        rmse[i] = fold_rmse(pls_path_predictions(pls, features[train], target[train], features[test]), target[test])
+        path = pls_path_predictions(features[train], target[train], features[test], top, scale)
+        rmse[i] = fold_rmse(path, target[test])
     mean = rmse.mean(axis=0)
     best = int(np.argmin(mean))
     return MemberScore(name, {"n_components": best + 1}, float(mean[best]), float(rmse[:, best].std()))
