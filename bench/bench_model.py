@@ -106,6 +106,7 @@ def time_train(params: TrainParams) -> dict[str, float]:
     data = load_limesoda(name, target)
     seconds = {}
     with tempfile.TemporaryDirectory() as tmp, _env(MLFLOW_TRACKING_URI=Path(tmp, "mlruns").as_uri(),
+                                                    MLFLOW_ALLOW_FILE_STORE="true",
                                                     MLFLOW_EXPERIMENT_NAME="bench-model",
                                                     SOILCI_GIT_REVISION="bench"):
         data_dir = Path(tmp, "data")

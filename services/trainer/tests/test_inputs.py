@@ -56,6 +56,8 @@ def train(project) -> int:
         ({"family__abs": {}}, "train.family: Value error, members 'plain' and 'abs' are the same pipeline"),
         ({"family__Abs-2": {}}, "train.family.Abs-2.[key]: String should match pattern"),
         ({"family": {}}, "train.family: Dictionary should have at least 1 item"),
+        ({"select_tolerance_se": -1.0}, "train.select_tolerance_se: Input should be greater than or equal to 0"),
+        ({"cv_repeats": 0}, "train.cv_repeats: Input should be greater than or equal to 1"),
         ({"family": {f"m{i}": {"resample_step": i} for i in range(13)}}, "train.family: Dictionary should have at most 12"),
         ({"pls__n_comp": 5}, "train.pls.n_comp: Extra inputs are not permitted"),
     ],

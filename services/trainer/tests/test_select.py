@@ -17,7 +17,7 @@ from soil_trainer.cli import main
 from soil_trainer.config import TrainParams
 from soil_trainer.dataset import load_limesoda
 from soil_trainer.model import fit_model
-from soil_trainer.select import MemberScore, choose, pls_path_predictions
+from soil_trainer.select import MemberScore, choose, cv_splits, pls_path_predictions
 
 SG1 = {"savgol_window": 11, "savgol_polyorder": 2, "savgol_deriv": 1}
 
@@ -40,15 +40,35 @@ def test_components_path_predicts_as_scikit_learns_pls_with_each_number_of_compo
         np.testing.assert_allclose(path[:, k - 1], direct, rtol=0, atol=1e-8)
 
 
+def _score(name: str, folds: list[float]) -> MemberScore:
+    return MemberScore(name, {}, float(np.mean(folds)), float(np.std(folds)), tuple(folds))
+
+
 def test_lowest_cv_rmse_wins_and_a_tie_goes_to_the_member_declared_first():
-    scores = [MemberScore("plain", {}, 0.5, 0.1), MemberScore("snv", {}, 0.4, 0.1), MemberScore("sg1", {}, 0.4, 0.0)]
-    assert choose(scores).name == "snv"
-    assert choose(scores[:1]).name == "plain"
+    scores = [_score("plain", [0.5, 0.5]), _score("snv", [0.4, 0.4]), _score("sg1", [0.3, 0.5])]
+    assert choose(scores, tolerance_se=0).name == "snv"
+    assert choose(scores[:1], tolerance_se=0).name == "plain"
+
+
+def test_one_se_rule_keeps_an_earlier_member_unless_the_best_is_clearly_better():
+    plain = [0.50, 0.60, 0.40, 0.55, 0.45]
+    noisy = _score("snv", [0.35, 0.70, 0.25, 0.65, 0.35])  # 0.04 lower on average, but the gaps scatter
+    steady = _score("abs", [p - 0.04 for p in plain])  # 0.04 lower in every fold
+    assert choose([_score("plain", plain), noisy], tolerance_se=0).name == "snv"
+    assert choose([_score("plain", plain), noisy], tolerance_se=1, folds=5).name == "plain"
+    assert choose([_score("plain", plain), steady], tolerance_se=1, folds=5).name == "abs"
+
+
+def test_repeated_folds_start_with_the_single_split_and_differ_after():
+    once, thrice = cv_splits(40, 5, 7), cv_splits(40, 5, 7, repeats=3)
+    assert len(thrice) == 15
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(once, thrice[:5], strict=True))
+    assert not np.array_equal(thrice[0][1], thrice[5][1])
 
 
 def test_the_member_with_the_lowest_inner_cv_rmse_is_refit_on_every_row(ssp_slice):
     spectra, target = ssp_slice
-    params = TrainParams(pls={"max_components": 6, "cv_folds": 5},
+    params = TrainParams(pls={"max_components": 6, "cv_folds": 5}, select_tolerance_se=0,
                          family={"plain": {}, "sg1": SG1, "abs_snv": {"absorbance": True, "snv": True}})
     fitted = fit_model(spectra, target, params)
     assert [s.name for s in fitted.scores] == ["plain", "sg1", "abs_snv"]
@@ -58,6 +78,16 @@ def test_the_member_with_the_lowest_inner_cv_rmse_is_refit_on_every_row(ssp_slic
     assert [name for name, _ in fitted.pipeline.steps] == [*steps, "model"]
     assert fitted.pipeline.steps[-1][1].n_components == fitted.best_params["n_components"]
     assert len({s.cv_rmse for s in fitted.scores}) == 3  # the members really differ on these rows
+
+
+def test_too_few_rows_to_choose_fall_back_to_the_first_member(ssp_slice):
+    spectra, target = ssp_slice
+    params = TrainParams(pls={"max_components": 6, "cv_folds": 5}, select_min_rows=151,
+                         family={"plain": {}, "snv": {"snv": True}})
+    fitted = fit_model(spectra, target, params)
+    assert fitted.member == "plain" and [s.name for s in fitted.scores] == ["plain"]
+    both = fit_model(spectra, target, params.model_copy(update={"select_min_rows": 150}))
+    assert [s.name for s in both.scores] == ["plain", "snv"]
 
 
 def test_a_one_member_family_is_that_member_with_its_components_chosen(ssp_slice):

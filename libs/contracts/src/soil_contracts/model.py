@@ -39,16 +39,21 @@ class PipelineSelection(BaseModel):
     """Which family member ``train`` chose, by K-fold CV on the training rows only (never the benchmark).
 
     Attributes:
-        chosen: the chosen member's name (lowest ``cv_rmse``; ties go to the member declared first).
-        cv_folds, seed: the folds every member was scored on (shuffled K-fold).
-        members: every member's score, in declaration order.
+        chosen: the chosen member's name: the first, in declaration order, whose ``cv_rmse`` is within
+            ``tolerance_se`` paired standard errors of the lowest (0: the lowest).
+        cv_folds, cv_repeats, seed: the folds every member was scored on (repeated shuffled K-fold).
+        min_rows: below this many training rows only the first member is scored (no choice).
+        members: every scored member, in declaration order.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     chosen: str = Field(min_length=1)
     cv_folds: int = Field(ge=2)
+    cv_repeats: int = Field(default=1, ge=1)
     seed: int
+    tolerance_se: float = Field(default=0.0, ge=0)
+    min_rows: int = Field(default=0, ge=0)
     members: list[MemberScore] = Field(min_length=1)
 
 

@@ -95,13 +95,19 @@ MAX_FAMILY = 12  # bounds the search: each member costs one K-fold CV of the reg
 class TrainParams(_StrictSection):
     """params.yaml ``train``: the family of preprocessing pipelines, the regressor and its settings.
 
-    ``family`` maps a member's name to its preprocessing. ``train`` scores every member by K-fold CV on
-    the training rows (the regressor's ``cv_folds``, shuffled with ``seed``, the same folds for every
-    member) and keeps the lowest CV RMSE; a tie goes to the member declared first. One member: no choice.
+    ``family`` maps a member's name to its preprocessing, in order of preference. ``train`` scores every
+    member by K-fold CV on the training rows (the regressor's ``cv_folds``, shuffled with ``seed``, the
+    same folds for every member) and keeps the first member whose CV RMSE is within
+    ``select_tolerance_se`` paired standard errors of the lowest (0: the lowest). One member, or fewer
+    than ``select_min_rows`` training rows: the first member, with no choice (its components are still
+    chosen by CV).
     """
 
     model: Literal["pls", "ridge", "random_forest"] = "pls"
     seed: int = 2025
+    select_tolerance_se: Annotated[float, Field(ge=0, le=5)] = 1.0
+    select_min_rows: Annotated[int, Field(ge=0)] = 60  # fewer training rows: the first member, no choice
+    cv_repeats: Annotated[int, Field(ge=1, le=10)] = 1  # repeated K-fold: less noise in the choice
     family: Annotated[
         dict[Annotated[str, Field(pattern=MEMBER_NAME, max_length=40)], PreprocessingParams],
         Field(min_length=1, max_length=MAX_FAMILY),

@@ -159,13 +159,16 @@ def fit_model(spectra: pd.DataFrame, target: np.ndarray, params: TrainParams) ->
     cv_folds = params.cv_folds
     if len(target) < cv_folds:
         raise DataError(f"{len(target)} training samples are fewer than the {cv_folds} CV folds")
-    splits = cv_splits(len(target), cv_folds, params.seed)
+    splits = cv_splits(len(target), cv_folds, params.seed, params.cv_repeats)
     scores: list[MemberScore] = []
     built: dict[str, tuple[list[tuple[str, Any]], BaseEstimator]] = {}
     # One BLAS thread: the search is many small products, which threads slow down on a busy machine,
     # and the scores then do not depend on how many cores the machine has.
     with threadpool_limits(limits=1, user_api="blas"):
-        for name, member in params.family.items():
+        family = dict(params.family)
+        if len(target) < params.select_min_rows:  # too few rows for CV to tell the members apart
+            family = dict([next(iter(family.items()))])
+        for name, member in family.items():
             steps, features = member_features(spectra, bands, name, member)
             regressor, grid, _ = build_regressor(params, *features.shape)
             built[name] = steps, regressor
@@ -174,7 +177,7 @@ def fit_model(spectra: pd.DataFrame, target: np.ndarray, params: TrainParams) ->
                 scores.append(score_pls(name, features, target, splits, top, params.pls.scale))
             else:
                 scores.append(score_grid(name, features, target, splits, regressor, grid))
-    best = choose(scores)
+    best = choose(scores, params.select_tolerance_se, cv_folds)
     steps, regressor = built[best.name]
     pipeline = Pipeline([*steps, ("model", clone(regressor).set_params(**best.best_params))]).fit(spectra, target)
     return FittedModel(

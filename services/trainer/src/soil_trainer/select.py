@@ -27,11 +27,14 @@ class MemberScore:
     best_params: dict[str, Any]
     cv_rmse: float  # mean over folds of each fold's RMSE
     cv_rmse_std: float  # their standard deviation across folds
+    fold_rmse: tuple[float, ...] = ()  # each fold's RMSE, in fold order (the same folds for every member)
 
 
-def cv_splits(n_samples: int, folds: int, seed: int) -> Splits:
-    """``(train, test)`` row indices of a shuffled K-fold split, fixed by ``seed``; the same for every member."""
-    return list(KFold(folds, shuffle=True, random_state=seed).split(np.zeros((n_samples, 1))))
+def cv_splits(n_samples: int, folds: int, seed: int, repeats: int = 1) -> Splits:
+    """``(train, test)`` row indices of ``repeats`` shuffled K-fold splits (seeds ``seed``, ``seed + 1`` ...);
+    the same for every member."""
+    rows = np.zeros((n_samples, 1))
+    return [split for r in range(repeats) for split in KFold(folds, shuffle=True, random_state=seed + r).split(rows)]
 
 
 def pls_path_predictions(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_components: int,
@@ -102,7 +105,8 @@ def score_pls(name: str, features: np.ndarray, target: np.ndarray, splits: Split
         rmse[i] = fold_rmse(path, target[test])
     mean = rmse.mean(axis=0)
     best = int(np.argmin(mean))
-    return MemberScore(name, {"n_components": best + 1}, float(mean[best]), float(rmse[:, best].std()))
+    return MemberScore(name, {"n_components": best + 1}, float(mean[best]), float(rmse[:, best].std()),
+                       tuple(float(v) for v in rmse[:, best]))
 
 
 def score_grid(name: str, features: np.ndarray, target: np.ndarray, splits: Splits, regressor: BaseEstimator,
@@ -110,11 +114,36 @@ def score_grid(name: str, features: np.ndarray, target: np.ndarray, splits: Spli
     """Any other regressor: scikit-learn's grid search on the same folds."""
     search = GridSearchCV(regressor, grid or [{}], cv=splits, scoring="neg_root_mean_squared_error", refit=False)
     search.fit(features, target)
-    i = search.best_index_
-    return MemberScore(name, dict(search.best_params_), float(-search.cv_results_["mean_test_score"][i]),
-                       float(search.cv_results_["std_test_score"][i]))
+    i, results = search.best_index_, search.cv_results_
+    folds = tuple(float(-results[f"split{k}_test_score"][i]) for k in range(len(splits)))
+    return MemberScore(name, dict(search.best_params_), float(-results["mean_test_score"][i]),
+                       float(results["std_test_score"][i]), folds)
 
 
-def choose(scores: list[MemberScore]) -> MemberScore:
-    """The member with the lowest CV RMSE; a tie goes to the one declared first."""
-    return min(scores, key=lambda s: s.cv_rmse)  # min keeps the first of equal keys
+def paired_gap(member: MemberScore, best: MemberScore, folds: int) -> tuple[float, float]:
+    """Mean and standard error of ``member``'s fold RMSEs minus ``best``'s (paired: the same folds).
+
+    With repeated K-fold the gaps of all repeats give the spread but only ``folds`` count as
+    independent: the repeats reuse the same samples.
+    """
+    gap = np.asarray(member.fold_rmse) - np.asarray(best.fold_rmse)
+    if gap.size < 2:
+        return float(member.cv_rmse - best.cv_rmse), 0.0
+    return float(gap.mean()), float(gap.std(ddof=1) / np.sqrt(min(folds, gap.size)))
+
+
+def choose(scores: list[MemberScore], tolerance_se: float = 0.0, folds: int = 10) -> MemberScore:
+    """The first member, in declaration order, whose CV RMSE is within ``tolerance_se`` standard errors of
+    the lowest one's (paired over the folds).
+
+    ``tolerance_se=0`` is the lowest CV RMSE (a tie goes to the member declared first); 1 is the
+    one-standard-error rule (Breiman et al. 1984, *Classification and Regression Trees*; Hastie,
+    Tibshirani & Friedman 2009, *The Elements of Statistical Learning*, 2nd ed., sec. 7.10), with the
+    members in order of preference: a member replaces an earlier one only when it is clearly better.
+    """
+    best = min(scores, key=lambda s: s.cv_rmse)  # min keeps the first of equal keys
+    for score in scores:
+        mean, se = paired_gap(score, best, folds)
+        if mean <= tolerance_se * se:
+            return score
+    return best  # unreachable: best's own gap is 0

@@ -128,7 +128,9 @@ def pipeline_selection(fitted: FittedModel, params: TrainParams) -> PipelineSele
                     best_params=s.best_params, cv_rmse=round(s.cv_rmse, 6), cv_rmse_std=round(s.cv_rmse_std, 6))
         for s in fitted.scores
     ]
-    return PipelineSelection(chosen=fitted.member, cv_folds=fitted.cv_folds, seed=params.seed, members=members)
+    return PipelineSelection(chosen=fitted.member, cv_folds=fitted.cv_folds, cv_repeats=params.cv_repeats,
+                             seed=params.seed, tolerance_se=params.select_tolerance_se,
+                             min_rows=params.select_min_rows, members=members)
 
 
 def selection_table(selection: PipelineSelection) -> dict[str, list]:
