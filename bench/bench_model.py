@@ -7,8 +7,8 @@ PLS (the one-member family ``{plain: {}}``, components by the same inner CV). Th
 never seen by either choice. Reports per dataset-target the mean per-fold RMSE of each (LimeSoDa's
 convention), their ratio with a paired bootstrap 95% interval (samples resampled within each fold,
 the same draw for both models), the mean ratio with its interval, and how many dataset-targets are
-significantly worse (interval above 1). Then times the real ``train`` stage on SSP.460 (830 bands)
-with the default params against plain PLS (the anchor, same run).
+significantly worse (interval above 1). Then times the real ``soil-trainer train`` command on
+SSP.460 (830 bands) with params.yaml's ``train`` against plain PLS (the anchor, same run).
 
     .venv/bin/python bench/bench_model.py [--quick] [--datasets ...] [--targets ...] [--out results.json]
 
@@ -18,9 +18,9 @@ Exit code: 0 when the goal holds (mean ratio <= 0.95 and none significantly wors
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,8 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from soil_contracts.bands import SpectralAxis, band_columns
-from soil_contracts.library import Scale
+from soil_contracts.bands import band_columns
 from soil_trainer.config import PreprocessingParams, TrainParams, load_section
 from soil_trainer.dataset import available_datasets, load_limesoda
 from soil_trainer.model import fit_model, predict
@@ -97,44 +96,49 @@ def interval(values: np.ndarray) -> list[float]:
     return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
 
 
-def time_train(params: TrainParams) -> dict[str, float]:
-    """Wall seconds of the real train stage on SSP.460 (fold 1 held out as the benchmark), default vs plain."""
+def _children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_train(params_path: Path) -> dict[str, float]:
+    """Wall seconds of the real ``soil-trainer train`` command (a fresh process, MLflow file store) on
+    SSP.460 with fold 1 held out as the benchmark: params.yaml's ``train`` against plain PLS."""
+    import yaml
+
     from soil_trainer.tables import BENCHMARK, TRAINING
-    from soil_trainer.train import TargetSpec, train
 
     name, target = TIMED
     data = load_limesoda(name, target)
+    raw = yaml.safe_load(params_path.read_text())
     seconds = {}
-    with tempfile.TemporaryDirectory() as tmp, _env(MLFLOW_TRACKING_URI=Path(tmp, "mlruns").as_uri(),
-                                                    MLFLOW_ALLOW_FILE_STORE="true",
-                                                    MLFLOW_EXPERIMENT_NAME="bench-model",
-                                                    SOILCI_GIT_REVISION="bench"):
+    with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp, "data")
         data_dir.mkdir()
         data.frame[data.folds != 1].to_parquet(data_dir / TRAINING)
         data.frame[data.folds == 1].to_parquet(data_dir / BENCHMARK)
-        spec = TargetSpec(name=target, unit="%", axis=SpectralAxis.WAVELENGTH_NM, scale=Scale.REFLECTANCE_PERCENT)
-        for label, p in (("plain", plain_pls(params)), ("default", params)):
+        env = {**os.environ, "MLFLOW_TRACKING_URI": Path(tmp, "mlruns").as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true",
+               "MLFLOW_EXPERIMENT_NAME": "bench-model", "SOILCI_GIT_REVISION": "bench"}
+        for label, family in (("plain", {"plain": {}}), ("default", raw["train"]["family"])):
+            params = Path(tmp, f"{label}.yaml")
+            params.write_text(yaml.safe_dump({**raw, "prepare": {"target": target, "unit": "%"},
+                                              "train": {**raw["train"], "family": family}}, sort_keys=False))
+            model_dir = Path(tmp, label, "model")
+            cmd = [str(Path(sys.executable).parent / "soil-trainer"), "train", "--params", str(params),
+                   "--data-dir", str(data_dir), "--model-dir", str(model_dir)]
+            cpu_before = _children_cpu()
             started = time.perf_counter()
-            meta = train(p, spec, "bench-model", data_dir, Path(tmp, label, "model"))
+            subprocess.run(cmd, env=env, check=True, capture_output=True)
             seconds[label] = time.perf_counter() - started
-            print(f"train {name} {target} ({meta.metrics['n_train']:.0f} rows x {len(meta.bands)} bands, "
-                  f"{len(p.family)} member(s)): {seconds[label]:.1f} s, chose {meta.selection.chosen}", flush=True)
+            seconds[f"{label}_cpu"] = _children_cpu() - cpu_before
+            meta = json.loads((model_dir / "soilci.json").read_text())
+            print(f"soil-trainer train {name} {target} ({meta['metrics']['n_train']:.0f} rows x {len(meta['bands'])} "
+                  f"bands, {len(family)} member(s)): {seconds[label]:.1f} s wall, {seconds[f'{label}_cpu']:.1f} s CPU; "
+                  f"chose {meta['selection']['chosen']}", flush=True)
     return seconds
-
-
-@contextlib.contextmanager
-def _env(**values: str):
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,10 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"goal (mean ratio <= {GOAL_MEAN_RATIO}, none significantly worse): {'met' if met else 'NOT met'}")
     print(f"nested CV: {bench_seconds:.0f} s wall")
 
-    timing = None if args.quick or args.no_timing else time_train(default)
+    timing = None if args.quick or args.no_timing else time_train(args.params)
     if timing:
-        print(f"train on {TIMED[0]}: default {timing['default']:.1f} s, plain PLS {timing['plain']:.1f} s "
-              f"(ratio {timing['default'] / timing['plain']:.1f})")
+        print(f"train on {TIMED[0]}: default {timing['default']:.1f} s wall ({timing['default_cpu']:.1f} s CPU), "
+              f"plain PLS {timing['plain']:.1f} s wall ({timing['plain_cpu']:.1f} s CPU); "
+              f"ratio {timing['default'] / timing['plain']:.2f} wall, {timing['default_cpu'] / timing['plain_cpu']:.2f} CPU")
     if args.out:
         summary = {"results": results, "mean_ratio": mean_ratio, "mean_ratio_ci95": mean_ci, "worse": worse,
                    "goal_met": met, "nested_cv_seconds": round(bench_seconds, 1), "train_seconds": timing,
