@@ -141,4 +141,6 @@ def test_the_run_logs_the_family_the_choice_and_the_inner_cv_scores(workspace):
     table = json.loads(Path(client.download_artifacts(meta.run_id, "selection.json")).read_text())
     assert table["columns"][0] == "member"
     assert [row[0] for row in table["data"]] == [m.name for m in meta.selection.members]
-    assert meta.metrics["cv_rmse"] == pytest.approx(min(m.cv_rmse for m in meta.selection.members))
+    chosen = next(m for m in meta.selection.members if m.name == meta.selection.chosen)
+    assert meta.metrics["cv_rmse"] == pytest.approx(chosen.cv_rmse) and meta.best_params == chosen.best_params
+    assert chosen.cv_rmse >= min(m.cv_rmse for m in meta.selection.members)
