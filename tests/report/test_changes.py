@@ -44,4 +44,7 @@ def test_a_pr_adding_a_batch_and_changing_params_lists_both(project, prepared_da
     assert "| lab-a | added | 23 | 0 | 0 | 23 |" in details
     assert "| ssp460-campaign-1 | unchanged | 322 |" in details
     assert "| `n_components` | n/a |" in details and "| training rows | 322 | 345 |" in details
+    assert "| pipeline (`train.family`) | n/a | " in details
+    scores = next(line for line in details.splitlines() if line.startswith("| inner-CV RMSE | n/a | "))
+    assert "plain " in scores and scores.count("**") == 2  # every member scored, the chosen one in bold
     assert "**Code**: no file under services/, src/ or libs/ changed." in details

@@ -26,7 +26,19 @@ def test_model_metadata_round_trips(tmp_path):
     path = ModelMetadata.parse(META).save(tmp_path / "soilci.json")
     loaded = ModelMetadata.load(path)
     assert loaded.bands == ["wl_350", "wl_360"] and loaded.best_params == {"n_components": 7}
-    assert json.loads(path.read_text())["schema_version"] == 2
+    assert json.loads(path.read_text())["schema_version"] == 3
+    assert loaded.selection is None  # a version 2 file has no selection and still loads
+
+
+def test_model_metadata_keeps_the_pipeline_selection(tmp_path):
+    members = [{"name": "plain", "steps": {}, "best_params": {"n_components": 7}, "cv_rmse": 0.5, "cv_rmse_std": 0.1},
+               {"name": "snv", "steps": {"snv": True}, "best_params": {"n_components": 5}, "cv_rmse": 0.4,
+                "cv_rmse_std": 0.1}]
+    selection = {"chosen": "snv", "cv_folds": 10, "seed": 2025, "members": members}
+    loaded = ModelMetadata.load(ModelMetadata.parse({**META, "selection": selection}).save(tmp_path / "soilci.json"))
+    assert loaded.selection.chosen == "snv" and [m.name for m in loaded.selection.members] == ["plain", "snv"]
+    with pytest.raises(ContractError, match="selection.members.0.rmse: Extra inputs"):
+        ModelMetadata.parse({**META, "selection": {**selection, "members": [{**members[0], "rmse": 1.0}]}})
 
 
 @pytest.mark.parametrize(

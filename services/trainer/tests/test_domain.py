@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from soil_contracts.domain import ApplicabilityDomain, CalibrationSample
 from soil_contracts.library import Scale
 from soil_contracts.model import ModelMetadata
+from soil_trainer.config import TrainParams
 from soil_trainer.domain import calibration_sample, preprocess, q_limit, score_domain, t2_limit
+from soil_trainer.model import build_preprocessing
 from soil_trainer.saved_model import load_domain, load_model
 
 
@@ -25,7 +28,9 @@ def test_train_saves_the_domain_beside_soilci_json(workspace):
     components = np.asarray(domain.components)
     np.testing.assert_allclose(components @ components.T, np.eye(len(components)), atol=1e-9)
     assert domain.explained_variance >= 0.99 or len(components) == 20
-    assert domain.features == ["log10", "absorbance", "resample"]  # the steps params.yaml turns on
+    chosen = TrainParams.model_validate(yaml.safe_load(workspace.params.read_text())["train"]).family[
+        meta.selection.chosen]
+    assert domain.features == [name for name, _ in build_preprocessing(meta.bands, chosen)]  # the chosen member's
     limits = {lim.confidence: lim for lim in domain.limits}
     assert limits[0.99].t2 > limits[0.95].t2 > 0 and limits[0.99].q > limits[0.95].q > 0
     widths = {iv.coverage: iv.half_width for iv in domain.intervals}

@@ -16,7 +16,7 @@ from soil_trainer.errors import DataError, ParamsError
 from soil_trainer.model import build_preprocessing, fit_model, predict, resampling_matrix
 
 # Small but real: 3 components and 3-fold CV keep each fit well under a second.
-FAST = TrainParams(pls={"max_components": 3, "cv_folds": 3})
+FAST = TrainParams(pls={"max_components": 3, "cv_folds": 3}, family={"plain": {}, "abs": {"absorbance": True}})
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +40,16 @@ def test_resampling_reproduces_a_linear_spectrum_on_the_grid(descending):
 
 def test_preprocessing_follows_params_order_and_skips_disabled_steps():
     bands = [f"wl_{350 + 2 * i}" for i in range(60)]
-    steps = build_preprocessing(bands, PreprocessingParams(snv=True, savgol_window=7, resample_step=4))
+    member = PreprocessingParams(absorbance=True, snv=True, savgol_window=7, resample_step=4)
+    steps = build_preprocessing(bands, member)
     assert [name for name, _ in steps] == ["log10", "absorbance", "resample", "snv", "savgol"]
-    plain = PreprocessingParams(absorbance=False, resample_step=0, snv=False, savgol_window=0)
-    assert build_preprocessing(bands, plain) == []
+    assert build_preprocessing(bands, PreprocessingParams()) == []  # every step is off unless set
 
 
 def test_savgol_window_longer_than_the_grid_is_rejected_with_its_key():
     bands = [f"wl_{350 + 2 * i}" for i in range(60)]
-    with pytest.raises(ParamsError, match="train.preprocessing.savgol_window"):
-        build_preprocessing(bands, PreprocessingParams(resample_step=20, savgol_window=9))
+    with pytest.raises(ParamsError, match="train.family.sg.savgol_window"):
+        build_preprocessing(bands, PreprocessingParams(resample_step=20, savgol_window=9), "train.family.sg")
 
 
 def test_same_data_and_params_give_the_same_model(ssp_slice):
@@ -65,7 +65,7 @@ def test_absorbance_of_non_positive_reflectance_is_a_data_error(ssp_slice):
     spectra, target, _ = ssp_slice
     broken = spectra.copy()
     broken.iloc[5, 10] = 0.0
-    with pytest.raises(DataError, match="absorbance needs positive reflectance"):
+    with pytest.raises(DataError, match="train.family.abs.absorbance needs positive reflectance"):
         fit_model(broken, target, FAST)
 
 
@@ -80,8 +80,10 @@ def test_other_regressors_are_selectable(ssp_slice, model):
 
 def test_pickled_pipeline_predicts_without_soil_trainer_installed(ssp_slice, tmp_path):
     spectra, target, _ = ssp_slice
-    params = FAST.model_copy(update={"preprocessing": PreprocessingParams(snv=True, savgol_window=5)})
+    params = FAST.model_copy(update={"family": {"sg": PreprocessingParams(absorbance=True, resample_step=10,
+                                                                          snv=True, savgol_window=5)}})
     fitted = fit_model(spectra, target, params)
+    assert [name for name, _ in fitted.pipeline.steps] == ["log10", "absorbance", "resample", "snv", "savgol", "model"]
     (tmp_path / "model.pkl").write_bytes(pickle.dumps(fitted.pipeline))
     spectra.iloc[:7].to_parquet(tmp_path / "x.parquet")
     script = (

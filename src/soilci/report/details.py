@@ -108,6 +108,19 @@ def _data(changes: Changes) -> list[Block]:
             Table((("batch",), ("status",), ("rows",), ("pending",), ("duplicates",), ("trained",)), "llrrrr", rows)]
 
 
+def _chosen(meta) -> Text:
+    return (meta.selection.chosen,) if meta is not None and meta.selection else ("n/a",)
+
+
+def _family_scores(meta) -> Text:
+    """Every family member's inner-CV RMSE, the chosen one in bold."""
+    if meta is None or meta.selection is None:
+        return ("n/a",)
+    return tuple(part for i, m in enumerate(meta.selection.members) for part in (
+        *((", ",) if i else ()), Strong(f"{m.name} {m.cv_rmse:.4g}") if m.name == meta.selection.chosen
+        else f"{m.name} {m.cv_rmse:.4g}"))
+
+
 def _model(ctx: ReportContext) -> list[Block]:
     now, base = ctx.changes.model, ctx.changes.base_model
     if now is None:
@@ -115,6 +128,8 @@ def _model(ctx: ReportContext) -> list[Block]:
     base_counts = base.metrics if base is not None else (ctx.base.metrics or {})
     keys = sorted(set(now.best_params) | set(base.best_params if base else {}))
     rows = [(("model",), (base.model if base else "n/a",), (now.model,))]
+    rows += [(("pipeline (", Code("train.family"), ")",), _chosen(base), _chosen(now)),
+             (("inner-CV RMSE",), _family_scores(base), _family_scores(now))]
     rows += [((Code(k),), _value(base.best_params.get(k, ABSENT)) if base else ("n/a",),
               _value(now.best_params.get(k, ABSENT))) for k in keys]
     rows.append((("training rows",), (fmt_int(base_counts.get("n_train")),), (fmt_int(now.metrics.get("n_train")),)))

@@ -7,14 +7,54 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from soil_contracts._record import Record
 from soil_contracts.bands import SpectralAxis
 from soil_contracts.library import Scale
 
 METADATA_FILE = "soilci.json"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3 adds ``selection``; a version 2 file (no selection) still loads
+
+
+class MemberScore(BaseModel):
+    """One member of ``train.family`` as inner cross-validation scored it on the training rows.
+
+    Attributes:
+        name: the member's name (``train.family`` key); steps: its preprocessing (``train.family.<name>``).
+        best_params: its best hyperparameters on these folds (``n_components`` ...).
+        cv_rmse: mean over folds of each fold's RMSE there, in target units; cv_rmse_std: their spread.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    steps: dict[str, Any] = Field(default_factory=dict)
+    best_params: dict[str, Any] = Field(default_factory=dict)
+    cv_rmse: float
+    cv_rmse_std: float
+
+
+class PipelineSelection(BaseModel):
+    """Which family member ``train`` chose, by K-fold CV on the training rows only (never the benchmark).
+
+    Attributes:
+        chosen: the chosen member's name: the first, in declaration order, whose ``cv_rmse`` is within
+            ``tolerance_se`` paired standard errors of the lowest (0: the lowest).
+        cv_folds, cv_repeats, seed: the folds every member was scored on (repeated shuffled K-fold).
+        min_rows: below this many training rows only the first member is scored (no choice).
+        members: every scored member, in declaration order.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chosen: str = Field(min_length=1)
+    cv_folds: int = Field(ge=2)
+    cv_repeats: int = Field(default=1, ge=1)
+    seed: int
+    tolerance_se: float = Field(default=0.0, ge=0)
+    min_rows: int = Field(default=0, ge=0)
+    members: list[MemberScore] = Field(min_length=1)
 
 
 class ModelMetadata(Record):
@@ -31,6 +71,8 @@ class ModelMetadata(Record):
         bands: input band columns, in model order (``wl_350`` ...).
         model: model family (``pls``, ``ridge``, ``random_forest``).
         best_params: hyperparameters chosen by cross-validation.
+        selection: the preprocessing pipeline chosen among ``train.family`` and every member's CV score
+            (None in version 2 files).
         metrics: training/CV metrics (``cv_rmse`` ...).
         run_id, model_id: the MLflow run and logged model.
     """
@@ -51,6 +93,7 @@ class ModelMetadata(Record):
     bands: list[str] = Field(min_length=1)
     model: str
     best_params: dict[str, Any] = Field(default_factory=dict)
+    selection: PipelineSelection | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     run_id: str | None = None
     model_id: str | None = None

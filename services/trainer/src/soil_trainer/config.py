@@ -35,10 +35,11 @@ class _StrictSection(_Section):
 
 
 class PreprocessingParams(_StrictSection):
-    """Per-spectrum preprocessing; every step is stateless, so it never leaks across CV folds."""
+    """Per-spectrum preprocessing of one family member; every step is stateless, so it never leaks across CV
+    folds. Every step is off by default: ``{}`` is plain PLS on the spectra as they are."""
 
-    absorbance: bool = True  # reflectance R -> absorbance log10(1/R)
-    resample_step: Annotated[float, Field(ge=0)] = 10.0  # grid step in the bands' unit (nm or cm-1); 0: native
+    absorbance: bool = False  # reflectance R -> absorbance log10(1/R)
+    resample_step: Annotated[float, Field(ge=0)] = 0.0  # grid step in the bands' unit (nm or cm-1); 0: native
     snv: bool = False  # standard normal variate
     savgol_window: Annotated[int, Field(ge=0)] = 0  # odd window in grid points; 0 disables
     savgol_polyorder: Annotated[int, Field(ge=0)] = 2
@@ -54,6 +55,11 @@ class PreprocessingParams(_StrictSection):
             if self.savgol_deriv > self.savgol_polyorder:
                 raise ValueError("savgol_deriv must not exceed savgol_polyorder")
         return self
+
+    def steps(self) -> tuple:
+        """What the member does (Savitzky-Golay settings only count when its window is on)."""
+        savgol = (self.savgol_window, self.savgol_polyorder, self.savgol_deriv) if self.savgol_window else None
+        return (self.absorbance, self.resample_step, self.snv, savgol)
 
 
 class PlsParams(_StrictSection):
@@ -82,15 +88,49 @@ class RandomForestParams(_StrictSection):
     cv_folds: Annotated[int, Field(ge=2, le=50)] = 10
 
 
+MEMBER_NAME = r"^[a-z][a-z0-9_]*$"
+MAX_FAMILY = 12  # bounds the search: each member costs one K-fold CV of the regressor
+
+
 class TrainParams(_StrictSection):
-    """params.yaml ``train``: preprocessing, the regressor and its settings."""
+    """params.yaml ``train``: the family of preprocessing pipelines, the regressor and its settings.
+
+    ``family`` maps a member's name to its preprocessing, in order of preference. ``train`` scores every
+    member by K-fold CV on the training rows (the regressor's ``cv_folds``, shuffled with ``seed``, the
+    same folds for every member) and keeps the first member whose CV RMSE is within
+    ``select_tolerance_se`` paired standard errors of the lowest (0: the lowest). One member, or fewer
+    than ``select_min_rows`` training rows: the first member, with no choice (its components are still
+    chosen by CV).
+    """
 
     model: Literal["pls", "ridge", "random_forest"] = "pls"
     seed: int = 2025
-    preprocessing: PreprocessingParams = PreprocessingParams()
+    select_tolerance_se: Annotated[float, Field(ge=0, le=5)] = 1.0
+    select_min_rows: Annotated[int, Field(ge=0)] = 60  # fewer training rows: the first member, no choice
+    cv_repeats: Annotated[int, Field(ge=1, le=10)] = 1  # repeated K-fold: less noise in the choice
+    family: Annotated[
+        dict[Annotated[str, Field(pattern=MEMBER_NAME, max_length=40)], PreprocessingParams],
+        Field(min_length=1, max_length=MAX_FAMILY),
+    ] = {"plain": PreprocessingParams()}
     pls: PlsParams = PlsParams()
     ridge: RidgeParams = RidgeParams()
     random_forest: RandomForestParams = RandomForestParams()
+
+    @field_validator("family")
+    @classmethod
+    def _members_differ(cls, family: dict[str, PreprocessingParams]) -> dict[str, PreprocessingParams]:
+        seen: dict[tuple, str] = {}
+        for name, member in family.items():
+            key = member.steps()
+            if key in seen:
+                raise ValueError(f"members {seen[key]!r} and {name!r} are the same pipeline")
+            seen[key] = name
+        return family
+
+    @property
+    def cv_folds(self) -> int:
+        """K of the K-fold CV that chooses the member and the regressor's hyperparameters."""
+        return {"pls": self.pls, "ridge": self.ridge, "random_forest": self.random_forest}[self.model].cv_folds
 
 
 class EvaluateParams(_StrictSection):

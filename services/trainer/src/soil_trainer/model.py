@@ -17,13 +17,14 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import Ridge
-from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
+from threadpoolctl import threadpool_limits
 
 from soil_contracts.bands import band_positions
 from soil_trainer.config import PreprocessingParams, TrainParams
 from soil_trainer.errors import DataError, ParamsError
+from soil_trainer.select import MemberScore, choose, cv_splits, score_grid, score_pls
 
 
 def resampling_matrix(positions: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
@@ -47,8 +48,13 @@ def resampling_matrix(positions: np.ndarray, step: float) -> tuple[np.ndarray, n
     return weights, grid
 
 
-def build_preprocessing(bands: list[str], params: PreprocessingParams) -> list[tuple[str, Any]]:
-    """Pipeline steps: absorbance, resampling, SNV, Savitzky-Golay, in that order (each optional)."""
+def build_preprocessing(bands: list[str], params: PreprocessingParams, where: str = "train.family"
+                        ) -> list[tuple[str, Any]]:
+    """Pipeline steps: absorbance, resampling, SNV, Savitzky-Golay, in that order (each optional).
+
+    SNV: Barnes, Dhanoa & Lister (1989), Appl. Spectrosc. 43(5), 772-777; Savitzky & Golay (1964),
+    Anal. Chem. 36(8), 1627-1639.
+    """
     steps: list[tuple[str, Any]] = []
     n_points = len(bands)
     if params.absorbance:
@@ -59,7 +65,7 @@ def build_preprocessing(bands: list[str], params: PreprocessingParams) -> list[t
         weights, grid = resampling_matrix(band_positions(bands), params.resample_step)
         if len(grid) < 2:
             raise ParamsError(
-                f"train.preprocessing.resample_step: {params.resample_step} leaves fewer than 2 grid points"
+                f"{where}.resample_step: {params.resample_step} leaves fewer than 2 grid points"
             )
         steps.append(("resample", FunctionTransformer(np.dot, kw_args={"b": weights})))
         n_points = len(grid)
@@ -68,7 +74,7 @@ def build_preprocessing(bands: list[str], params: PreprocessingParams) -> list[t
     if params.savgol_window:
         if params.savgol_window > n_points:
             raise ParamsError(
-                f"train.preprocessing.savgol_window: {params.savgol_window} is longer than the "
+                f"{where}.savgol_window: {params.savgol_window} is longer than the "
                 f"{n_points} spectral points"
             )
         kw = {
@@ -107,59 +113,82 @@ def build_regressor(params: TrainParams, n_samples: int, n_features: int) -> tup
 
 @dataclass(frozen=True)
 class FittedModel:
-    """The fitted pipeline and what cross-validation said about it."""
+    """The fitted pipeline of the chosen family member and what cross-validation said about every member."""
 
     pipeline: Pipeline
     bands: list[str]
+    member: str  # the chosen member's name (``train.family``)
     best_params: dict[str, Any]
     cv_rmse: float
     cv_rmse_std: float
     cv_folds: int
+    scores: list[MemberScore] = field(default_factory=list)  # every member, in declaration order
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def fit_model(spectra: pd.DataFrame, target: np.ndarray, params: TrainParams) -> FittedModel:
-    """Choose hyperparameters by K-fold CV (shuffled with ``train.seed``), then refit on all rows.
-
-    The preprocessing is per spectrum and stateless, so it is applied once before the search:
-    the same as running it inside every fold, only faster.
-    """
-    bands = [str(c) for c in spectra.columns]
-    target = np.asarray(target, dtype=float)
-    if params.preprocessing.absorbance:
+def member_features(spectra: pd.DataFrame, bands: list[str], name: str, params: PreprocessingParams
+                    ) -> tuple[list[tuple[str, Any]], np.ndarray]:
+    """One member's preprocessing steps and the ``(n, n_features)`` preprocessed spectra."""
+    if params.absorbance:
         non_positive = int((spectra.to_numpy(dtype=float) <= 0).any(axis=1).sum())
         if non_positive:
             raise DataError(
-                f"{non_positive} spectra have band values <= 0, but train.preprocessing.absorbance "
+                f"{non_positive} spectra have band values <= 0, but train.family.{name}.absorbance "
                 "needs positive reflectance"
             )
-    steps = build_preprocessing(bands, params.preprocessing)
+    steps = build_preprocessing(bands, params, f"train.family.{name}")
     features = Pipeline(steps).fit_transform(spectra) if steps else spectra.to_numpy(dtype=float)
     if not np.all(np.isfinite(features)):
-        raise DataError("preprocessing produced non-finite values; check train.preprocessing")
-    regressor, grid, cv_folds = build_regressor(params, *features.shape)
+        raise DataError(f"preprocessing produced non-finite values; check train.family.{name}")
+    return steps, np.asarray(features, dtype=float)
+
+
+def fit_model(spectra: pd.DataFrame, target: np.ndarray, params: TrainParams) -> FittedModel:
+    """Choose the family member and its hyperparameters by K-fold CV on these rows, then refit on all of them.
+
+    ``spectra``: (n, n_bands) training spectra; ``target``: (n,). The folds are shuffled with
+    ``train.seed`` and shared by every member. The preprocessing is per spectrum and stateless, so each
+    member's is applied once before its CV: the same as running it inside every fold, only faster.
+
+    Raises:
+        DataError: too few rows for the folds, or spectra a member cannot preprocess.
+        ParamsError: a member whose steps do not fit these bands.
+    """
+    bands = [str(c) for c in spectra.columns]
+    target = np.asarray(target, dtype=float)
+    cv_folds = params.cv_folds
     if len(target) < cv_folds:
         raise DataError(f"{len(target)} training samples are fewer than the {cv_folds} CV folds")
-    search = GridSearchCV(
-        regressor,
-        grid,
-        cv=KFold(cv_folds, shuffle=True, random_state=params.seed),
-        scoring="neg_root_mean_squared_error",
-        refit=False,
-    )
-    search.fit(features, target)
-    best = dict(search.best_params_)
-    final = clone(regressor).set_params(**best)
-    pipeline = Pipeline([*steps, ("model", final)]).fit(spectra, target)
-    i = search.best_index_
+    splits = cv_splits(len(target), cv_folds, params.seed, params.cv_repeats)
+    scores: list[MemberScore] = []
+    built: dict[str, tuple[list[tuple[str, Any]], BaseEstimator]] = {}
+    # One BLAS thread: the search is many small products, which threads slow down on a busy machine,
+    # and the scores then do not depend on how many cores the machine has.
+    with threadpool_limits(limits=1, user_api="blas"):
+        family = dict(params.family)
+        if len(target) < params.select_min_rows:  # too few rows for CV to tell the members apart
+            family = dict([next(iter(family.items()))])
+        for name, member in family.items():
+            steps, features = member_features(spectra, bands, name, member)
+            regressor, grid, _ = build_regressor(params, *features.shape)
+            built[name] = steps, regressor
+            if params.model == "pls":
+                top = grid["n_components"][-1]
+                scores.append(score_pls(name, features, target, splits, top, params.pls.scale))
+            else:
+                scores.append(score_grid(name, features, target, splits, regressor, grid))
+    best = choose(scores, params.select_tolerance_se, cv_folds)
+    steps, regressor = built[best.name]
+    pipeline = Pipeline([*steps, ("model", clone(regressor).set_params(**best.best_params))]).fit(spectra, target)
     return FittedModel(
         pipeline=pipeline,
         bands=bands,
-        best_params=best,
-        cv_rmse=float(-search.cv_results_["mean_test_score"][i]),
-        cv_rmse_std=float(search.cv_results_["std_test_score"][i]),
+        member=best.name,
+        best_params=dict(best.best_params),
+        cv_rmse=best.cv_rmse,
+        cv_rmse_std=best.cv_rmse_std,
         cv_folds=cv_folds,
-        extra={"n_features": int(features.shape[1])},
+        scores=scores,
     )
 
 

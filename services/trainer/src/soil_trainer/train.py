@@ -14,7 +14,7 @@ from soil_contracts.bands import SpectralAxis
 from soil_contracts.domain import ApplicabilityDomain, CalibrationSample
 from soil_contracts.git import git_revision
 from soil_contracts.library import Scale
-from soil_contracts.model import ModelMetadata
+from soil_contracts.model import MemberScore, ModelMetadata, PipelineSelection
 from soil_contracts.redact import redact, redact_url
 from soil_trainer.config import TrainParams
 from soil_trainer.conformal import conformal_half_widths, interval_method
@@ -121,6 +121,30 @@ def calibration_domain(
                       interval_method=interval_method(fitted.cv_folds))
 
 
+def pipeline_selection(fitted: FittedModel, params: TrainParams) -> PipelineSelection:
+    """The family, the choice and every member's inner-CV score, as ``soilci.json`` records them."""
+    members = [
+        MemberScore(name=s.name, steps=params.family[s.name].model_dump(mode="json", exclude_defaults=True),
+                    best_params=s.best_params, cv_rmse=round(s.cv_rmse, 6), cv_rmse_std=round(s.cv_rmse_std, 6))
+        for s in fitted.scores
+    ]
+    return PipelineSelection(chosen=fitted.member, cv_folds=fitted.cv_folds, cv_repeats=params.cv_repeats,
+                             seed=params.seed, tolerance_se=params.select_tolerance_se,
+                             min_rows=params.select_min_rows, members=members)
+
+
+def selection_table(selection: PipelineSelection) -> dict[str, list]:
+    """One row per member (columns as lists, for ``mlflow.log_table``)."""
+    return {
+        "member": [m.name for m in selection.members],
+        "steps": [",".join(f"{k}={v}" for k, v in m.steps.items()) or "none" for m in selection.members],
+        "best_params": [",".join(f"{k}={v}" for k, v in m.best_params.items()) for m in selection.members],
+        "cv_rmse": [m.cv_rmse for m in selection.members],
+        "cv_rmse_std": [m.cv_rmse_std for m in selection.members],
+        "chosen": [m.name == selection.chosen for m in selection.members],
+    }
+
+
 def training_metrics(fitted: FittedModel, training: TrainingSet, domain: ApplicabilityDomain) -> dict[str, float]:
     metrics = {
         "cv_rmse": round(fitted.cv_rmse, 6),
@@ -157,11 +181,15 @@ def log_run(
                     "prepare.target": metadata.target,
                     "prepare.unit": metadata.target_unit,
                     **flatten("best", fitted.best_params),
+                    "best.member": fitted.member,
                     "data_version": metadata.data_version,
                     **{f"data.{name}.md5": md5 for name, md5 in training.files.items()},
                 }
             )
             mlflow.log_metrics(metadata.metrics)
+            if metadata.selection is not None:
+                mlflow.log_metrics({f"family.{m.name}.cv_rmse": m.cv_rmse for m in metadata.selection.members})
+                mlflow.log_table(selection_table(metadata.selection), artifact_file="selection.json")
             mlflow.set_tags(
                 {
                     "git_revision": metadata.git_revision,
@@ -212,7 +240,9 @@ def train(
     ensure_reachable(configure_mlflow())
     log.info("training %s on %d rows x %d bands", params.model, len(training.target), len(training.bands))
     fitted = fit_model(training.spectra, training.target, params)
-    log.info("chose %s, CV RMSE %.4f", fitted.best_params, fitted.cv_rmse)
+    for score in fitted.scores:
+        log.info("family member %-12s CV RMSE %.4f (%s)", score.name, score.cv_rmse, score.best_params)
+    log.info("chose %s %s, CV RMSE %.4f", fitted.member, fitted.best_params, fitted.cv_rmse)
     domain = calibration_domain(fitted, training, target, params)
     log.info("domain: %d components (%.3f of the variance); %.0f%% interval +-%.4g %s", len(domain.components),
              domain.explained_variance, domain.default_coverage * 100,
@@ -230,6 +260,7 @@ def train(
         bands=training.bands,
         model=params.model,
         best_params=fitted.best_params,
+        selection=pipeline_selection(fitted, params),
         metrics=training_metrics(fitted, training, domain),
     )
     calibration = calibration_sample(training.spectra, target.scale, params.seed)
