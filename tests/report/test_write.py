@@ -78,3 +78,28 @@ def test_absolute_quality_is_put_in_context_with_the_rpd_class_and_the_size_thre
     assert f"**RPD {rpd:.2f} is " in line and "(Chang et al. 2001: > 2 accurate, 1.4–2 fair, < 1.4 poor)" in line
     assert "slightly = an RMSE change under 5% of the base RMSE, clearly = 5% or more." in line
     assert "Absolute quality: RPD" in (repo / "out" / "report.html").read_text()
+
+
+def test_a_run_stopped_by_the_gate_shows_no_figures_of_the_previous_run(tmp_path, models, capsys):
+    """An earlier run's metrics, predictions and model stay in the tree when the gate stops this one:
+    none of them may appear as the PR's."""
+    import json
+
+    from tests.report.results import write_results
+
+    repo, sha = make_repo(tmp_path, models["weak"], None, pr_drift=DRIFT_FAIL)
+    write_results(repo, models["good"], DRIFT_FAIL)  # what the previous, successful run left behind
+    (repo / "models" / "model").mkdir(parents=True)
+    (repo / "models" / "model" / "soilci.json").write_text(json.dumps({"model": "pls", "n_train": 322}))
+    code, md, _ = run_report(repo, sha, capsys)
+    assert code == 1 and md.splitlines()[0].startswith("## 🔴 Do not merge")
+    good = models["good"][0]
+    for value in (good["rmse"], good["r2"], good["rpd"], good["mae"]):
+        assert f"{value:.3f}" not in md
+    rmse = next(line for line in md.splitlines() if line.startswith("| RMSE |"))
+    assert rmse.split("|")[3].strip() == "n/a"
+    assert "| training samples | 322 | n/a |" in md  # the benchmark counts: the base's only
+    assert "**Model**: no model trained by this run (the run stopped before training)." in md
+    assert "Absolute quality" not in md
+    assert "Not evaluated: the run stopped before the benchmark evaluation." in md
+    assert not (repo / "out" / "report" / "prediction_error.png").exists()

@@ -52,7 +52,7 @@ def _headline(ctx: ReportContext) -> str:
 
 def _numbers(ctx: ReportContext) -> str:
     b = (ctx.base.metrics or {}).get("rmse")
-    p = (ctx.pr.metrics or {}).get("rmse") if not ctx.stale else None
+    p = (ctx.pr.metrics or {}).get("rmse")
     if p is not None and ctx.incomparable:
         return ctx.incomparable
     if b is not None and p is not None:
@@ -73,7 +73,7 @@ def _versions(ctx: ReportContext) -> tuple[str, str]:
 
 def _ci(ctx: ReportContext) -> Text:
     d = ctx.difference
-    if ctx.stale:
+    if ctx.stopped:
         return ("Not evaluated: the run stopped before the benchmark evaluation.",)
     if ctx.base.metrics is None:
         return ("No base metrics at this revision (a first PR): nothing to compare with yet.",)
@@ -92,7 +92,7 @@ def _ci(ctx: ReportContext) -> Text:
 
 
 def _quality(ctx: ReportContext) -> Text:
-    metrics = (ctx.pr.metrics if not ctx.stale else None) or {}
+    metrics = ctx.pr.metrics or {}
     rpd, rpiq = metrics.get("rpd"), metrics.get("rpiq")
     if rpd is None:
         return ()
@@ -112,7 +112,7 @@ def _top_drift(ctx: ReportContext, n: int = 3) -> str:
 
 
 def _metrics_table(ctx: ReportContext) -> Table | None:
-    pr_metrics = (ctx.pr.metrics if not ctx.stale else None) or {}
+    pr_metrics = ctx.pr.metrics or {}
     if ctx.incomparable:  # each side's absolute numbers, labelled with what they are of
         def side(rev) -> Text:
             what = f" {rev.identity.label}" if rev.identity else " (target not recorded)"

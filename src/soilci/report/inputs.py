@@ -201,6 +201,21 @@ class DriftResult:
     top: list[dict]  # spectral effects first, then most drifted first: name, kind, statistic, p_value
     plot: Path | None
     attribution: str = ""  # "baseline offset across 350-2495 nm, then PC1" (attribution.attribute)
+    accepted: tuple[dict, ...] = ()  # candidate batches whose drift a lead accepted: batch, rows, reason, by
+    others: dict | None = None  # the batches without acceptance: batches, rows, result ("drift", "no drift", ...)
+
+    @property
+    def accepted_text(self) -> str:
+        """``lab-o (46 rows), accepted by lead@x: "new instrument"``, one item per accepted batch; "" if none."""
+        return "; ".join(f"{a.get('batch')} ({a.get('rows')} rows), accepted by {a.get('by')}: \"{a.get('reason')}\""
+                         for a in self.accepted)
+
+    @property
+    def unaccepted_drift(self) -> str:
+        """The batches without acceptance that keep the gate failing (``lab-x``), or ""."""
+        if self.status != "fail" or not self.others or self.others.get("result") not in {"drift", "too few rows"}:
+            return ""
+        return ", ".join(self.others.get("batches") or [])
 
     @property
     def word(self) -> str:
@@ -237,6 +252,8 @@ def read_drift(repo: Path) -> DriftResult:
         top=effects_first([t for t in raw.get("top_drifted") or [] if isinstance(t, dict)]),
         plot=plot if plot.exists() else None,
         attribution=attribute(raw) if status in {"fail", "warn"} else "",
+        accepted=tuple(a for a in (raw.get("acceptance") or {}).get("accepted") or [] if isinstance(a, dict)),
+        others=(raw.get("acceptance") or {}).get("others"),
     )
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from soil_contracts.files import atomic_path, write_text_atomic
+from soil_drift.acceptance import read_acceptances, settle
 from soil_drift.config import DriftParams
 from soil_drift.errors import OutputError
 from soil_drift.gate import check_drift
@@ -16,11 +17,16 @@ from soil_drift.verdict import DriftVerdict
 
 def check_files(
     reference: Path, candidate: Path, params: DriftParams, *,
-    out: Path | None = None, plot: Path | None = None, warn_only: bool = False,
+    out: Path | None = None, plot: Path | None = None, warn_only: bool = False, library: Path | None = None,
 ) -> DriftVerdict:
-    """Bad input raises before anything is written; both outputs appear together or not at all."""
+    """Bad input raises before anything is written; both outputs appear together or not at all.
+
+    ``library``: the library summary (``data/library.json``); a candidate batch it records a drift
+    acceptance for turns a failure into a warning when the other batches do not drift (acceptance.py).
+    """
+    acceptances = read_acceptances(library) if library is not None else {}
     inputs = load_inputs(reference, candidate, params)
-    verdict = check_drift(inputs, params, warn_only=warn_only)
+    verdict = settle(check_drift(inputs, params, warn_only=warn_only), reference, candidate, params, acceptances)
     text = json.dumps(verdict.to_json(), indent=2, allow_nan=False) + "\n"
     try:
         if plot is not None:
