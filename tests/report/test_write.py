@@ -20,11 +20,15 @@ def test_better_model_shows_both_values_the_difference_a_real_improvement_and_pl
     assert f"{sha[:7]} → " in md  # code versions compared
     assert "(changed)" in md  # data version differs
     out = repo / "out"
-    for name in ("prediction_error.png", "prediction_error_base.png"):
+    for name in ("prediction_error.png", "prediction_error_base.png", "predicted_vs_observed.png",
+                 "predicted_vs_observed_base.png"):
         assert (out / "report" / name).stat().st_size > 5000
         assert f"(report/{name})" in md
+    assert "![PR predicted vs observed](report/predicted_vs_observed.png)" in md
+    assert "![main predicted vs observed](report/predicted_vs_observed_base.png)" not in md  # base label here
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 2 and "Ready to merge" in html
+    assert html.count("data:image/png;base64,") == 4 and "Ready to merge" in html
+    assert "alt='base predicted vs observed'" in html
     # Above the fold stays short: the details are collapsed.
     assert md.index("<details>") < 25 * 80 and len(md[: md.index("<details>")].splitlines()) <= 25
 
@@ -62,6 +66,8 @@ def test_first_pr_without_base_metrics_says_so_instead_of_failing(tmp_path, mode
     assert "🟡 Needs review" in md
     assert (repo / "out" / "report" / "prediction_error.png").exists()
     assert not (repo / "out" / "report" / "prediction_error_base.png").exists()
+    assert (repo / "out" / "report" / "predicted_vs_observed.png").exists()
+    assert not (repo / "out" / "report" / "predicted_vs_observed_base.png").exists()
 
 
 def test_rmse_above_the_ceiling_blocks_the_merge(tmp_path, models, capsys):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from soil_contracts.records import RunRecord
@@ -19,7 +19,7 @@ from soilci.report.inputs import (
     read_working_tree,
     stale_stages,
 )
-from soilci.report.plots import copy_drift_plot, plot_errors, reset_assets
+from soilci.report.plots import copy_drift_plot, plot_errors, plot_predicted_vs_observed, reset_assets
 from soilci.report.verdict import Verdict, decide
 
 
@@ -45,6 +45,7 @@ class ReportContext:
     incomparable: str | None = None  # why base and PR are not compared (None: they are)
     changes: Changes | None = None
     stopped: bool = False  # the run did not reach the evaluation: nothing of ``pr`` is from a model
+    scatters: dict[str, Path] = field(default_factory=dict)  # "PR" / base label -> predicted-vs-observed image
 
 
 def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
@@ -82,11 +83,12 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
     reset_assets(assets)
     # Errors in different units or on different samples do not share axes: draw the PR's alone.
     plotted_base = replace(base, predictions=None) if incomparable else base
-    changes = read_changes(repo, base.sha)
+    changes = read_changes(repo, base.sha, base.model_text)
     if stopped:
         changes = replace(changes, model=None)
     return ReportContext(
         base=base, pr=current, drift=drift, difference=difference, verdict=verdict, stale=stale,
         run=latest_run(repo), rmse_max=rmse_max, plots=plot_errors(current, plotted_base, assets),
         drift_plot=copy_drift_plot(drift, assets), incomparable=incomparable, changes=changes, stopped=stopped,
+        scatters=plot_predicted_vs_observed(current, plotted_base, assets),
     )

@@ -59,7 +59,8 @@ def drift(ctx: ReportContext) -> Section:
 def versions_compared(ctx: ReportContext) -> Section:
     base, pr = ctx.base, ctx.pr
     ref = f" ({base.ref})" if base.ref != base.sha else ""
-    rows = [(("git",), (Code(base.sha or "n/a"), ref), (Code(pr.sha or "n/a"),))]
+    rows = [(("git",), (Code(base.sha or "n/a"), ref), (Code(pr.sha or "n/a"),)),
+            (("results from",), (base.source,), (pr.source,))]
     rows += [((path,), (Code(base.data_files.get(path, "n/a")[:12]),), (Code(pr.data_files.get(path, "n/a")[:12]),))
              for path in sorted(set(base.data_files) | set(pr.data_files))]
     blocks: list[Block] = [Table((None, (base.label,), ("PR",)), "lll", tuple(rows))]
@@ -81,8 +82,9 @@ def run(ctx: ReportContext) -> Section | None:
     reproduced = reproduced_stages(run)
     if reproduced:
         blocks.append(Paragraph((
-            f"This run reproduced {', '.join(reproduced)}: commit ", Code("dvc.lock"), ", ", Code("metrics/"),
-            " and ", Code("reports/drift.json"), " with the PR so main records these results.",
+            f"This run reproduced {', '.join(reproduced)}. Nothing to commit: ", Code("dvc.lock"), ", ",
+            Code("metrics/"), " and ", Code("reports/"), (" stay out of git; main's workflow publishes main's "
+            "results by commit to the DVC remote ("), Code("soilci pipeline --push"), ").",
         )))
     return Section(("Run ", Code(run.run_id), f" ({run.mode})"), tuple(blocks))
 
