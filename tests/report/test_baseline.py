@@ -88,16 +88,18 @@ def test_prs_without_result_files_compare_with_mains_published_results_and_rebas
         "library/batches/lab-b", "library/batches/ssp460-campaign-1"]
 
 
-def test_a_base_without_published_results_says_where_it_looked(project):
+def test_a_base_without_published_results_says_where_it_looked(project, capsys):
     root = project
     git(root, "add", "-A")
     git(root, "commit", "-qm", "main")
     base = read_base(root, "main")
     assert base.metrics is None
     assert base.note.startswith("not in git, and the DVC remote holds no results of this commit")
+    assert main(["results", "pull", "--base", "main", "--repo", str(root)]) == 1
+    assert "no results of main" in capsys.readouterr().err
 
 
-def test_the_nearest_published_ancestor_is_used_and_named(project, models):
+def test_the_nearest_published_ancestor_is_used_and_named(project, models, capsys):
     """main's newest commit is not published yet (its run is still going): the one before it is."""
     root = project
     git(root, "add", "-A")
@@ -116,6 +118,10 @@ def test_the_nearest_published_ancestor_is_used_and_named(project, models):
     assert len(base.predictions) == 92
     assert (root / ".soilci" / "results" / f"{first}.json").is_file()  # kept for the next report
     assert read_base(root, "main").source.startswith("the local copy")
+    shutil.rmtree(root / ".soilci" / "results")
+    assert main(["results", "pull", "--base", "main", "--repo", str(root)]) == 0  # CI's credentialed step
+    assert f"fetched the results of {first[:7]}, 1 commit(s) before main" in capsys.readouterr().err
+    assert (root / ".soilci" / "results" / f"{first}.json").is_file()
 
 
 def test_a_tree_that_differs_from_its_commit_publishes_nothing(project, models):
