@@ -105,8 +105,9 @@ def main_run(project: Path, docker_client) -> RunRecord:
 
 @pytest.fixture(scope="module")
 def main_sha(project: Path, main_run) -> str:
-    """main's results, committed the way a merged PR carries them."""
-    return commit(project, "results of main's run")
+    """A commit after main's run: its dvc.lock (what a fresh clone pulls by). Its numbers are not in git
+    (metrics/ is ignored): main's run published them to the DVC remote under the commit it ran on."""
+    return commit(project, "dvc.lock of main's run")
 
 
 def test_main_run_registers_the_evaluated_model_and_records_the_version(project, main_run, mlflow_server):
@@ -181,7 +182,9 @@ def test_hyperparameter_change_reruns_train_and_evaluate_and_the_report_compares
     for name in ("prediction_error.png", "prediction_error_base.png"):
         assert (out / "report" / name).stat().st_size > 5000
         assert f"](report/{name})" in md
-    assert f"{main_sha[:7]} → {git(project, 'rev-parse', '--short=7', 'HEAD')}" in md
+    ran_on = git(project, "rev-parse", main_sha + "~1")  # the commit main's run published its results under
+    assert (f"{ran_on[:7]} → {git(project, 'rev-parse', '--short=7', 'HEAD')} (base's results of {ran_on[:7]} "
+            "from the DVC remote (") in md
     assert "(same)" in md  # same data, different model
     assert "This run reproduced train, evaluate" in md
     commit(project, "results of the PR's run")

@@ -55,9 +55,9 @@ def test_prs_without_result_files_compare_with_mains_published_results_and_rebas
     assert main(["pipeline", "--local", "--base", "origin/main", "--repo", str(clone)]) == 0
     assert changed_by_run(clone) == ["dvc.lock"]
     capsys.readouterr()
-    code = main(["report", "--base", "origin/main", "--repo", str(clone), "--out-dir", str(clone / "out"),
+    code = main(["report", "--base", "origin/main", "--repo", str(clone), "--out-dir", str(tmp_path / "out"),
                  "--exit-zero"])
-    md = (clone / "out" / "report.md").read_text()
+    md = (tmp_path / "out" / "report.md").read_text()
     assert code == 0
     rmse_row = next(line for line in md.splitlines() if line.startswith("| RMSE |"))
     assert f"{main_rmse:.3f}" in rmse_row.split("|")[2]  # main's number, from the remote

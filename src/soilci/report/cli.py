@@ -39,7 +39,7 @@ def add_parsers(sub) -> None:
 
 def run_results(args: argparse.Namespace) -> int:
     from soil_contracts.errors import ExitCode
-    from soilci.report.baseline import MAX_ANCESTORS, ancestors, pull
+    from soilci.report.baseline import ancestors, pull
     from soilci.report.inputs import resolve_revision
 
     repo = args.repo.resolve()
@@ -47,7 +47,7 @@ def run_results(args: argparse.Namespace) -> int:
     found = pull(repo, chain)
     newest = next((i for i, c in enumerate(chain) if c in found), None)
     if newest is None:
-        print(f"soilci results: no results of {args.base} ({chain[0][:7]}) or its {MAX_ANCESTORS - 1} previous "
+        print(f"soilci results: no results of {args.base} ({chain[0][:7]}) or its {len(chain) - 1} previous "
               "commits in the DVC remote", file=sys.stderr)
         return ExitCode.VERDICT
     behind = f", {newest} commit(s) before {args.base}" if newest else ""
