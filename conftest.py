@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+# DVC binds its log handlers to sys.stdout/stderr on import: import it now, with the session's streams,
+# not first inside a capsys test whose streams close after it (a later DVC warning then fails a pull).
+import dvc  # noqa: F401
 import pytest
 
 from tests.support import REPO_ROOT, copy_project, free_port, stop_group, wait_for_http

@@ -20,7 +20,7 @@ def test_details_list_the_latest_runs_stages_and_what_to_commit(tmp_path, models
     assert "| prepare | restored | 1.2 s |  |" in md
     assert f"| train | ran | 12.0 s | `runs/{RUN_ID}/train.log` |" in md
     assert "| evaluate | not run |  |  |" in md
-    assert "This run reproduced prepare, train: commit `dvc.lock`" in md
+    assert "This run reproduced prepare, train. Nothing to commit: `dvc.lock`" in md
 
 
 def test_a_run_file_that_is_no_run_record_leaves_the_run_out(tmp_path, models, capsys):

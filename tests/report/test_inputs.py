@@ -23,3 +23,12 @@ def test_corrupt_pr_metrics_exit_2_naming_the_file(tmp_path, models, capsys):
     (repo / "metrics" / "metrics.json").write_text("{not json")
     code, _, err = run_report(repo, sha, capsys)
     assert code == 2 and "metrics.json: not valid JSON" in err
+
+
+def test_predictions_with_the_other_residual_sign_are_refused_naming_the_file(tmp_path, models, capsys):
+    """One sign everywhere: residual = predicted - observed, as bias, the plots and the report use it."""
+    metrics, preds = models["good"]
+    flipped = preds.assign(residual=preds["observed"] - preds["predicted"])
+    repo, sha = make_repo(tmp_path, models["weak"], (metrics, flipped))
+    code, _, err = run_report(repo, sha, capsys)
+    assert code == 2 and "predictions.csv: column residual is not predicted - observed" in err

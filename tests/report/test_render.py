@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.report.results import make_repo, run_report
+from tests.report.results import DRIFT_FAIL, DRIFT_PASS, make_repo, run_report
 
 
 def test_html_page_carries_the_same_details_as_the_markdown(tmp_path, models, capsys):
@@ -73,16 +73,26 @@ LEVEL_COLOURS = {"ready": (0x1A, 0x7F, 0x37), "review": (0x9A, 0x67, 0x00), "blo
 MUTED = (0x57, 0x60, 0x6A)  # the reason's colour
 
 
+DRIFT_ACCEPTED = {**DRIFT_FAIL, "status": "warn", "acceptance": {
+    "accepted": [{"batch": "lab-o", "rows": 46, "by": "ana.lead@example.org",
+                  "reason": "new detector; its offset was checked against the lab's reference soils"}],
+    "others": {"batches": ["lab-clean"], "rows": 46, "result": "no drift"}}}
+
+
 @needs_chromium
 @pytest.mark.parametrize(("case", "level", "title"), [
-    ("worse", "block", "Do not merge"), ("first", "review", "Needs review"), ("better", "ready", "Ready to merge"),
+    ("worse", "block", "Do not merge"), ("drift", "block", "Do not merge"), ("first", "review", "Needs review"),
+    ("accepted", "review", "Needs review"), ("better", "ready", "Ready to merge"),
     ("old-base", "not_comparable", "Not comparable")])
 def test_decision_and_reason_stay_above_the_fold(tmp_path, models, capsys, case, level, title):
-    """On a small laptop screen (1280x640) the verdict line and the reason are the first things drawn."""
+    """On a small laptop screen (1280x640) the verdict line and the reason are the first things drawn:
+    each verdict, a drift failure (its plot comes first) and an accepted drift (a long reason)."""
     weak, good = models["weak"], models["good"]
     old = ({k: v for k, v in weak[0].items() if k not in {"target", "unit", "benchmark_sha256"}}, weak[1])
-    base, pr = {"worse": (good, weak), "first": (None, good), "better": (weak, good), "old-base": (old, good)}[case]
-    repo, sha = make_repo(tmp_path, base, pr)
+    base, pr = {"worse": (good, weak), "drift": (weak, good), "first": (None, good), "accepted": (weak, good),
+                "better": (weak, good), "old-base": (old, good)}[case]
+    drift = {"drift": DRIFT_FAIL, "accepted": DRIFT_ACCEPTED}.get(case, DRIFT_PASS)
+    repo, sha = make_repo(tmp_path, base, pr, pr_drift=drift)
     run_report(repo, sha, capsys, "--exit-zero")
     html = (repo / "out" / "report.html").read_text()
     assert "<header>" in html and f"var(--{level})" in html and title in html
@@ -98,3 +108,5 @@ def test_decision_and_reason_stay_above_the_fold(tmp_path, models, capsys, case,
     # The comment: verdict on line 1, the reason on line 3.
     md = (repo / "out" / "report.md").read_text().splitlines()
     assert md[0].startswith("## ") and title in md[0] and md[2].endswith(".")
+    if case == "accepted":  # who accepted the drift, and why, is in the reason itself
+        assert "accepted by ana.lead@example.org" in md[2] and "ana.lead@example.org" in html

@@ -20,11 +20,15 @@ def test_better_model_shows_both_values_the_difference_a_real_improvement_and_pl
     assert f"{sha[:7]} → " in md  # code versions compared
     assert "(changed)" in md  # data version differs
     out = repo / "out"
-    for name in ("prediction_error.png", "prediction_error_base.png"):
+    for name in ("prediction_error.png", "prediction_error_base.png", "predicted_vs_observed.png",
+                 "predicted_vs_observed_base.png"):
         assert (out / "report" / name).stat().st_size > 5000
         assert f"(report/{name})" in md
+    assert "![PR predicted vs observed](report/predicted_vs_observed.png)" in md
+    assert "![main predicted vs observed](report/predicted_vs_observed_base.png)" not in md  # base label here
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 2 and "Ready to merge" in html
+    assert html.count("data:image/png;base64,") == 4 and "Ready to merge" in html
+    assert "alt='base predicted vs observed'" in html
     # Above the fold stays short: the details are collapsed.
     assert md.index("<details>") < 25 * 80 and len(md[: md.index("<details>")].splitlines()) <= 25
 
@@ -62,6 +66,8 @@ def test_first_pr_without_base_metrics_says_so_instead_of_failing(tmp_path, mode
     assert "🟡 Needs review" in md
     assert (repo / "out" / "report" / "prediction_error.png").exists()
     assert not (repo / "out" / "report" / "prediction_error_base.png").exists()
+    assert (repo / "out" / "report" / "predicted_vs_observed.png").exists()
+    assert not (repo / "out" / "report" / "predicted_vs_observed_base.png").exists()
 
 
 def test_rmse_above_the_ceiling_blocks_the_merge(tmp_path, models, capsys):
@@ -78,3 +84,28 @@ def test_absolute_quality_is_put_in_context_with_the_rpd_class_and_the_size_thre
     assert f"**RPD {rpd:.2f} is " in line and "(Chang et al. 2001: > 2 accurate, 1.4–2 fair, < 1.4 poor)" in line
     assert "slightly = an RMSE change under 5% of the base RMSE, clearly = 5% or more." in line
     assert "Absolute quality: RPD" in (repo / "out" / "report.html").read_text()
+
+
+def test_a_run_stopped_by_the_gate_shows_no_figures_of_the_previous_run(tmp_path, models, capsys):
+    """An earlier run's metrics, predictions and model stay in the tree when the gate stops this one:
+    none of them may appear as the PR's."""
+    import json
+
+    from tests.report.results import write_results
+
+    repo, sha = make_repo(tmp_path, models["weak"], None, pr_drift=DRIFT_FAIL)
+    write_results(repo, models["good"], DRIFT_FAIL)  # what the previous, successful run left behind
+    (repo / "models" / "model").mkdir(parents=True)
+    (repo / "models" / "model" / "soilci.json").write_text(json.dumps({"model": "pls", "n_train": 322}))
+    code, md, _ = run_report(repo, sha, capsys)
+    assert code == 1 and md.splitlines()[0].startswith("## 🔴 Do not merge")
+    good = models["good"][0]
+    for value in (good["rmse"], good["r2"], good["rpd"], good["mae"]):
+        assert f"{value:.3f}" not in md
+    rmse = next(line for line in md.splitlines() if line.startswith("| RMSE |"))
+    assert rmse.split("|")[3].strip() == "n/a"
+    assert "| training samples | 322 | n/a |" in md  # the benchmark counts: the base's only
+    assert "**Model**: no model trained by this run (the run stopped before training)." in md
+    assert "Absolute quality" not in md
+    assert "Not evaluated: the run stopped before the benchmark evaluation." in md
+    assert not (repo / "out" / "report" / "prediction_error.png").exists()

@@ -109,6 +109,7 @@ class PipelineRun:
             self.progress.info(f"all {len(self.stages)} stages up to date; nothing to run")
         if push_outputs:
             self._push()
+            self._publish_results()
         if register:
             self._register(branch or git_branch(self.root))
         self.finish(0)
@@ -243,6 +244,20 @@ class PipelineRun:
         with self.progress.step("push"):
             dvc.push(self.root, self.run_dir / "push.log")
         self.progress.done("push", "outputs pushed to the DVC remote", seconds=time.monotonic() - t0)
+
+    def _publish_results(self) -> None:
+        """The run's results, keyed by HEAD, into the DVC remote: what a PR's report compares with."""
+        from soilci.report.baseline import clean_commit, collect, publish
+
+        commit = clean_commit(self.root)
+        if commit is None:
+            self.progress.info("results not published: tracked files differ from HEAD, so they are no commit's")
+            return
+        if not (self.root / "metrics" / "metrics.json").is_file():
+            self.progress.info("results not published: no metrics/metrics.json")
+            return
+        where = publish(self.root, collect(self.root, commit))
+        self.progress.info(f"results of {commit[:12]} published for reports: {where}")
 
     def _register(self, branch: str | None) -> RegisteredVersion:
         """``soil-trainer register`` through the stages' runner; its record is runs/registered.json."""

@@ -90,8 +90,11 @@ def _model(text: str | None, where: str) -> ModelMetadata | None:
         return None
 
 
-def read_changes(repo: Path, base_sha: str) -> Changes:
-    """Gather the "What changed" facts; unreadable or missing files leave their part empty, never fail."""
+def read_changes(repo: Path, base_sha: str, base_model: str | None = None) -> Changes:
+    """Gather the "What changed" facts; unreadable or missing files leave their part empty, never fail.
+
+    ``base_model``: the base model's soilci.json text when git does not hold it (main's published results).
+    """
     tree_params = repo / PARAMS_PATH
     library = None
     if (repo / LIBRARY_PATH).exists():
@@ -105,6 +108,6 @@ def read_changes(repo: Path, base_sha: str) -> Changes:
                            tree_params.read_text() if tree_params.exists() else None),
         library=library,
         model=_model(model_file.read_text() if model_file.exists() else None, str(model_file)),
-        base_model=_model(git_show(repo, base_sha, MODEL_PATH), f"{base_sha[:7]}:{MODEL_PATH}"),
+        base_model=_model(git_show(repo, base_sha, MODEL_PATH) or base_model, f"{base_sha[:7]}:{MODEL_PATH}"),
         code=code_diff(repo, base_sha),
     )

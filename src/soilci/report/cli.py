@@ -23,6 +23,39 @@ def add_parsers(sub) -> None:
                    help="exit 0 even when the verdict is 'Do not merge' (local use; CI wants the failure)")
 
 
+    r = sub.add_parser(
+        "results",
+        help="fetch main's published results (by commit) from the DVC remote for soilci report",
+        description="Fetch the results record of --base (or its nearest first-parent ancestor that has one) "
+                    "from the DVC remote into .soilci/results/, where soilci report reads it. Main's workflow "
+                    "publishes one per commit with soilci pipeline --push; nobody commits results by hand.",
+        epilog="exit codes: 0 fetched; 1 no record of --base or its ancestors; 2 no such --base, or no DVC "
+               "remote; 70 internal error.",
+    )
+    r.add_argument("action", choices=["pull"], help="pull: fetch into .soilci/results/")
+    r.add_argument("--base", default="origin/main", help="git revision whose results to fetch")
+    r.add_argument("--repo", type=Path, default=Path("."), help="project working tree (default: .)")
+
+
+def run_results(args: argparse.Namespace) -> int:
+    from soil_contracts.errors import ExitCode
+    from soilci.report.baseline import ancestors, pull
+    from soilci.report.inputs import resolve_revision
+
+    repo = args.repo.resolve()
+    chain = ancestors(repo, resolve_revision(repo, args.base))
+    found = pull(repo, chain)
+    newest = next((i for i, c in enumerate(chain) if c in found), None)
+    if newest is None:
+        print(f"soilci results: no results of {args.base} ({chain[0][:7]}) or its {len(chain) - 1} previous "
+              "commits in the DVC remote", file=sys.stderr)
+        return ExitCode.VERDICT
+    behind = f", {newest} commit(s) before {args.base}" if newest else ""
+    print(f"soilci results: fetched the results of {chain[newest][:7]}{behind} into .soilci/results/",
+          file=sys.stderr)
+    return ExitCode.OK
+
+
 def run_report(args: argparse.Namespace) -> int:
     from soilci.report.status import announce, verdict_exit_code
     from soilci.report.write import write_report
@@ -35,4 +68,4 @@ def run_report(args: argparse.Namespace) -> int:
     return verdict_exit_code(files.verdict, exit_zero=args.exit_zero)
 
 
-COMMANDS = {"report": run_report}
+COMMANDS = {"report": run_report, "results": run_results}

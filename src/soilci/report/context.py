@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from soil_contracts.records import RunRecord
@@ -19,13 +19,18 @@ from soilci.report.inputs import (
     read_working_tree,
     stale_stages,
 )
-from soilci.report.plots import copy_drift_plot, plot_errors, reset_assets
+from soilci.report.plots import copy_drift_plot, plot_errors, plot_predicted_vs_observed, reset_assets
 from soilci.report.verdict import Verdict, decide
 
 
 @dataclass(frozen=True)
 class ReportContext:
-    """The facts behind a report; ``pr`` keeps its metrics even when ``stale`` leaves them out of the verdict."""
+    """The facts behind a report.
+
+    ``pr`` holds only what this run produced: when the run stopped (a stage is stale, or the drift gate
+    failed), the metrics, predictions and model left in the tree by an earlier run are not this PR's,
+    so ``pr`` has none and ``stopped`` is true.
+    """
 
     base: Revision
     pr: Revision
@@ -39,6 +44,8 @@ class ReportContext:
     drift_plot: Path | None
     incomparable: str | None = None  # why base and PR are not compared (None: they are)
     changes: Changes | None = None
+    stopped: bool = False  # the run did not reach the evaluation: nothing of ``pr`` is from a model
+    scatters: dict[str, Path] = field(default_factory=dict)  # "PR" / base label -> predicted-vs-observed image
 
 
 def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
@@ -49,12 +56,15 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
     """
     repo = Path(repo).resolve()
     base = read_base(repo, base_ref)
-    pr = read_working_tree(repo)
     drift = read_drift(repo)
     stale = stale_stages(repo)
-    # Metrics left over from an earlier run do not describe this tree: leave them out.
-    current = replace(pr, metrics=None, predictions=None) if stale else pr
-    incomparable = incomparability(base.identity, pr.identity, base_has_metrics=base.metrics is not None)
+    # A stale stage, or a gate that stopped the run: what an earlier run left in the tree (metrics,
+    # predictions, model) does not describe this PR. Everything below reads the current side only.
+    stopped = bool(stale) or drift.status == "fail"
+    pr = read_working_tree(repo)
+    current = replace(pr, metrics=None, predictions=None, identity=None) if stopped else pr
+    incomparable = None if stopped else incomparability(base.identity, current.identity,
+                                                         base_has_metrics=base.metrics is not None)
     difference = None
     if base.predictions is not None and current.predictions is not None and not incomparable:
         difference = bootstrap_rmse_difference(base.predictions, current.predictions)
@@ -67,13 +77,18 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
         stale=stale,
         rmse_max=rmse_max,
         incomparable=incomparable,
+        accepted=drift.accepted_text,
+        unaccepted=drift.unaccepted_drift,
     )
     reset_assets(assets)
     # Errors in different units or on different samples do not share axes: draw the PR's alone.
     plotted_base = replace(base, predictions=None) if incomparable else base
+    changes = read_changes(repo, base.sha, base.model_text)
+    if stopped:
+        changes = replace(changes, model=None)
     return ReportContext(
-        base=base, pr=pr, drift=drift, difference=difference, verdict=verdict, stale=stale,
+        base=base, pr=current, drift=drift, difference=difference, verdict=verdict, stale=stale,
         run=latest_run(repo), rmse_max=rmse_max, plots=plot_errors(current, plotted_base, assets),
-        drift_plot=copy_drift_plot(drift, assets), incomparable=incomparable,
-        changes=read_changes(repo, base.sha),
+        drift_plot=copy_drift_plot(drift, assets), incomparable=incomparable, changes=changes, stopped=stopped,
+        scatters=plot_predicted_vs_observed(current, plotted_base, assets),
     )

@@ -36,6 +36,17 @@ def drift(ctx: ReportContext) -> Section:
     blocks: list[Block] = [Paragraph((drift.summary or "",))]
     if drift.method:
         blocks.append(Paragraph((f"Method: {drift.method}, alpha {drift.alpha}",)))
+    if drift.accepted:
+        rows = tuple(((str(a.get("batch")),), (fmt_int(a.get("rows")),), (str(a.get("by")),), (str(a.get("reason")),))
+                     for a in drift.accepted)
+        blocks.append(Paragraph((Strong("Drift accepted"), " in the batches' ", Code("batch.yaml"),
+                                 " (", Code("drift_acceptance"), "), reviewed with this PR:")))
+        blocks.append(Table((("batch",), ("rows",), ("accepted by",), ("reason",)), "lrll", rows))
+    if drift.others and drift.others.get("result"):
+        others = ", ".join(drift.others.get("batches") or [])
+        blocks.append(Paragraph(((f"The other new batches ({others}, {fmt_int(drift.others.get('rows'))} rows) "
+                                 "tested on their own: "),
+                                 Strong(str(drift.others['result'])), ".")))
     if drift.top:
         rows = tuple(((str(t.get("name")),), (str(t.get("kind", "")),), (fmt_p(t.get("statistic")),),
                       (fmt_p(t.get("p_value")),)) for t in drift.top[:10])
@@ -48,7 +59,8 @@ def drift(ctx: ReportContext) -> Section:
 def versions_compared(ctx: ReportContext) -> Section:
     base, pr = ctx.base, ctx.pr
     ref = f" ({base.ref})" if base.ref != base.sha else ""
-    rows = [(("git",), (Code(base.sha or "n/a"), ref), (Code(pr.sha or "n/a"),))]
+    rows = [(("git",), (Code(base.sha or "n/a"), ref), (Code(pr.sha or "n/a"),)),
+            (("results from",), (base.source,), (pr.source,))]
     rows += [((path,), (Code(base.data_files.get(path, "n/a")[:12]),), (Code(pr.data_files.get(path, "n/a")[:12]),))
              for path in sorted(set(base.data_files) | set(pr.data_files))]
     blocks: list[Block] = [Table((None, (base.label,), ("PR",)), "lll", tuple(rows))]
@@ -70,8 +82,9 @@ def run(ctx: ReportContext) -> Section | None:
     reproduced = reproduced_stages(run)
     if reproduced:
         blocks.append(Paragraph((
-            f"This run reproduced {', '.join(reproduced)}: commit ", Code("dvc.lock"), ", ", Code("metrics/"),
-            " and ", Code("reports/drift.json"), " with the PR so main records these results.",
+            f"This run reproduced {', '.join(reproduced)}. Nothing to commit: ", Code("dvc.lock"), ", ",
+            Code("metrics/"), " and ", Code("reports/"), (" stay out of git; main's workflow publishes main's "
+            "results by commit to the DVC remote ("), Code("soilci pipeline --push"), ").",
         )))
     return Section(("Run ", Code(run.run_id), f" ({run.mode})"), tuple(blocks))
 
@@ -101,7 +114,7 @@ def _data(changes: Changes) -> list[Block]:
     if lib is None:
         return [Paragraph((Strong("Data"), ": no ", Code("data/library.json"), " in this tree (prepare did not run)."))]
     bench = "changed" if lib.benchmark_changed else "unchanged"
-    rows = tuple(((b.id,), (b.status,), (str(b.rows),), (str(b.pending),), (str(b.duplicates),), (str(b.trained),))
+    rows = tuple(((b.id,), (b.status + (", drift accepted" if b.accepted_drift else ""),), (str(b.rows),), (str(b.pending),), (str(b.duplicates),), (str(b.trained),))
                  for b in lib.batches)
     return [Paragraph((Strong("Data"), (f": {lib.training_rows} training rows ({lib.reference_rows} reference, "
                        f"{lib.candidate_rows} new); benchmark {lib.benchmark_rows} rows, {bench}."))),
@@ -124,7 +137,8 @@ def _family_scores(meta) -> Text:
 def _model(ctx: ReportContext) -> list[Block]:
     now, base = ctx.changes.model, ctx.changes.base_model
     if now is None:
-        return [Paragraph((Strong("Model"), ": no trained model in this tree."))]
+        why = " (the run stopped before training)" if ctx.stopped else ""
+        return [Paragraph((Strong("Model"), f": no model trained by this run{why}."))]
     base_counts = base.metrics if base is not None else (ctx.base.metrics or {})
     keys = sorted(set(now.best_params) | set(base.best_params if base else {}))
     rows = [(("model",), (base.model if base else "n/a",), (now.model,))]

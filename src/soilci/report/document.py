@@ -52,7 +52,7 @@ def _headline(ctx: ReportContext) -> str:
 
 def _numbers(ctx: ReportContext) -> str:
     b = (ctx.base.metrics or {}).get("rmse")
-    p = (ctx.pr.metrics or {}).get("rmse") if not ctx.stale else None
+    p = (ctx.pr.metrics or {}).get("rmse")
     if p is not None and ctx.incomparable:
         return ctx.incomparable
     if b is not None and p is not None:
@@ -66,6 +66,9 @@ def _numbers(ctx: ReportContext) -> str:
 
 def _versions(ctx: ReportContext) -> tuple[str, str]:
     code = f"{ctx.base.short} → {ctx.pr.short}{' + uncommitted changes' if ctx.pr.dirty else ''}"
+    if ctx.base.metrics is not None and ctx.base.source != "git":  # say whose numbers, from where
+        code += f" ({ctx.base.label}'s results of {ctx.base.short} from {ctx.base.source}"
+        code += f"; {ctx.base.ref} is {ctx.base.asked[:7]}, not published yet)" if ctx.base.asked else ")"
     bv, pv = ctx.base.data_version, ctx.pr.data_version
     data = f"{bv or 'n/a'} → {pv or 'n/a'}" + (" (same)" if bv and bv == pv else " (changed)" if bv and pv else "")
     return code, data
@@ -73,10 +76,11 @@ def _versions(ctx: ReportContext) -> tuple[str, str]:
 
 def _ci(ctx: ReportContext) -> Text:
     d = ctx.difference
-    if ctx.stale:
+    if ctx.stopped:
         return ("Not evaluated: the run stopped before the benchmark evaluation.",)
     if ctx.base.metrics is None:
-        return ("No base metrics at this revision (a first PR): nothing to compare with yet.",)
+        looked = f" Main's published results: {ctx.base.note}." if ctx.base.note else ""
+        return (f"No base metrics at this revision (a first PR): nothing to compare with yet.{looked}",)
     if ctx.incomparable:
         return ("Not compared: ", Strong(ctx.incomparable),
                 ". Each column holds its own side's numbers, in its own target's unit; no change, no bootstrap.")
@@ -92,7 +96,7 @@ def _ci(ctx: ReportContext) -> Text:
 
 
 def _quality(ctx: ReportContext) -> Text:
-    metrics = (ctx.pr.metrics if not ctx.stale else None) or {}
+    metrics = ctx.pr.metrics or {}
     rpd, rpiq = metrics.get("rpd"), metrics.get("rpiq")
     if rpd is None:
         return ()
@@ -112,7 +116,7 @@ def _top_drift(ctx: ReportContext, n: int = 3) -> str:
 
 
 def _metrics_table(ctx: ReportContext) -> Table | None:
-    pr_metrics = (ctx.pr.metrics if not ctx.stale else None) or {}
+    pr_metrics = ctx.pr.metrics or {}
     if ctx.incomparable:  # each side's absolute numbers, labelled with what they are of
         def side(rev) -> Text:
             what = f" {rev.identity.label}" if rev.identity else " (target not recorded)"
@@ -134,6 +138,8 @@ def _metrics_table(ctx: ReportContext) -> Table | None:
 def _figures(ctx: ReportContext) -> tuple[Image, ...]:
     images = [Image(f"{label} prediction error", path)
               for label, path in sorted(ctx.plots.items(), key=lambda kv: kv[0] != "PR")]
+    images += [Image(f"{label} predicted vs observed", path)
+               for label, path in sorted(ctx.scatters.items(), key=lambda kv: kv[0] != "PR")]
     if ctx.drift.status == "fail" and ctx.drift_plot is not None:  # what failed comes first
         images.insert(0, Image("drift", ctx.drift_plot, wide=True))
     return tuple(images)

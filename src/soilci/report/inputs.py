@@ -10,6 +10,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -27,6 +28,7 @@ DRIFT_PLOT_PATH = "reports/drift.png"
 LOCK_PATH = "dvc.lock"
 PARAMS_PATH = "params.yaml"
 TRAINING_FILES = ("reference.parquet", "incoming.parquet")
+RESIDUAL_TOLERANCE = 2e-6  # evaluate rounds each column to 6 decimals
 # Changes to these do not make the code differ from HEAD: they are what the pipeline writes.
 PIPELINE_OUTPUTS = ("dvc.lock", "metrics/", "reports/", ".gitignore")
 
@@ -43,6 +45,10 @@ class Revision:
     data_files: dict[str, str] = field(default_factory=dict)  # path -> md5, prepare's outs in dvc.lock
     dirty: bool = False
     identity: Identity | None = None  # the metrics' target, unit and benchmark hash
+    source: str = "git"  # where the numbers came from: "git", "the DVC remote (<url>)", "the working tree"
+    asked: str | None = None  # the commit ``ref`` names, when the numbers are of an earlier one (``sha``)
+    note: str = ""  # why there are no numbers (none in git nor in the results store), for the report
+    model_text: str | None = None  # the model's soilci.json from the results store (git holds none)
 
     @property
     def short(self) -> str:
@@ -111,10 +117,12 @@ def parse_predictions(text: str, source: str) -> pd.DataFrame:
     """A predictions.csv as rows of ``sample_id`` (str), ``observed``, ``predicted`` and ``error``.
 
     ``error`` is predicted - observed, in the target's unit: positive when the model predicts too
-    high. Rows with a missing value are dropped.
+    high. Rows with a missing value are dropped. A ``residual`` column, when present, must be the same
+    predicted - observed (evaluate writes it so).
 
     Raises:
-        ConfigError: unreadable CSV or a missing column; ``source`` names the file.
+        ConfigError: unreadable CSV, a missing column, or a residual of the other sign; ``source``
+            names the file.
     """
     try:
         frame = pd.read_csv(io.StringIO(text), dtype={"sample_id": str})
@@ -123,6 +131,13 @@ def parse_predictions(text: str, source: str) -> pd.DataFrame:
     missing = {"sample_id", "observed", "predicted"} - set(frame.columns)
     if missing:
         raise ConfigError(f"{source}: missing columns {', '.join(sorted(missing))}")
+    error = frame["predicted"].astype(float) - frame["observed"].astype(float)
+    if "residual" in frame.columns:  # one sign everywhere: a file with observed - predicted is refused
+        stated = pd.to_numeric(frame["residual"], errors="coerce")
+        both = stated.notna() & error.notna()
+        if both.any() and not np.allclose(stated[both], error[both], atol=RESIDUAL_TOLERANCE):
+            raise ConfigError(f"{source}: column residual is not predicted - observed (the sign convention of "
+                              "bias, the plots and the report); was it written as observed - predicted?")
     frame = frame[["sample_id", "observed", "predicted"]].dropna()
     return frame.assign(error=frame["predicted"].astype(float) - frame["observed"].astype(float))
 
@@ -140,16 +155,33 @@ def parse_lock_data(text: str | None) -> dict[str, str]:
 
 
 def read_base(repo: Path, ref: str) -> Revision:
-    """The base revision's committed metrics and predictions (None when it has none: a first PR).
+    """The base revision's metrics and predictions: committed in git, else main's published results
+    (``baseline.find``: by commit, from the DVC remote); None when neither has them (a first PR).
 
     Raises:
         ConfigError: no such revision, or its committed metrics/predictions are unreadable.
     """
+    from soilci.report.baseline import find
+
     sha = resolve_revision(repo, ref)
+    label = "main" if ref.split("/")[-1] in {"main", "master"} else "base"
     metrics_text = git_show(repo, sha, METRICS_PATH)
+    if metrics_text is None:  # results are not committed: main's workflow publishes them by commit
+        found, why = find(repo, sha)
+        if found is None:
+            return Revision(label=label, ref=ref, sha=sha, metrics=None, predictions=None, note=why)
+        rec = found.record
+        where = f"{rec.commit[:7]} in {found.source}"
+        return Revision(
+            label=label, ref=ref, sha=rec.commit,
+            metrics=parse_metrics(rec.metrics, f"{where}: metrics.json"),
+            predictions=parse_predictions(rec.predictions, f"{where}: predictions.csv"),
+            data_files=parse_lock_data(rec.dvc_lock), identity=parse_identity(rec.metrics),
+            source=found.source, asked=sha if found.behind else None, model_text=rec.model,
+        )
     preds_text = git_show(repo, sha, PREDICTIONS_PATH)
     return Revision(
-        label="main" if ref.split("/")[-1] in {"main", "master"} else "base",
+        label=label,
         ref=ref,
         sha=sha,
         metrics=parse_metrics(metrics_text, f"{ref}:{METRICS_PATH}") if metrics_text else None,
@@ -177,6 +209,7 @@ def read_working_tree(repo: Path) -> Revision:
     return Revision(
         label="PR",
         ref="working tree",
+        source="the working tree",
         sha=sha,
         metrics=parse_metrics(metrics_text, str(metrics_file)) if metrics_text is not None else None,
         predictions=parse_predictions(preds_file.read_text(), str(preds_file)) if preds_file.exists() else None,
@@ -201,6 +234,21 @@ class DriftResult:
     top: list[dict]  # spectral effects first, then most drifted first: name, kind, statistic, p_value
     plot: Path | None
     attribution: str = ""  # "baseline offset across 350-2495 nm, then PC1" (attribution.attribute)
+    accepted: tuple[dict, ...] = ()  # candidate batches whose drift a lead accepted: batch, rows, reason, by
+    others: dict | None = None  # the batches without acceptance: batches, rows, result ("drift", "no drift", ...)
+
+    @property
+    def accepted_text(self) -> str:
+        """``lab-o (46 rows), accepted by lead@x: "new instrument"``, one item per accepted batch; "" if none."""
+        return "; ".join(f"{a.get('batch')} ({a.get('rows')} rows), accepted by {a.get('by')}: \"{a.get('reason')}\""
+                         for a in self.accepted)
+
+    @property
+    def unaccepted_drift(self) -> str:
+        """The batches without acceptance that keep the gate failing (``lab-x``), or ""."""
+        if self.status != "fail" or not self.others or self.others.get("result") not in {"drift", "too few rows"}:
+            return ""
+        return ", ".join(self.others.get("batches") or [])
 
     @property
     def word(self) -> str:
@@ -237,6 +285,8 @@ def read_drift(repo: Path) -> DriftResult:
         top=effects_first([t for t in raw.get("top_drifted") or [] if isinstance(t, dict)]),
         plot=plot if plot.exists() else None,
         attribution=attribute(raw) if status in {"fail", "warn"} else "",
+        accepted=tuple(a for a in (raw.get("acceptance") or {}).get("accepted") or [] if isinstance(a, dict)),
+        others=(raw.get("acceptance") or {}).get("others"),
     )
 
 

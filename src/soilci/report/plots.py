@@ -1,4 +1,5 @@
-"""The report's images: prediction-error histograms of both sides, and the drift gate's plot."""
+"""The report's images: prediction-error histograms and predicted-vs-observed scatters of both sides
+(error = predicted - observed everywhere), and the drift gate's plot."""
 
 from __future__ import annotations
 
@@ -52,6 +53,48 @@ def plot_errors(pr: Revision, base: Revision, assets: Path) -> dict[str, Path]:
         rmse = float(np.sqrt(np.mean(err**2)))
         ax.set_title(f"{side.label} ({side.short}): RMSE {rmse:.3f}, n={len(err)}", fontsize=10)
         ax.legend(fontsize=8, frameon=False)
+        fig.tight_layout()
+        path = assets / name
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+        plt.close(fig)
+        written[side.label if side is base else "PR"] = path
+    return written
+
+
+def plot_predicted_vs_observed(pr: Revision, base: Revision, assets: Path) -> dict[str, Path]:
+    """Predicted against observed benchmark values of the PR (and the base), same axes, with the 1:1 line.
+
+    Returns:
+        "PR" and/or the base's label -> PNG in ``assets`` (predicted_vs_observed.png,
+        predicted_vs_observed_base.png); a side without predictions has no image.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sides = [(s, "predicted_vs_observed.png" if s is pr else "predicted_vs_observed_base.png", c)
+             for s, c in ((pr, PR_COLOUR), (base, BASE_COLOUR)) if s.predictions is not None]
+    if not sides:
+        return {}
+    values = np.concatenate([s.predictions[["observed", "predicted"]].to_numpy(float).ravel() for s, _, _ in sides])
+    lo, hi = float(values.min()), float(values.max())
+    pad = 0.04 * (hi - lo or 1.0)
+    lo, hi = lo - pad, hi + pad
+    written = {}
+    for side, name, colour in sides:
+        obs, pred = side.predictions["observed"].to_numpy(float), side.predictions["predicted"].to_numpy(float)
+        err = pred - obs
+        fig, ax = plt.subplots(figsize=(4.6, 2.9), dpi=110)
+        ax.plot([lo, hi], [lo, hi], color="black", lw=0.8, label="1:1")
+        ax.scatter(obs, pred, s=12, alpha=0.8, color=colour)
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_xlabel("observed")
+        ax.set_ylabel("predicted")
+        ax.set_title(f"{side.label} ({side.short}): bias {err.mean():+.3f}, n={len(err)}", fontsize=10)
+        ax.legend(fontsize=8, frameon=False, loc="upper left")
         fig.tight_layout()
         path = assets / name
         with atomic_path(path) as tmp:

@@ -42,6 +42,8 @@ def decide(
     stale: list[str] | None,
     rmse_max: float | None,
     incomparable: str | None = None,
+    accepted: str = "",
+    unaccepted: str = "",
 ) -> Verdict:
     """Apply docs/SOP.md's merge rules in order; the first that matches decides.
 
@@ -54,8 +56,13 @@ def decide(
         rmse_max: ``evaluate.rmse_max``, the RMSE ceiling (None: no ceiling).
         incomparable: why base and PR measure different things (``comparable.incomparability``);
             then nothing is compared and the verdict is never READY.
+        accepted: the candidate batches whose drift a lead accepted in batch.yaml, with who and why
+            (``DriftResult.accepted_text``); unaccepted: the batches without acceptance that still drift.
     """
     # 1-4: do not merge
+    if drift_status == "fail" and unaccepted:
+        return Verdict(BLOCK, f"the drift gate failed: batches without a drift acceptance ({unaccepted}) differ "
+                              "from the reference set, whatever the accepted ones do")
     if drift_status == "fail":
         return Verdict(BLOCK, "the drift gate failed: the incoming samples differ from the reference set")
     if stale or pr_metrics is None or "rmse" not in pr_metrics:
@@ -71,6 +78,9 @@ def decide(
         return Verdict(BLOCK, f"benchmark RMSE is {_size(difference, 'worse')}, and the difference is real "
                               "(95% CI above 0)")
     # 5-8: needs review
+    if drift_status == "warn" and accepted:
+        return Verdict(REVIEW, f"drift accepted for batch {accepted} (batch.yaml drift_acceptance); the other new "
+                               "samples do not drift: check the accepted batch before merging")
     if drift_status == "warn":
         return Verdict(REVIEW, "the drift gate warned: check the drifted features before merging")
     if drift_status is None:

@@ -205,7 +205,8 @@ class BatchState(BaseModel):
     duplicates: int = 0  # rows that repeat an earlier sample's spectrum (trained on once)
     trained: int = 0
     instrument: str = ""
-    accepted_drift: str | None = None
+    accepted_drift: str | None = None  # the reason of the batch's ``drift_acceptance``, when it has one
+    accepted_by: str | None = None  # who accepted it
 
 
 class LibrarySummary(Record):

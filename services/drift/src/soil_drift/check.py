@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from soil_contracts.files import atomic_paths
+from soil_drift.acceptance import read_acceptances, settle
 from soil_drift.config import DriftParams
 from soil_drift.errors import OutputError
 from soil_drift.gate import check_drift
@@ -17,18 +18,21 @@ from soil_drift.verdict import DriftVerdict
 
 def check_files(
     reference: Path, candidate: Path, params: DriftParams, *,
-    out: Path | None = None, plot: Path | None = None, warn_only: bool = False,
+    out: Path | None = None, plot: Path | None = None, warn_only: bool = False, library: Path | None = None,
 ) -> DriftVerdict:
     """Bad input raises before anything is written; both outputs appear together or not at all.
 
     A destination that cannot be written (a directory, an unwritable folder) is OutputError (exit 2),
     and then neither output is written (``soil_contracts.files.atomic_paths``). The numeric libraries
     run with ``threads.gate_threads()`` threads (one unless SOIL_DRIFT_THREADS says more).
+    ``library``: the library summary (``data/library.json``); a candidate batch it records a drift
+    acceptance for turns a failure into a warning when the other batches do not drift (acceptance.py).
     """
-    threads = gate_threads()
-    with limited_threads(threads):
+    acceptances = read_acceptances(library) if library is not None else {}
+    with limited_threads(gate_threads()):
         inputs = load_inputs(reference, candidate, params)
-        verdict = check_drift(inputs, params, warn_only=warn_only)
+        verdict = settle(check_drift(inputs, params, warn_only=warn_only), reference, candidate, params,
+                         acceptances)
     text = json.dumps(verdict.to_json(), indent=2, allow_nan=False) + "\n"
     try:
         with atomic_paths([out, plot]) as (tmp_out, tmp_plot):

@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--plot", type=Path, default=None, help="write the PNG figure here")
     check.add_argument("--warn-only", action="store_true",
                        help="report drift as status 'warn' and exit 0")
+    check.add_argument("--library", type=Path, default=None,
+                       help="the library summary prepare wrote (data/library.json): a candidate batch with a "
+                            "recorded drift acceptance warns instead of failing, when the other batches do not drift")
     return parser
 
 
@@ -44,7 +47,7 @@ def run_check(args: argparse.Namespace) -> int:
         params_path = DEFAULT_PARAMS
     verdict = check_files(
         args.reference, args.candidate, load_params(params_path),
-        out=args.out, plot=args.plot, warn_only=args.warn_only,
+        out=args.out, plot=args.plot, warn_only=args.warn_only, library=args.library,
     )
     print(f"{PROG} check: {verdict.status}: {verdict.summary}", file=sys.stderr)
     return ExitCode.VERDICT if verdict.status == "fail" else ExitCode.OK

@@ -121,6 +121,7 @@ class DriftVerdict:
     params: DriftParams
     warn_only: bool
     untested: list[Untested] = field(default_factory=list)
+    acceptance: dict[str, Any] | None = None  # accepted candidate batches and the others' own result (acceptance.py)
 
     @property
     def drifted_tests(self) -> list[TestResult]:
@@ -169,6 +170,7 @@ class DriftVerdict:
             "warn_only": self.warn_only,
             "params": self.params.model_dump(mode="json"),
             **({"untested": [u.as_dict() for u in self.untested]} if self.untested else {}),
+            **({"acceptance": self.acceptance} if self.acceptance else {}),
         }
 
     def _file(self, side: str) -> dict[str, Any]:

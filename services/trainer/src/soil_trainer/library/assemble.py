@@ -33,6 +33,7 @@ class BatchStatus:
     trained: int = 0
     instrument: str = ""
     accepted_drift: str | None = None  # the recorded reason, when a lead accepted this batch's drift
+    accepted_by: str | None = None  # who accepted it
 
 
 @dataclass
@@ -87,6 +88,7 @@ def assemble(batches: list[Batch], benchmark: Batch, base: BaseLibrary, spec: Li
         statuses.append(BatchStatus(
             id=batch.meta.id, status=status, rows=len(rows), pending=int(rows[target].isna().sum()),
             instrument=batch.meta.instrument, accepted_drift=acceptance.reason if acceptance else None,
+            accepted_by=acceptance.by if acceptance else None,
         ))
     present = {b.meta.id for b in batches}
     statuses += [BatchStatus(id=i, status="removed") for i in sorted(set(base.batches) - present)]

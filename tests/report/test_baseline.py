@@ -1,0 +1,134 @@
+"""Main's results by commit in the DVC remote: PR branches carry no result files and still get a full report.
+
+Real parts: git repositories and a clone, the real pipeline (--local), a local DVC remote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from soilci.cli import main
+from soilci.report.baseline import clean_commit, collect, publish
+from soilci.report.inputs import read_base
+from tests.report.results import git, write_results
+from tests.support import add_batch
+
+pytestmark = pytest.mark.slow
+
+
+def changed_by_run(repo: Path) -> list[str]:
+    """What a run leaves for git to see: staged files, and untracked files that are not ignored."""
+    staged = git(repo, "diff", "--cached", "--name-only").splitlines()
+    untracked = git(repo, "ls-files", "--others", "--exclude-standard").splitlines()
+    return sorted(staged + untracked)
+
+
+def test_prs_without_result_files_compare_with_mains_published_results_and_rebase_cleanly(
+        project, prepared_data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
+    root = project
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "main: the demo library")
+
+    # Main's workflow: the pipeline with --push publishes the run's results under the commit.
+    assert main(["pipeline", "--local", "--base", "main", "--push", "--repo", str(root)]) == 0
+    main_sha = git(root, "rev-parse", "HEAD")
+    record = json.loads((tmp_path / "remote" / "soilci-results" / f"{main_sha}.json").read_text())
+    main_rmse = json.loads(record["metrics"])["rmse"]
+    assert record["commit"] == main_sha and "sample_id,observed,predicted,residual" in record["predictions"]
+    assert changed_by_run(root) == ["dvc.lock"]  # nothing staged; metrics/ and reports/ are ignored
+
+    # PR A, in a fresh clone (no result files anywhere in git): fewer PLS components.
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+    git(clone, "checkout", "-qb", "pr-a")
+    params = clone / "params.yaml"
+    params.write_text(params.read_text().replace("max_components: 20 ", "max_components: 3  "))
+    git(clone, "commit", "-qam", "PLS: at most 3 components")
+    assert main(["pipeline", "--local", "--base", "origin/main", "--repo", str(clone)]) == 0
+    assert changed_by_run(clone) == ["dvc.lock"]
+    capsys.readouterr()
+    code = main(["report", "--base", "origin/main", "--repo", str(clone), "--out-dir", str(tmp_path / "out"),
+                 "--exit-zero"])
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert code == 0
+    rmse_row = next(line for line in md.splitlines() if line.startswith("| RMSE |"))
+    assert f"{main_rmse:.3f}" in rmse_row.split("|")[2]  # main's number, from the remote
+    assert "paired bootstrap, 92 benchmark samples" in md  # a full comparison, sample by sample
+    assert f"main's results of {main_sha[:7]} from the DVC remote" in md
+    assert "| `train.pls.max_components` | `20` | `3` |" in md
+    assert (clone / ".soilci" / "results" / f"{main_sha}.json").is_file()
+
+    # PR B, from the same main: a new batch. Committed as a lab does (the batch, then -a).
+    git(clone, "checkout", "-q", "main")
+    git(clone, "checkout", "-qb", "pr-b")
+    add_batch(clone, "lab-b", pd.read_parquet(prepared_data / "incoming.parquet"))
+    git(clone, "add", "library")
+    git(clone, "commit", "-qam", "Batch lab-b")
+    assert main(["pipeline", "--local", "--base", "origin/main", "--repo", str(clone)]) == 0
+    assert changed_by_run(clone) == ["dvc.lock"] and not git(clone, "status", "--porcelain", "--untracked-files=no")
+    for branch in ("pr-a", "pr-b"):
+        files = git(clone, "diff", "--name-only", f"main...{branch}").splitlines()
+        assert not [f for f in files if f == "dvc.lock" or f.startswith(("metrics/", "reports/"))], files
+    # Rebasing either onto the other meets no result file.
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    rebase = subprocess.run(["git", "-C", str(clone), "rebase", "pr-a"], check=False, capture_output=True,
+                            text=True, env=env)
+    assert rebase.returncode == 0, rebase.stdout + rebase.stderr
+    assert "max_components: 3 " in git(clone, "show", "pr-b:params.yaml")
+    assert git(clone, "ls-tree", "--name-only", "pr-b", "library/batches/").splitlines() == [
+        "library/batches/lab-b", "library/batches/ssp460-campaign-1"]
+
+
+def test_a_base_without_published_results_says_where_it_looked(project, capsys):
+    root = project
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "main")
+    base = read_base(root, "main")
+    assert base.metrics is None
+    assert base.note.startswith("not in git, and the DVC remote holds no results of this commit")
+    assert main(["results", "pull", "--base", "main", "--repo", str(root)]) == 1
+    assert "no results of main" in capsys.readouterr().err
+
+
+def test_the_nearest_published_ancestor_is_used_and_named(project, models, capsys):
+    """main's newest commit is not published yet (its run is still going): the one before it is."""
+    root = project
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "main 1")
+    write_results(root, models["good"])
+    first = git(root, "rev-parse", "HEAD")
+    where = publish(root, collect(root, first))
+    assert where.endswith(f"soilci-results/{first}.json")
+    shutil.rmtree(root / ".soilci" / "results")  # only the remote has it now
+    (root / "README.md").write_text("a newer main commit\n")
+    git(root, "commit", "-qam", "main 2")
+    second = git(root, "rev-parse", "HEAD")
+    base = read_base(root, "main")
+    assert (base.sha, base.asked) == (first, second)
+    assert base.source.startswith("the DVC remote (") and base.metrics["rmse"] == models["good"][0]["rmse"]
+    assert len(base.predictions) == 92
+    assert (root / ".soilci" / "results" / f"{first}.json").is_file()  # kept for the next report
+    assert read_base(root, "main").source.startswith("the local copy")
+    shutil.rmtree(root / ".soilci" / "results")
+    assert main(["results", "pull", "--base", "main", "--repo", str(root)]) == 0  # CI's credentialed step
+    assert f"fetched the results of {first[:7]}, 1 commit(s) before main" in capsys.readouterr().err
+    assert (root / ".soilci" / "results" / f"{first}.json").is_file()
+
+
+def test_a_tree_that_differs_from_its_commit_publishes_nothing(project, models):
+    root = project
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "main")
+    write_results(root, models["good"])
+    assert clean_commit(root) == git(root, "rev-parse", "HEAD")  # results and dvc.lock are the run's own
+    (root / "params.yaml").write_text((root / "params.yaml").read_text() + "\n")
+    assert clean_commit(root) is None
