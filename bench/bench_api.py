@@ -13,6 +13,11 @@ requests per second, p50/p99 latency, server CPU per request, and min/median/max
 soil-model-api / anchor, the resident memory of each server and the size of the model-api image.
 The load generator writes pre-encoded HTTP/1.1 requests on raw asyncio sockets, so the client costs
 far less CPU than the servers it measures on the same two cores.
+
+``--baseline-ref main`` also serves the model with soil-model-api as it is at that git revision (its
+``libs/contracts/src`` and ``services/model-api/src`` exported with ``git archive`` to a temp dir and put
+first on ``PYTHONPATH``, run with this venv): one more server in the same alternating repetitions, so a
+change is measured against its own before in the same run.
 """
 
 from __future__ import annotations
@@ -282,7 +287,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--anchors", nargs="+", choices=["mlserver", "floor", "mlflow"], default=["mlserver", "floor"])
     p.add_argument("--repeat", type=int, default=3, help="alternating repetitions of every scenario")
     p.add_argument("--mlserver-venv", type=Path, default=MLSERVER_VENV)
+    p.add_argument("--baseline-ref", help="also serve soil-model-api as it is at this git revision (e.g. main)")
     return p.parse_args(argv)
+
+
+BASELINE_SOURCES = ("libs/contracts/src", "services/model-api/src")
+
+
+def export_revision(ref: str, dest: Path) -> list[Path]:
+    """The contracts' and the model API's sources at git revision ``ref``, extracted under ``dest``.
+
+    Returns:
+        The two ``src`` directories, to go first on ``PYTHONPATH``.
+
+    Raises:
+        ValueError: ``ref`` is not a revision of this repository, or it lacks those directories.
+    """
+    archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", "--format=tar", ref, *BASELINE_SOURCES],
+                             capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise ValueError(f"cannot export {', '.join(BASELINE_SOURCES)} at {ref!r}: "
+                         f"{archive.stderr.decode(errors='replace').strip()}")
+    dest.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return [dest / p for p in BASELINE_SOURCES]
+
+
+def baseline_name(ref: str) -> str:
+    return f"soil-model-api@{ref}"
+
+
+def baseline_cannot_serve(args: argparse.Namespace) -> str:
+    return (f"bench_api: soil-model-api at {args.baseline_ref} cannot serve {args.model_dir} (see its output "
+            f"above); a revision from before models were saved as skops (model.skops) cannot load such a "
+            f"model: pass a later --baseline-ref or a model dir that revision can read")
+
+
+def log_name(server: str) -> str:
+    """A file name for a server's log: its first word, without the revision's ``@`` and ``/``."""
+    return server.split()[0].replace("@", "-").replace("/", "-")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,6 +393,29 @@ def main(argv: list[str] | None = None) -> int:
                                               option=orjson.OPT_SERIALIZE_NUMPY),
             "parse": lambda answer: answer["predictions"],
         }
+    if args.baseline_ref:
+        try:
+            src = export_revision(args.baseline_ref, workdir / "baseline")
+        except ValueError as exc:
+            shutil.rmtree(workdir, ignore_errors=True)
+            print(f"bench_api: --baseline-ref: {exc}", file=sys.stderr)
+            return 2
+        port = free_port()
+        # `python -c` rather than the venv's script, so the exported sources on PYTHONPATH come
+        # ahead of this checkout's editable installs.
+        cli = "import sys; from soil_model_api.cli import main; sys.exit(main(sys.argv[1:]))"
+        env = {**servers["soil-model-api"]["env"], "MODEL_API_PORT": str(port),
+               "PYTHONPATH": os.pathsep.join(str(d) for d in src)}
+        # The service retries a model it cannot load for ever; `check` loads it once and says why not.
+        probe = subprocess.run([sys.executable, "-c", cli, "check"], env={**os.environ, **env},
+                               capture_output=True, text=True, check=False)
+        if probe.returncode != 0 and "invalid choice: 'check'" not in probe.stderr:
+            shutil.rmtree(workdir, ignore_errors=True)
+            print(f"{probe.stdout}{probe.stderr}"[-2000:], file=sys.stderr)
+            print(baseline_cannot_serve(args), file=sys.stderr)
+            return 2
+        servers[baseline_name(args.baseline_ref)] = {
+            **servers["soil-model-api"], "port": port, "cmd": [sys.executable, "-c", cli, "serve"], "env": env}
     procs: dict[str, subprocess.Popen] = {}
     results: list[Result] = []
     memory: dict[str, int] = {}
@@ -357,15 +423,17 @@ def main(argv: list[str] | None = None) -> int:
         if server_cpus:  # children inherit the affinity they are started with
             os.sched_setaffinity(0, server_cpus)
         for name, sv in servers.items():
-            procs[name] = start(sv["cmd"], sv["env"], workdir / f"{name.split()[0]}.log")
+            procs[name] = start(sv["cmd"], sv["env"], workdir / f"{log_name(name)}.log")
         if server_cpus:
             os.sched_setaffinity(0, cpus - server_cpus)
         for name, sv in servers.items():
             try:
                 wait_http(f"http://127.0.0.1:{sv['port']}{sv['ready']}", procs[name])
             except (RuntimeError, TimeoutError) as exc:
-                log = (workdir / f"{name.split()[0]}.log").read_text()[-2000:]
+                log = (workdir / f"{log_name(name)}.log").read_text()[-2000:]
                 print(f"bench_api: {name} did not start: {exc}\n{log}", file=sys.stderr)
+                if name == baseline_name(args.baseline_ref or ""):
+                    print(baseline_cannot_serve(args), file=sys.stderr)
                 return 2
 
         # Same model, same spectra: all servers must agree before their speed means anything.
@@ -434,6 +502,12 @@ def report(results: list[Result], memory: dict[str, int], size: int | None, args
             cpu = [b.cpu_ms_per_request / a.cpu_ms_per_request for a, b in zip(ours, theirs, strict=True)]
             goal = goals.get(anchor) if scenario.startswith("1 spectrum") else None
             verdict = "" if goal is None else f"  goal >= {goal}: {'met' if np.median(rps) >= goal else 'NOT met'}"
+            if args.baseline_ref and anchor == baseline_name(args.baseline_ref):
+                # Before and after the change: latency and CPU per request may grow by 20% at most.
+                p50 = [a.pct(50) / b.pct(50) for a, b in zip(ours, theirs, strict=True)]
+                within = np.median(p50) <= 1.2 and np.median(cpu) >= 1 / 1.2
+                verdict = (f", p50 ours / theirs {spread(p50)}  within 20% (median p50 and CPU): "
+                           f"{'yes' if within else 'NO'}")
             print(f"{scenario:<13} soil-model-api / {anchor}: throughput {spread(rps)} (min/median/max over "
                   f"{len(rps)}), their CPU per request / ours {spread(cpu)}{verdict}")
     print()
