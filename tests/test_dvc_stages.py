@@ -61,6 +61,15 @@ def imports_of(nodes) -> list[tuple[str, list[str]]]:
 
 
 def imported_files(cmd: str) -> set[str]:
+    """``traced_files(cmd)`` in a fresh interpreter: what other tests imported or patched cannot change it."""
+    script = "import json, sys; from tests.test_dvc_stages import traced_files; print(json.dumps(sorted(traced_files(sys.argv[1]))))"
+    proc = subprocess.run([sys.executable, "-c", script, cmd], cwd=REPO_ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(proc.stdout))
+
+
+def traced_files(cmd: str) -> set[str]:
     """Repo-relative source files of our packages that a stage's command imports.
 
     The console script's module and its top-level imports, the imports inside the verb's function

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from soil_contracts.records import RunRecord
 from soilci.cli import main
+from tests.support import copy_project
 
 
 def test_missing_docker_engine_exits_3_with_what_to_do(project: Path, capsys, monkeypatch):
@@ -67,3 +69,17 @@ def test_build_refuses_an_image_tag_outside_dockers_grammar_before_asking_the_en
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     assert main(["build", "drift", "--tag", tag, "--quiet"]) == 2
     assert f"image tag {tag!r} (--tag or SOILCI_IMAGE_TAG) does not match" in capsys.readouterr().err
+
+
+def test_outputs_committed_to_git_are_refused_before_any_stage_runs(tmp_path, capsys):
+    """A project that once committed results by hand: exit 2 with the fix, not DVC's crash after a stage ran."""
+    root = copy_project(tmp_path / "project", library=False, pr_batch=False)
+    (root / "metrics").mkdir()
+    (root / "metrics" / "metrics.json").write_text("{}\n")
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["add", "-f", "metrics"]):
+        subprocess.run(["git", *args], cwd=root, check=True)
+    assert main(["pipeline", "--local", "--repo", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "metrics/metrics.json: committed to git, but DVC owns the pipeline's outputs" in err
+    assert "git rm -r --cached metrics" in err
+    assert not (root / "runs").exists() and not (root / "data").exists()

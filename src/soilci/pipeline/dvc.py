@@ -10,6 +10,7 @@ import contextlib
 import graphlib
 import shlex
 import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,28 @@ def check_inputs(root: Path, stages: list[Stage], library_path: str) -> None:
                 f"dvc.yaml: stage {stage.name!r} reads the library at {library_path!r} (params.yaml "
                 f"library.path) but does not declare it as a dep; changes to it would go unnoticed"
             )
+
+
+def check_outputs_not_in_git(root: Path, stages: list[Stage]) -> None:
+    """No stage output is committed to git: DVC owns them (cached, and pushed with ``--push``).
+
+    A project that once committed ``metrics/`` or ``dvc.lock`` results by hand would otherwise run a
+    stage and then fail to record it (DVC's OutputAlreadyTrackedError).
+
+    Raises:
+        ConfigError: one or more outputs are tracked by git; the message gives the command that fixes it.
+    """
+    outs = [out for stage in stages for out in stage.outs]
+    if not outs or not (root / ".git").exists():
+        return
+    listed = subprocess.run(["git", "ls-files", "--", *outs], cwd=root, capture_output=True, text=True)
+    tracked = sorted(set(listed.stdout.split())) if listed.returncode == 0 else []
+    if tracked:
+        raise ConfigError(
+            f"{', '.join(tracked[:5])}{' ...' if len(tracked) > 5 else ''}: committed to git, but DVC owns "
+            f"the pipeline's outputs (main's results are published with --push; docs/SOP.md). Run "
+            f"`git rm -r --cached {' '.join(sorted({t.split('/')[0] for t in tracked}))}` and commit"
+        )
 
 
 def _in_lineage_order(found: list[Stage]) -> list[Stage]:

@@ -84,10 +84,11 @@ class PipelineRun:
         self.runner: ContainerRunner | LocalRunner | None = None
 
     def _check_inputs(self) -> None:
-        """Refuse (exit 2, before anything is written) a pipeline with undeclared or outside inputs."""
+        """Refuse (exit 2, before anything is written) undeclared or outside inputs, and outputs committed to git."""
         from soilci.library.verbs import load_spec
 
         dvc.check_inputs(self.root, self.stages, load_spec(self.root, None).path)
+        dvc.check_outputs_not_in_git(self.root, self.stages)
 
     def run(self, *, base: str | None = None, push_outputs: bool, register: bool, branch: str | None) -> int:
         rel_run = self.run_dir.relative_to(self.root)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from soil_contracts.errors import ContractError
 from soil_contracts.library import LibrarySummary
@@ -54,6 +53,8 @@ def read_acceptances(path: Path) -> dict[str, Acceptance]:
 
 def _rows(table: Table, keep: np.ndarray, label: str) -> Table:
     """The rows of ``table`` where ``keep`` is true, as an in-memory table named ``label``."""
+    import pandas as pd  # only when accepted batches are re-tested: the gate's Parquet path stays pandas-free
+
     frame = pd.DataFrame({name: values[keep] for name, values in table.columns(table.names)})
     return Table.from_frame(frame, label)
 
