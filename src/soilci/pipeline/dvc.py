@@ -123,7 +123,7 @@ def check_outputs_not_in_git(root: Path, stages: list[Stage]) -> None:
     outs = [out for stage in stages for out in stage.outs]
     if not outs or not (root / ".git").exists():
         return
-    listed = subprocess.run(["git", "ls-files", "--", *outs], cwd=root, capture_output=True, text=True)
+    listed = subprocess.run(["git", "ls-files", "--", *outs], cwd=root, capture_output=True, text=True, check=False)
     tracked = sorted(set(listed.stdout.split())) if listed.returncode == 0 else []
     if tracked:
         raise ConfigError(
