@@ -181,6 +181,16 @@ def spread(values: list[float], fmt: str = "{:.2f}") -> str:
     return "/".join(fmt.format(v) for v in (min(values), float(np.median(values)), max(values)))
 
 
+def default_pair(workdir: Path, shift: str) -> tuple[Path, Path]:
+    """The default reference and incoming files in ``workdir``, the incoming one shifted unless ``shift`` is none."""
+    ref, inc = default_case(workdir)
+    if shift == "none":
+        return ref, inc
+    inc_shifted = workdir / "incoming_shifted.parquet"
+    shifted(pd.read_parquet(inc), shift).to_parquet(inc_shifted, index=False)
+    return ref, inc_shifted
+
+
 def alibi_side_by_side(args: argparse.Namespace) -> int:
     """The gate's CLI and alibi-detect's KSDrift, whole processes, alternating, quiet and under contention."""
     alibi = ensure_venv(args.alibi_venv, "alibi_detect", ALIBI_REQUIREMENTS)
@@ -189,11 +199,7 @@ def alibi_side_by_side(args: argparse.Namespace) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-drift-") as tmp:
         workdir = Path(tmp)
-        ref, inc = default_case(workdir)
-        if args.shift != "none":
-            inc_shifted = workdir / "incoming_shifted.parquet"
-            shifted(pd.read_parquet(inc), args.shift).to_parquet(inc_shifted, index=False)
-            inc = inc_shifted
+        ref, inc = default_pair(workdir, args.shift)
         cases = {"default": (ref, inc)}
         for n in args.sizes:
             case_dir = workdir / f"r{n}"
@@ -287,11 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-drift-") as tmp:
         workdir = Path(tmp)
-        ref, inc = default_case(workdir)
-        if args.shift != "none":
-            inc_shifted = workdir / "incoming_shifted.parquet"
-            shifted(pd.read_parquet(inc), args.shift).to_parquet(inc_shifted, index=False)
-            inc = inc_shifted
+        ref, inc = default_pair(workdir, args.shift)
         cases = {"default": (ref, inc)}
         if args.large_rows:
             cases[f"{args.large_rows} x 830"] = large_case(ref, args.large_rows, workdir, args.shift)
