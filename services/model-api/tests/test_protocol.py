@@ -100,6 +100,25 @@ def test_a_head_above_the_cap_is_431_and_the_connection_closed(guarded):
     assert b"request head above 8192 bytes" in got
 
 
+def test_a_head_far_above_the_cap_still_gets_its_431(guarded):
+    """A megabyte head: the server refuses after its first read while most of the head is still unread.
+
+    Had the server closed both halves with those bytes unread, its kernel would send a TCP reset and the
+    client's read would fail with ECONNRESET; with the lingering close it reads the 431, then the end.
+    """
+    sock = open_socket(guarded)
+    try:
+        sock.setblocking(False)
+        sent = sock.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 4_000_000)
+        sock.settimeout(GIVE_UP)
+        got = answer(sock)
+    finally:
+        sock.close()
+
+    assert sent > 300_000, f"only {sent} bytes in flight; the test needs more than one server read"
+    assert got.startswith(b"HTTP/1.1 431 "), got[:40]
+
+
 def test_a_keep_alive_connection_gets_a_fresh_head_deadline_per_request(guarded, benchmark):
     """Slow heads are cut off on reused connections too, and a prompt one is answered each time."""
     sock = open_socket(guarded)

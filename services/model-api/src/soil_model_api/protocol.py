@@ -6,6 +6,11 @@ stays open for ever (the Slowloris pattern), and httptools buffers a header of a
 head (request line and headers) must arrive within ``head_timeout`` seconds of the connection
 opening or of its first byte, and within ``max_head_bytes``; otherwise the client gets 408 or 431
 and the connection is closed. The body has its own deadline in the app (``body.BodyGate``).
+
+The close is a lingering one (RFC 9112 section 9.6): the server half-closes after the refusal and
+discards what the client still sends for up to ``LINGER_SECONDS``. Closing both halves at once while
+the client is still sending makes the kernel answer with a TCP reset, which can destroy the 408/431
+before the client reads it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import asyncio
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+LINGER_SECONDS = 2.0  # how long a refused connection's further bytes are read and dropped before the close
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -27,6 +33,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0
         self._in_head = True
+        self._lingering = False
         super().connection_made(transport)
         self._arm_head_timer()
 
@@ -35,6 +42,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # a refused client's remaining bytes: read and dropped until it closes or LINGER_SECONDS
         if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)
@@ -75,7 +84,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         body = detail.encode()
         self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
                              b"connection: close\r\n\r\n%s" % (status, REASONS[status], len(body), body))
-        self.transport.close()
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self._lingering = True
+        self.transport.write_eof()  # FIN after the refusal; reads go on so the kernel sends no reset
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
 def guarded_protocol(head_timeout: float, max_head_bytes: int) -> type[GuardedHttpToolsProtocol]:
