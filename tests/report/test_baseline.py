@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -97,6 +98,13 @@ def test_a_base_without_published_results_says_where_it_looked(project, capsys):
     assert base.note.startswith("not in git, and the DVC remote holds no results of this commit")
     assert main(["results", "pull", "--base", "main", "--repo", str(root)]) == 1
     assert "no results of main" in capsys.readouterr().err
+    # The PR workflow's step: a missing record is a warning, not a failure ...
+    assert main(["results", "pull", "--base", "main", "--repo", str(root), "--missing-ok"]) == 0
+    assert "::warning title=No baseline::no results of main" in capsys.readouterr().out
+    # ... but a remote that is not there is not "no record yet": it still fails.
+    subprocess.run([str(Path(sys.executable).parent / "dvc"), "remote", "remove", "local"], cwd=root, check=True,
+                   capture_output=True)
+    assert main(["results", "pull", "--base", "main", "--repo", str(root), "--missing-ok"]) == 2
 
 
 def test_the_nearest_published_ancestor_is_used_and_named(project, models, capsys):

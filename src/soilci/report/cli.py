@@ -29,12 +29,16 @@ def add_parsers(sub) -> None:
         description="Fetch the results record of --base (or its nearest first-parent ancestor that has one) "
                     "from the DVC remote into .soilci/results/, where soilci report reads it. Main's workflow "
                     "publishes one per commit with soilci pipeline --push; nobody commits results by hand.",
-        epilog="exit codes: 0 fetched; 1 no record of --base or its ancestors; 2 no such --base, or no DVC "
-               "remote; 70 internal error.",
+        epilog="exit codes: 0 fetched (or, with --missing-ok, no record: a ::warning:: line is printed); 1 no "
+               "record of --base or its ancestors; 2 no such --base, or no DVC remote; 3 the remote cannot be "
+               "read; 70 internal error.",
     )
     r.add_argument("action", choices=["pull"], help="pull: fetch into .soilci/results/")
     r.add_argument("--base", default="origin/main", help="git revision whose results to fetch")
     r.add_argument("--repo", type=Path, default=Path("."), help="project working tree (default: .)")
+    r.add_argument("--missing-ok", action="store_true",
+                   help="exit 0 with a workflow warning when the remote holds no record yet (main's first run); "
+                        "a missing or unreadable remote still fails")
 
 
 def run_results(args: argparse.Namespace) -> int:
@@ -47,8 +51,12 @@ def run_results(args: argparse.Namespace) -> int:
     found = pull(repo, chain)
     newest = next((i for i, c in enumerate(chain) if c in found), None)
     if newest is None:
-        print(f"soilci results: no results of {args.base} ({chain[0][:7]}) or its {len(chain) - 1} previous "
-              "commits in the DVC remote", file=sys.stderr)
+        missing = (f"no results of {args.base} ({chain[0][:7]}) or its {len(chain) - 1} previous commits in the "
+                   "DVC remote")
+        print(f"soilci results: {missing}", file=sys.stderr)
+        if args.missing_ok:
+            print(f"::warning title=No baseline::{missing}; the report will compare against nothing")
+            return ExitCode.OK
         return ExitCode.VERDICT
     behind = f", {newest} commit(s) before {args.base}" if newest else ""
     print(f"soilci results: fetched the results of {chain[newest][:7]}{behind} into .soilci/results/",
