@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from soilci.cli import main
 from tests.support import copy_project
@@ -86,3 +87,39 @@ def test_library_base_lists_the_base_revisions_batches(project, capsys):
     assert main(["library", "base", "--base", "main", "--repo", str(project)]) == 0
     listing = (project / ".soilci" / "base.json").read_text()
     assert '"ssp460-campaign-1"' in listing
+
+
+def test_a_drift_acceptance_names_the_content_it_was_given_for(project, prepared_data, tmp_path, capsys):
+    """soilci library accept writes reason, who and the batch's content hash; changed data voids it."""
+    source = export(prepared_data, tmp_path / "lab-2024-05.csv")
+    assert main(import_args(source, project, "--target", "SOC_target=%", "--no-dvc")) == 0
+    batch = project / "library" / "batches" / "lab-2024-05"
+    meta = yaml.safe_load((batch / "batch.yaml").read_text())
+    assert main(["library", "accept", "lab-2024-05", "--reason", "new detector; offset checked",
+                 "--by", "ana.lead@example.org", "--repo", str(project)]) == 0
+    accepted = yaml.safe_load((batch / "batch.yaml").read_text())["drift_acceptance"]
+    assert accepted == {"reason": "new detector; offset checked", "by": "ana.lead@example.org",
+                        "content_sha256": meta["content_sha256"]}
+
+    # New data under the same batch.yaml (its content hash updated by hand, the acceptance left):
+    # every read refuses it, naming both contents, instead of carrying the acceptance over.
+    rows = pd.read_parquet(batch / "spectra.parquet")
+    rows.loc[0, "wl_500"] += 1.0
+    rows.to_parquet(batch / "spectra.parquet", index=False)
+    from soil_trainer.library.content import content_sha256
+
+    text = (batch / "batch.yaml").read_text().replace(meta["content_sha256"], content_sha256(rows), 1)
+    (batch / "batch.yaml").write_text(text)
+    capsys.readouterr()
+    assert main(["library", "list", "--repo", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert f"drift_acceptance was given for content {meta['content_sha256'][:12]}" in err
+    assert "re-accept it (soilci library accept)" in err
+
+    # A re-import (--replace) starts without an acceptance; accepting needs a reason and a name.
+    assert main(import_args(source, project, "--target", "SOC_target=%", "--no-dvc", "--replace")) == 0
+    assert yaml.safe_load((batch / "batch.yaml").read_text())["drift_acceptance"] is None
+    assert main(["library", "accept", "lab-2024-05", "--by", "ana", "--repo", str(project)]) == 2
+    assert main(["library", "accept", "no-such-batch", "--reason", "ok then", "--by", "ana",
+                 "--repo", str(project)]) == 2
+    assert "no such batch" in capsys.readouterr().err

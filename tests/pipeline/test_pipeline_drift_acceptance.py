@@ -48,9 +48,9 @@ def test_an_accepted_offset_batch_warns_and_a_drifting_batch_without_acceptance_
     git(root, "commit", "-qm", "main: the demo library")
     git(root, "checkout", "-qb", "new-instrument")
     fold3 = pd.read_parquet(prepared_data / "incoming.parquet")
-    accepted = add_batch(root, "lab-o", with_offset(fold3, 0.04, "-o"))
-    with (accepted / "batch.yaml").open("a") as fh:  # the lead's decision, as a reviewed edit of batch.yaml
-        fh.write(f"drift_acceptance:\n  reason: \"{REASON}\"\n  by: {BY}\n")
+    add_batch(root, "lab-o", with_offset(fold3, 0.04, "-o"))
+    # The lead's decision, written into batch.yaml (reviewed in the PR) for this batch's content.
+    assert main(["library", "accept", "lab-o", "--reason", REASON, "--by", BY, "--repo", str(root)]) == 0
     add_batch(root, "lab-x", with_offset(fold3, 0.07, "-x"))  # drifts too, and nobody accepted it
 
     # 1. The accepted batch beside an unaccepted drifting one: the gate still fails.
@@ -89,8 +89,7 @@ def test_an_accepted_offset_batch_warns_and_a_drifting_batch_without_acceptance_
 
     # 3. The acceptance withdrawn: the gate fails again, and the report shows none of run 2's figures.
     rmse = json.loads((root / "metrics" / "metrics.json").read_text())["rmse"]
-    meta = accepted / "batch.yaml"
-    meta.write_text(meta.read_text().split("drift_acceptance:")[0])
+    assert main(["library", "accept", "lab-o", "--withdraw", "--repo", str(root)]) == 0
     assert main(["pipeline", "--local", "--base", "main", "--repo", str(root)]) == 1
     assert (root / "metrics" / "metrics.json").exists()  # run 2's file is still in the tree...
     code, md = report(root, capsys)

@@ -1,4 +1,4 @@
-"""Arguments of ``soilci library`` (import, list, demo)."""
+"""Arguments of ``soilci library`` (import, list, base, accept, demo)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,19 @@ def add_parsers(sub) -> None:
                    help="git revision the branch is compared with (default: origin/main, else main, else HEAD)")
     _common(p)
 
+    p = verbs.add_parser(
+        "accept", help="record a lead's acceptance of one batch's drift in its batch.yaml (reason, who)",
+        description="Write drift_acceptance {reason, by, content_sha256} into the batch's batch.yaml. The "
+                    "drift gate then warns instead of failing when only accepted batches drift. The "
+                    "acceptance holds for the batch content it names: changed data needs a new acceptance.",
+        epilog="exit codes: 0 written; 2 no such batch, spectra missing or changed, empty --reason/--by.")
+    p.add_argument("batch", metavar="ID", help="the batch id (folder name under library/batches/)")
+    p.add_argument("--reason", help="why the drift is right (e.g. 'new detector; offset checked against the "
+                                    "lab's reference soils')")
+    p.add_argument("--by", help="who accepts it (name or e-mail)")
+    p.add_argument("--withdraw", action="store_true", help="remove the batch's acceptance instead")
+    _common(p)
+
     p = verbs.add_parser("demo", help="build the demo library from LimeSoDa SSP.460 (the README's main job)")
     p.add_argument("--no-dvc", action="store_true", help="do not 'dvc add' the spectra files")
     _common(p)
@@ -53,7 +66,7 @@ def run_library(args: argparse.Namespace) -> int:
     from soilci.library import verbs
 
     return {"import": verbs.run_import, "list": verbs.run_list, "base": verbs.run_base,
-            "demo": verbs.run_demo}[args.library_command](args)
+            "demo": verbs.run_demo, "accept": verbs.run_accept}[args.library_command](args)
 
 
 COMMANDS = {"library": run_library}

@@ -127,6 +127,45 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_accept(args: argparse.Namespace) -> int:
+    """Record (or, with ``--withdraw``, remove) a lead's acceptance of one batch's drift in its batch.yaml.
+
+    The acceptance names the batch content it was given for (``content_sha256``), read from the batch
+    after its spectra are checked against it, so it cannot outlive a change of the data.
+
+    Raises:
+        ConfigError: no such batch, its spectra are missing or differ from batch.yaml, or the reason or
+            name is empty.
+    """
+    from soil_contracts.errors import ContractError
+    from soil_contracts.library import BATCH_FILE, DriftAcceptance
+    from soil_trainer.errors import SoilTrainerError
+    from soil_trainer.library.store import read_batch
+
+    repo = args.repo.resolve()
+    spec = load_spec(repo, args.params)
+    directory = spec.batch_dir(repo, args.batch)
+    if not (directory / BATCH_FILE).is_file():
+        raise ConfigError(f"{directory.relative_to(repo)}: no such batch (soilci library list shows them)")
+    try:
+        meta = read_batch(directory, spec).meta
+        acceptance = None if args.withdraw else DriftAcceptance(
+            reason=args.reason or "", by=args.by or "", content_sha256=meta.content_sha256)
+    except SoilTrainerError as exc:
+        raise ConfigError(str(exc)) from None
+    except ValueError as exc:  # pydantic's ValidationError: an empty reason or name
+        raise ConfigError(f"--reason and --by are required to accept a batch's drift ({exc.errors()[0]['loc'][0]}: "
+                          f"{exc.errors()[0]['msg']})") from None
+    try:
+        meta.model_copy(update={"drift_acceptance": acceptance}).save(directory / BATCH_FILE)
+    except ContractError as exc:
+        raise ConfigError(str(exc)) from None
+    rel = (directory / BATCH_FILE).relative_to(repo)
+    what = "withdrew the drift acceptance" if args.withdraw else f"accepted the drift of {meta.rows} samples"
+    print(f"{rel}: {what}; next: git add {rel} && git commit (it is reviewed in the pull request)", file=sys.stderr)
+    return 0
+
+
 def demo_batches_to_import(repo: Path, spec: LibrarySpec) -> list[tuple[str, list[int], str]]:
     """The demo batches to (re)import: all of them into an empty library; else those whose batch.yaml
     says they are the demo's and whose spectra are missing (a fresh clone without a DVC remote).

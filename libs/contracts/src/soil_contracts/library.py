@@ -128,12 +128,18 @@ class SourceFile(BaseModel):
 
 
 class DriftAcceptance(BaseModel):
-    """A lead's recorded decision to accept this batch's drift (reviewed in the PR like any change)."""
+    """A lead's recorded decision to accept this batch's drift (reviewed in the PR like any change).
+
+    ``content_sha256`` is the batch content the lead looked at (``soilci library accept`` copies it from
+    the batch): the acceptance holds for that content only, so a batch whose data changes afterwards
+    needs a new acceptance.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=3)
     by: str = Field(min_length=1)
+    content_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class BatchMetadata(Record):
@@ -166,6 +172,16 @@ class BatchMetadata(Record):
     content_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     source: SourceFile
     drift_acceptance: DriftAcceptance | None = None
+
+    @model_validator(mode="after")
+    def _acceptance_is_of_this_content(self) -> BatchMetadata:
+        accepted = self.drift_acceptance
+        if accepted is not None and accepted.content_sha256 != self.content_sha256:
+            raise ValueError(
+                f"drift_acceptance was given for content {accepted.content_sha256[:12]}..., the batch is now "
+                f"{self.content_sha256[:12]}...; an acceptance does not carry over to new data: review the "
+                "batch again and re-accept it (soilci library accept)")
+        return self
 
     @field_validator("targets")
     @classmethod
