@@ -153,3 +153,10 @@ class CalibrationSample(Record):
             raise ValueError(f"{len(self.rows)} rows, more than max_rows {self.max_rows} or n_source_rows "
                              f"{self.n_source_rows}")
         return self
+
+    def to_json(self) -> str:
+        """Compact JSON (no indentation: the spectra are most of the file), one final newline."""
+        import json
+
+        return json.dumps(self.model_dump(mode="json", exclude={"kind"}), separators=(",", ":"),
+                          sort_keys=True) + "\n"
