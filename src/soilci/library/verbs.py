@@ -137,7 +137,6 @@ def run_accept(args: argparse.Namespace) -> int:
         ConfigError: no such batch, its spectra are missing or differ from batch.yaml, or the reason or
             name is empty.
     """
-    from soil_contracts.errors import ContractError
     from soil_contracts.library import BATCH_FILE, DriftAcceptance
     from soil_trainer.errors import SoilTrainerError
     from soil_trainer.library.store import read_batch
@@ -156,10 +155,7 @@ def run_accept(args: argparse.Namespace) -> int:
     except ValueError as exc:  # pydantic's ValidationError: an empty reason or name
         raise ConfigError(f"--reason and --by are required to accept a batch's drift ({exc.errors()[0]['loc'][0]}: "
                           f"{exc.errors()[0]['msg']})") from None
-    try:
-        meta.model_copy(update={"drift_acceptance": acceptance}).save(directory / BATCH_FILE)
-    except ContractError as exc:
-        raise ConfigError(str(exc)) from None
+    meta.model_copy(update={"drift_acceptance": acceptance}).save(directory / BATCH_FILE)
     rel = (directory / BATCH_FILE).relative_to(repo)
     what = "withdrew the drift acceptance" if args.withdraw else f"accepted the drift of {meta.rows} samples"
     print(f"{rel}: {what}; next: git add {rel} && git commit (it is reviewed in the pull request)", file=sys.stderr)
