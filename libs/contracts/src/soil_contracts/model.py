@@ -39,8 +39,8 @@ class PipelineSelection(BaseModel):
     """Which family member ``train`` chose, by K-fold CV on the training rows only (never the benchmark).
 
     Attributes:
-        chosen: the chosen member's name: the first, in declaration order, whose ``cv_rmse`` is within
-            ``tolerance_se`` paired standard errors of the lowest (0: the lowest).
+        chosen: the chosen member's name: the one with the lowest ``cv_rmse`` if it beats the first member
+            by more than ``tolerance_se`` paired standard errors, else the first (0: the lowest).
         cv_folds, cv_repeats, seed: the folds every member was scored on (repeated shuffled K-fold).
         min_rows: below this many training rows only the first member is scored (no choice).
         members: every scored member, in declaration order.
