@@ -157,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     datasets = args.datasets or (list(QUICK) if args.quick else spectral_datasets())
     n_boot = 500 if args.quick and args.bootstrap == 2000 else args.bootstrap
     rng = np.random.default_rng(default.seed)
-    print(f"default: {default.model}, family {', '.join(default.family)} (inner {default.cv_folds}-fold CV, "
-          f"seed {default.seed}); plain: PLS on the spectra as they are; * = defaults first tuned on it\n")
+    print(f"default: {default.model}, family {', '.join(default.family)} (inner {default.cv_folds}-fold CV x "
+          f"{default.cv_repeats}, seed {default.seed}; the lowest inner-CV RMSE if it beats plain by more than "
+          f"{default.select_tolerance_se:g} paired SE, below {default.select_min_rows} rows plain); plain: PLS on the spectra as they are; * = defaults first tuned on it\n")
     print(f"{'dataset':9s} {'target':11s} {'n':>4s} {'plain':>8s} {'default':>8s} {'ratio [95% CI]':>22s}  chosen")
 
     results, ratio_draws = [], []
@@ -204,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         summary = {"results": results, "mean_ratio": mean_ratio, "mean_ratio_ci95": mean_ci, "worse": worse,
                    "goal_met": met, "nested_cv_seconds": round(bench_seconds, 1), "train_seconds": timing,
-                   "family": list(default.family)}
+                   "family": list(default.family), "select_tolerance_se": default.select_tolerance_se,
+                   "select_min_rows": default.select_min_rows, "cv_repeats": default.cv_repeats}
         args.out.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return 0 if met else 1
 

@@ -51,4 +51,6 @@ def test_a_pr_adding_a_batch_and_changing_params_lists_both(project, prepared_da
     assert "n/a" not in pipeline
     scores = next(line for line in lines if line.startswith("| inner-CV RMSE | "))
     assert "plain " in scores and scores.count("**") == 4  # both sides: every member scored, the chosen one bold
+    rule = next(line for line in lines if line.startswith("| selection rule | "))
+    assert rule.count("lowest if it beats plain by > 1.5 SE; 10-fold x 1; below 60 rows plain") == 2
     assert "**Code**: no file under services/, src/ or libs/ changed." in details

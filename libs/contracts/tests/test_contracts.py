@@ -37,6 +37,11 @@ def test_model_metadata_keeps_the_pipeline_selection(tmp_path):
     selection = {"chosen": "snv", "cv_folds": 10, "seed": 2025, "members": members}
     loaded = ModelMetadata.load(ModelMetadata.parse({**META, "selection": selection}).save(tmp_path / "soilci.json"))
     assert loaded.selection.chosen == "snv" and [m.name for m in loaded.selection.members] == ["plain", "snv"]
+    assert loaded.selection.rule == "first_within"  # written before the rule was recorded: the rule of then
+    new = {**selection, "rule": "lowest_beats_first"}
+    assert ModelMetadata.parse({**META, "selection": new}).selection.rule == "lowest_beats_first"
+    with pytest.raises(ContractError, match="selection.rule"):
+        ModelMetadata.parse({**META, "selection": {**selection, "rule": "best"}})
     with pytest.raises(ContractError, match="selection.members.0.rmse: Extra inputs"):
         ModelMetadata.parse({**META, "selection": {**selection, "members": [{**members[0], "rmse": 1.0}]}})
 

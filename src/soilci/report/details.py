@@ -134,6 +134,16 @@ def _family_scores(meta) -> Text:
         else f"{m.name} {m.cv_rmse:.4g}"))
 
 
+def _rule(meta) -> Text:
+    """The selection rule's constants: the tolerance against the first member and the inner folds."""
+    if meta is None or meta.selection is None:
+        return ("n/a",)
+    sel, first = meta.selection, meta.selection.members[0].name
+    rule = (f"lowest if it beats {first} by > {sel.tolerance_se:g} SE" if sel.rule == "lowest_beats_first"
+            else f"first within {sel.tolerance_se:g} SE of the lowest")
+    return (f"{rule}; {sel.cv_folds}-fold x {sel.cv_repeats}; below {sel.min_rows} rows {first}",)
+
+
 def _model(ctx: ReportContext) -> list[Block]:
     now, base = ctx.changes.model, ctx.changes.base_model
     if now is None:
@@ -143,7 +153,8 @@ def _model(ctx: ReportContext) -> list[Block]:
     keys = sorted(set(now.best_params) | set(base.best_params if base else {}))
     rows = [(("model",), (base.model if base else "n/a",), (now.model,))]
     rows += [(("pipeline (", Code("train.family"), ")",), _chosen(base), _chosen(now)),
-             (("inner-CV RMSE",), _family_scores(base), _family_scores(now))]
+             (("inner-CV RMSE",), _family_scores(base), _family_scores(now)),
+             (("selection rule",), _rule(base), _rule(now))]
     rows += [((Code(k),), _value(base.best_params.get(k, ABSENT)) if base else ("n/a",),
               _value(now.best_params.get(k, ABSENT))) for k in keys]
     rows.append((("training rows",), (fmt_int(base_counts.get("n_train")),), (fmt_int(now.metrics.get("n_train")),)))

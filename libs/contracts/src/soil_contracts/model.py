@@ -5,7 +5,7 @@ Read by evaluate, register, publish-image and the model API; nobody indexes it a
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,8 +39,10 @@ class PipelineSelection(BaseModel):
     """Which family member ``train`` chose, by K-fold CV on the training rows only (never the benchmark).
 
     Attributes:
-        chosen: the chosen member's name: the first, in declaration order, whose ``cv_rmse`` is within
-            ``tolerance_se`` paired standard errors of the lowest (0: the lowest).
+        chosen: the chosen member's name, by ``rule``: ``lowest_beats_first`` (since 2026-11-30), the one
+            with the lowest ``cv_rmse`` if it beats the first member by more than ``tolerance_se`` paired
+            standard errors, else the first; ``first_within`` (files without ``rule``), the first member
+            within ``tolerance_se`` paired standard errors of the lowest. 0: the lowest, for both.
         cv_folds, cv_repeats, seed: the folds every member was scored on (repeated shuffled K-fold).
         min_rows: below this many training rows only the first member is scored (no choice).
         members: every scored member, in declaration order.
@@ -54,6 +56,7 @@ class PipelineSelection(BaseModel):
     seed: int
     tolerance_se: float = Field(default=0.0, ge=0)
     min_rows: int = Field(default=0, ge=0)
+    rule: Literal["first_within", "lowest_beats_first"] = "first_within"
     members: list[MemberScore] = Field(min_length=1)
 
 

@@ -97,15 +97,15 @@ class TrainParams(_StrictSection):
 
     ``family`` maps a member's name to its preprocessing, in order of preference. ``train`` scores every
     member by K-fold CV on the training rows (the regressor's ``cv_folds``, shuffled with ``seed``, the
-    same folds for every member) and keeps the first member whose CV RMSE is within
-    ``select_tolerance_se`` paired standard errors of the lowest (0: the lowest). One member, or fewer
+    same folds for every member) and keeps the member with the lowest CV RMSE when it beats the first member
+    by more than ``select_tolerance_se`` paired standard errors, else the first (0: the lowest). One member, or fewer
     than ``select_min_rows`` training rows: the first member, with no choice (its components are still
     chosen by CV).
     """
 
     model: Literal["pls", "ridge", "random_forest"] = "pls"
     seed: int = 2025
-    select_tolerance_se: Annotated[float, Field(ge=0, le=5)] = 1.0
+    select_tolerance_se: Annotated[float, Field(ge=0, le=5)] = 1.5
     select_min_rows: Annotated[int, Field(ge=0)] = 60  # fewer training rows: the first member, no choice
     cv_repeats: Annotated[int, Field(ge=1, le=10)] = 1  # repeated K-fold: less noise in the choice
     family: Annotated[

@@ -130,7 +130,7 @@ def pipeline_selection(fitted: FittedModel, params: TrainParams) -> PipelineSele
     ]
     return PipelineSelection(chosen=fitted.member, cv_folds=fitted.cv_folds, cv_repeats=params.cv_repeats,
                              seed=params.seed, tolerance_se=params.select_tolerance_se,
-                             min_rows=params.select_min_rows, members=members)
+                             min_rows=params.select_min_rows, rule="lowest_beats_first", members=members)
 
 
 def selection_table(selection: PipelineSelection) -> dict[str, list]:
@@ -189,6 +189,7 @@ def log_run(
             mlflow.log_metrics(metadata.metrics)
             if metadata.selection is not None:
                 mlflow.log_metrics({f"family.{m.name}.cv_rmse": m.cv_rmse for m in metadata.selection.members})
+                mlflow.log_param("selection.rule", metadata.selection.rule)
                 mlflow.log_table(selection_table(metadata.selection), artifact_file="selection.json")
             mlflow.set_tags(
                 {
