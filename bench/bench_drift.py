@@ -328,7 +328,8 @@ def alibi_side_by_side(args: argparse.Namespace) -> int:
                     verdicts: dict[str, str] = {}
                     missing: dict[str, str] = {}
                     if "mmd" in cmds and mmd_gave_up and n_ref + n_cand >= mmd_gave_up[0] and n_bands >= mmd_gave_up[1]:
-                        missing["mmd"] = f"not run: did not finish at {mmd_gave_up[0]:,} rows x {mmd_gave_up[1]} bands"
+                        missing["mmd"] = (f"not run: did not finish within {args.mmd_timeout:.0f} s at "
+                                          f"{mmd_gave_up[0]:,} rows x {mmd_gave_up[1]} bands")
                     for rep in range(args.repeat):
                         order = list(cmds) if rep % 2 == 0 else list(cmds)[::-1]
                         for name in order:
