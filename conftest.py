@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 # DVC binds its log handlers to sys.stdout/stderr on import: import it now, with the session's streams,
@@ -15,6 +17,57 @@ import pytest
 from tests.support import REPO_ROOT, copy_project, free_port, stop_group, wait_for_http
 
 VENV_BIN = Path(sys.executable).parent
+
+# Folders whose tests share a costly session fixture of their own conftest (a trained workspace, a live
+# model API, published images): under pytest-xdist each runs on one worker, so that fixture is built once.
+SHARED_FOLDERS = ("services/model-api/tests", "tests/delivery", "services/trainer/tests")
+# Under xdist these start first: the compose stack is the longest chain of waits, the folders the largest units.
+FIRST = ("tests/compose/test_compose_stack.py", *SHARED_FOLDERS)
+
+
+def xdist_scope(nodeid: str) -> str:
+    """The unit pytest-xdist gives one worker: the test's module, or its SHARED_FOLDERS folder."""
+    path = nodeid.split("::", 1)[0]
+    return next((f for f in SHARED_FOLDERS if path.startswith(f + "/")), path)
+
+
+def pytest_collection_modifyitems(config, items):
+    """On xdist workers, order the collection FIRST-units first (stable otherwise); every worker sorts the
+    same way, and scripts/test.sh keeps that order (`--no-loadscope-reorder`). Serial runs keep theirs."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        rank = {unit: i for i, unit in enumerate(FIRST)}
+        items.sort(key=lambda item: rank.get(xdist_scope(item.nodeid), len(FIRST)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadscope` with SHARED_FOLDERS as units (xdist's own scope is the module)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FolderScopeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return FolderScopeScheduling(config, log)
+
+
+@contextlib.contextmanager
+def xdist_run_lock(name: str):
+    """Hold a file lock shared by the pytest-xdist workers of this run (no lock without xdist).
+
+    For one-time work such as image builds: two workers building the same new layers at once both pay
+    for them; one after the other, the second takes them from the cache.
+    """
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run:
+        yield
+        return
+    from filelock import FileLock
+
+    with FileLock(Path(tempfile.gettempdir()) / f"soilci-tests-{run}-{name}.lock"):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +116,8 @@ def built_images(docker_client):
     from soilci.images import SERVICES, build_image
 
     tag = f"test-{os.getpid()}-{secrets.token_hex(3)}"
-    built = {svc: build_image(svc, client=docker_client, tag=tag).tag for svc in SERVICES}
+    with xdist_run_lock("built-images"):  # one worker builds the new layers, the others take them from the cache
+        built = {svc: build_image(svc, client=docker_client, tag=tag).tag for svc in SERVICES}
     yield built
     for name in built.values():
         try:
