@@ -148,8 +148,6 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     app.include_router(model_routes.router)
     app.include_router(health.router)
     app.include_router(drift.router)
-    if lean_predict:  # inside the metrics middleware, so its requests are counted and timed the same way
-        app.add_middleware(PredictMiddleware, api=app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
 
     @app.exception_handler(InvalidRequest)
@@ -170,6 +168,8 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
         return schema
 
     app.openapi = openapi
+    if lean_predict:  # last: the middleware stack is built here, with the handlers above
+        PredictMiddleware.install(app)
     if model is not None:
         set_ready(app, model, run_self_check(model))
     return app

@@ -1,11 +1,11 @@
 """POST /v1/predict as a bare ASGI handler in front of FastAPI's routing, for the one request that is hot.
 
-FastAPI's router, exception middleware, request object and dependency solving cost several times
-the work of a one-spectrum prediction. ``PredictMiddleware`` sits inside ``MetricsMiddleware`` and
-Starlette's ``ServerErrorMiddleware`` and answers exactly ``POST /v1/predict`` itself, with the same
-body limits and deadline (``body.BodyGate``), the same checks, model, interval, domain flag,
-counters and live-drift window, and the same status, headers and JSON for every answer, refusals
-included; every other request goes on to FastAPI. The FastAPI route in ``routes/predict.py`` stays:
+FastAPI's middleware, router, exception handling, request object and dependency solving cost
+several times the work of a one-spectrum prediction. ``PredictMiddleware`` sits in front of
+FastAPI's middleware stack and answers exactly ``POST /v1/predict`` itself, with the same body
+limits and deadline (``body.BodyGate``), the same checks, model, interval, domain flag, counters,
+request metrics and live-drift window, and the same status, headers and body for every answer,
+refusals and the 500 of an unexpected error included; every other request goes on to FastAPI. The FastAPI route in ``routes/predict.py`` stays:
 it describes the endpoint in the OpenAPI document, and it is the reference the tests compare this
 path with, request by request (``tests/test_predict_asgi.py``).
 
@@ -17,10 +17,12 @@ name what is wrong, in the route's order.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from soil_model_api.body import SMALL_BODY
@@ -31,10 +33,12 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from soil_model_api.app import Serving
+    from soil_model_api.metrics import ServiceMetrics
     from soil_model_api.served_model import LoadedModel
 
 PATH = "/v1/predict"
 JSON = (b"content-type", b"application/json")
+SERVER_ERROR = PlainTextResponse("Internal Server Error", status_code=500)  # ServerErrorMiddleware's, debug off
 
 
 def answer(model: LoadedModel, serving: Serving, body: bytes | bytearray) -> bytes:
@@ -73,26 +77,43 @@ def response_headers(body: bytes, extra: dict[str, str] | None = None) -> list[t
 class PredictMiddleware:
     """Answers ``POST /v1/predict`` without FastAPI's routing; passes every other request to ``app``.
 
+    It is the outermost layer (``install``), so it also does for its requests what the layers it
+    skips do: ``MetricsMiddleware``'s count and timing, and ``ServerErrorMiddleware``'s plain 500 for
+    an unexpected error, which is then raised on to the server to be logged.
+
     Args:
-        app: the rest of the middleware stack and the router.
-        api: the FastAPI application, whose ``state`` holds the model and its ``Serving``.
+        app: the FastAPI application's own middleware stack.
+        api: the FastAPI application, whose ``state`` holds the model, its ``Serving`` and the metrics.
     """
 
     def __init__(self, app: ASGIApp, api: FastAPI):
         self.app = app
         self.api = api
-        # The route FastAPI would have matched: scope["route"] names it, for the metrics' route label.
+        self.metrics: ServiceMetrics = api.state.metrics
+        # The route FastAPI would have matched: scope["route"] names it, as routing would.
         self.route = next(r for r in router.routes if getattr(r, "path", None) == PATH)
+
+    @classmethod
+    def install(cls, api: FastAPI) -> None:
+        """Put the middleware in front of ``api``'s middleware stack, built now (add no middleware after)."""
+        api.middleware_stack = cls(api.build_middleware_stack(), api)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST" or scope.get("root_path"):
             await self.app(scope, receive, send)
             return
+        start = time.perf_counter()
         scope["route"] = self.route
-        status, headers, body = await self.respond(scope, receive)
-        start: Message = {"type": "http.response.start", "status": status, "headers": headers}
-        await send(start)
+        try:
+            status, headers, body = await self.respond(scope, receive)
+        except Exception:
+            self.metrics.observe("POST", PATH, 500, time.perf_counter() - start)
+            await SERVER_ERROR(scope, receive, send)
+            raise
+        response_start: Message = {"type": "http.response.start", "status": status, "headers": headers}
+        await send(response_start)
         await send({"type": "http.response.body", "body": body})
+        self.metrics.observe("POST", PATH, status, time.perf_counter() - start)
 
     async def respond(self, scope: Scope, receive: Receive) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """Status, headers and body of the answer; an unexpected error propagates (a 500, as from the route)."""

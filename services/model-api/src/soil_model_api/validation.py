@@ -161,7 +161,7 @@ class BandSchema:
         """
         if n_objects == 0:
             start = body.find(b"[")
-            return all(body.find(c, start) < 0 for c in (b"t", b"f", b"n"))
+            return body.find(b"t", start) < 0 and body.find(b"f", start) < 0 and body.find(b"n", start) < 0
         return b"true" not in body and b"false" not in body and b"null" not in body
 
     def _spectra(self, doc: Any) -> list:
