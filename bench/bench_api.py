@@ -243,14 +243,39 @@ def load_estimator(model_dir: Path):
     return mlflow.sklearn.load_model(str(model_dir))
 
 
-def fold(estimator) -> tuple[np.ndarray, float]:
-    """The default pipeline (log10, negative, resampling matrix, PLS) as -log10(R) @ weights + offset."""
-    names = [name for name, _ in estimator.steps]
-    if names != ["log10", "absorbance", "resample", "model"]:
-        raise SystemExit(f"bench_api: the floor folds the default pipeline only, not {names}")
-    resample, pls = estimator.named_steps["resample"].kw_args["b"], estimator.named_steps["model"]
-    coef = np.asarray(pls.coef_, dtype=np.float64)[0]
-    return resample @ coef, float(np.ravel(pls.intercept_)[0] - pls._x_mean @ coef)
+# Steps the floor runs as they are (not linear, or a matrix before a step that is not); every step
+# after the last of them, and PLS, is folded into one weight vector.
+FLOOR_STEPS = {"log10": "log10", "absorbance": "negative", "resample": "resample", "snv": "snv"}
+NONLINEAR = {"log10", "snv"}
+
+
+def fold(estimator, n_bands: int) -> dict[str, np.ndarray]:
+    """The trainer's pipeline as the floor's arithmetic: its own steps up to the last nonlinear one, then
+    ``x @ weights + offset`` for the rest (Savitzky-Golay, resampling, centring and PLS are linear in x).
+
+    Returns ``ops`` (names the floor applies in order: log10, negative, resample, snv), ``resample``
+    (the resampling matrix, when used), ``weights`` (n_features,) and ``offset``, for ``np.savez``.
+    The folded part is probed with the identity matrix, so it holds for any linear tail.
+    """
+    from sklearn.pipeline import Pipeline
+
+    steps = list(estimator.steps)
+    if steps[-1][0] != "model" or any(name not in (*FLOOR_STEPS, "savgol") for name, _ in steps[:-1]):
+        raise SystemExit(f"bench_api: the floor folds the trainer's pipelines only, not {[n for n, _ in steps]}")
+    cut = max((i + 1 for i, (name, _) in enumerate(steps) if name in NONLINEAR), default=0)
+    ops, resample = [], None
+    for name, step in steps[:cut]:
+        ops.append(FLOOR_STEPS[name])
+        if name == "resample":
+            resample = np.asarray(step.kw_args["b"], dtype=np.float64)
+    tail = Pipeline(steps[cut:])
+    width = Pipeline(steps[:cut]).transform(np.ones((1, n_bands))).shape[1] if cut else n_bands
+    base = np.asarray(tail.predict(np.zeros((1, width))), dtype=np.float64).ravel()
+    weights = np.asarray(tail.predict(np.eye(width)), dtype=np.float64).ravel() - base[0]
+    out = {"ops": np.array(ops, dtype="U16"), "weights": weights, "offset": np.float64(base[0])}
+    if resample is not None:
+        out["resample"] = resample
+    return out
 
 
 def mlserver_repository(workdir: Path, estimator, http_port: int, grpc_port: int) -> Path:
@@ -371,8 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     if "floor" in args.anchors:
         port = free_port()
-        weights, offset = fold(estimator)
-        np.savez(workdir / "folded.npz", weights=weights, offset=offset)
+        np.savez(workdir / "folded.npz", **fold(estimator, len(bands)))
         servers["floor (ASGI)"] = {
             "port": port, "path": "/predict", "ready": "/ping",
             "cmd": [sys.executable, str(REPO_ROOT / "bench" / "_asgi_floor.py"), str(port),

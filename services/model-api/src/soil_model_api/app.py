@@ -21,6 +21,7 @@ from soil_model_api.errors import ConfigError
 from soil_model_api.live_drift import check_on_schedule, live_drift_for
 from soil_model_api.metrics import MetricsMiddleware, ServiceMetrics
 from soil_model_api.model_loader import load_model
+from soil_model_api.predict_asgi import PredictMiddleware
 from soil_model_api.routes import drift, health, predict
 from soil_model_api.routes import model as model_routes
 from soil_model_api.schemas import predict_request_body
@@ -102,8 +103,13 @@ async def load_until_ready(app: FastAPI) -> None:
         return
 
 
-def create_app(settings: Settings | None = None, model: LoadedModel | None = None) -> FastAPI:
-    """The app; with ``model`` it serves that model at once, else it loads the configured one at start."""
+def create_app(settings: Settings | None = None, model: LoadedModel | None = None, lean_predict: bool = True
+               ) -> FastAPI:
+    """The app; with ``model`` it serves that model at once, else it loads the configured one at start.
+
+    ``lean_predict`` False leaves ``POST /v1/predict`` to the FastAPI route (``routes/predict.py``)
+    instead of ``predict_asgi.PredictMiddleware``: the same answers, for tests and profiles to compare.
+    """
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -130,6 +136,9 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
         lifespan=lifespan,
         static_url=DOCS_ASSETS,
         swagger_ui_parameters={"validatorUrl": None},
+        # No OpenTelemetry: the service's metrics are Prometheus (/metrics). Left on, FastAPI asks
+        # OpenTelemetry's global providers on every request whether one has been configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.model_state = ModelState()
@@ -159,6 +168,8 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
         return schema
 
     app.openapi = openapi
+    if lean_predict:  # last: the middleware stack is built here, with the handlers above
+        PredictMiddleware.install(app)
     if model is not None:
         set_ready(app, model, run_self_check(model))
     return app

@@ -9,10 +9,13 @@ sending within ``timeout`` seconds. Parsing itself is bounded by ``validation.Ba
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import types
+from collections.abc import AsyncIterator, Coroutine, Generator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
+from starlette.types import Receive
 
 from soil_model_api.validation import InvalidRequest
 
@@ -48,6 +51,21 @@ class BodyGate:
         self.slots = max(1, memory_bytes // limit)
         self._large = asyncio.Semaphore(self.slots)
 
+    def declared_size(self, content_type: str | None, encoding: str | None, length: str | None) -> int | None:
+        """The body's declared length (None: not declared), once its headers say it is JSON within the limit.
+
+        Raises:
+            InvalidRequest: 415 not JSON (or compressed), 413 declared longer than the limit.
+        """
+        if content_type != "application/json" or encoding is not None:  # the common header needs no parsing
+            wrong = media_problem(content_type, encoding)
+            if wrong:
+                raise InvalidRequest(415, [header_problem("content-type", wrong, "unsupported_media_type")], CLOSE)
+        size = int(length) if length and length.isascii() and length.isdigit() else None
+        if size is not None and size > self.limit:
+            raise InvalidRequest(413, [self._too_large(f"body of {size} bytes")], CLOSE)
+        return size
+
     @asynccontextmanager
     async def admit(self, request: Request) -> AsyncIterator[bytes | bytearray]:
         """The whole body, held (and counted against the slots) for the ``async with`` block.
@@ -57,40 +75,68 @@ class BodyGate:
                 400 the client went away.
         """
         headers = request.headers
-        wrong = media_problem(headers.get("content-type"), headers.get("content-encoding"))
-        if wrong:
-            raise InvalidRequest(415, [header_problem("content-type", wrong, "unsupported_media_type")], CLOSE)
-        declared = headers.get("content-length")
-        size = int(declared) if declared and declared.isdigit() else None
-        if size is not None and size > self.limit:
-            raise InvalidRequest(413, [self._too_large(f"body of {size} bytes")], CLOSE)
-        large = size is None or size > SMALL_BODY
-        if large:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    await self._large.acquire()
-            except TimeoutError:
-                raise InvalidRequest(503, [body_problem(
-                    f"{self.slots} large bodies are being read; none finished within "
-                    f"{self.timeout:g} s (MODEL_API_BODY_TIMEOUT_SECONDS); retry", "busy")],
-                    {"Retry-After": "1"}) from None
-        try:
-            try:
-                async with asyncio.timeout(self.timeout):  # counted from admission, not arrival
-                    body = await self._read(request)
-            except TimeoutError:
-                raise InvalidRequest(408, [body_problem(
-                    f"the body did not arrive within {self.timeout:g} s "
-                    "(MODEL_API_BODY_TIMEOUT_SECONDS)", "timeout")], CLOSE) from None
-            yield body
-        finally:
-            if large:
-                self._large.release()
+        size = self.declared_size(headers.get("content-type"), headers.get("content-encoding"),
+                                  headers.get("content-length"))
+        if size is not None and size <= SMALL_BODY:
+            yield await self.read(request.receive)
+            return
+        async with self.slot():
+            yield await self.read(request.receive)
 
-    async def _read(self, request: Request) -> bytes | bytearray:
-        buffer: bytes | bytearray = b""
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """One of the ``slots`` for a large or undeclared body, held for the block.
+
+        Raises:
+            InvalidRequest: 503 when none frees within ``timeout``.
+        """
         try:
-            async for chunk in request.stream():
+            async with asyncio.timeout(self.timeout):
+                await self._large.acquire()
+        except TimeoutError:
+            raise InvalidRequest(503, [body_problem(
+                f"{self.slots} large bodies are being read; none finished within "
+                f"{self.timeout:g} s (MODEL_API_BODY_TIMEOUT_SECONDS); retry", "busy")],
+                {"Retry-After": "1"}) from None
+        try:
+            yield
+        finally:
+            self._large.release()
+
+    async def read(self, receive: Receive) -> bytes | bytearray:
+        """The body from ASGI ``receive``, within ``timeout`` seconds (counted from admission, not arrival).
+
+        The deadline's timer is armed only when a ``receive()`` has to wait: a small body usually
+        arrived with the head, and a timer per request would cost more than a tenth of a
+        one-spectrum prediction. A body that keeps the server waiting gets the same deadline,
+        counted from the call.
+
+        Raises:
+            InvalidRequest: 413 longer than the limit, 408 not sent in time, 400 the client went away.
+        """
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        buffer: bytes | bytearray = b""
+        while True:
+            pending = receive()
+            message = None
+            if type(pending) is types.CoroutineType:
+                try:
+                    waiting = pending.send(None)
+                except StopIteration as done:  # answered at once: nothing to wait for
+                    message = done.value
+                else:
+                    pending = _resume(pending, waiting)
+            if message is None:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        message = await pending
+                except TimeoutError:
+                    raise InvalidRequest(408, [body_problem(
+                        f"the body did not arrive within {self.timeout:g} s "
+                        "(MODEL_API_BODY_TIMEOUT_SECONDS)", "timeout")], CLOSE) from None
+            kind = message["type"]
+            if kind == "http.request":
+                chunk = message.get("body", b"")
                 if len(buffer) + len(chunk) > self.limit:
                     raise InvalidRequest(413, [self._too_large("body")], CLOSE)
                 if not buffer:
@@ -99,14 +145,41 @@ class BodyGate:
                     if isinstance(buffer, bytes):
                         buffer = bytearray(buffer)
                     buffer += chunk
-        except ClientDisconnect:
-            raise InvalidRequest(400, [body_problem("the client closed the connection before the body ended",
-                                                    "disconnected")]) from None
-        return buffer  # orjson and the checks read a bytearray as they read bytes
+                if not message.get("more_body", False):
+                    return buffer  # orjson and the checks read a bytearray as they read bytes
+            elif kind == "http.disconnect":
+                raise InvalidRequest(400, [body_problem("the client closed the connection before the body ended",
+                                                        "disconnected")])
 
     def _too_large(self, what: str) -> dict:
         return body_problem(f"{what} is above the limit of {self.limit} bytes ({self.origin}; max_body_bytes in "
                             "GET /v1/model); split it into smaller requests", "too_large")
+
+
+@types.coroutine
+def _resume(pending: Coroutine[Any, Any, Any], waiting: Any) -> Generator[Any, Any, Any]:
+    """Await a coroutine that has already been started and yielded ``waiting`` (what ``yield from`` does).
+
+    ``BodyGate.read`` starts each ``receive()`` by hand to see whether it answers at once; one that
+    waits is finished through this, under the deadline: what the event loop sends or throws in
+    (a wake-up, the deadline's cancellation) goes on to ``pending``.
+    """
+    while True:
+        try:
+            value = yield waiting
+        except GeneratorExit:
+            pending.close()
+            raise
+        except BaseException as exc:  # noqa: BLE001 - CancelledError included: forwarded, not handled
+            try:
+                waiting = pending.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                waiting = pending.send(value)
+            except StopIteration as done:
+                return done.value
 
 
 def header_problem(name: str, msg: str, kind: str) -> dict:

@@ -7,6 +7,7 @@ request costs two matrix products and a few vectorised comparisons. Mirrors
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,22 @@ class DomainJudge:
         self.half_width, self.coverage = width.half_width, width.coverage
         self.target_min, self.target_max = domain.target_min, domain.target_max
 
+    def plausible(self, spectra: np.ndarray) -> bool:
+        """True when every value of the (n, n_bands) array is finite and every spectrum is on the model's scale.
+
+        A cheap all-clear (two or three reductions) for what ``check_scale`` and
+        ``BandSchema.check_finite`` accept; when it is False those two name what is wrong.
+        """
+        low = float(np.minimum.reduce(spectra, axis=None))
+        if spectra.shape[0] == 1:
+            high = lowest_max = float(np.maximum.reduce(spectra, axis=None))
+        else:
+            row_max = np.maximum.reduce(spectra, axis=1)
+            high, lowest_max = float(row_max.max()), float(row_max.min())
+        # NaN makes min and max NaN, and every comparison with NaN is False.
+        return (math.isfinite(low) and math.isfinite(high) and low >= self.min_low and high <= self.max_high
+                and lowest_max >= self.max_low)
+
     def check_scale(self, spectra: np.ndarray) -> None:
         """Refuse (422) spectra whose values cannot be on the model's input scale, naming the likely one.
 
@@ -80,31 +97,40 @@ class DomainJudge:
         centred = features - self.mean
         scores = centred @ self.loadings
         t2 = (scores * scores) @ self.inv_var
-        q = np.maximum(np.einsum("ij,ij->i", centred, centred) - np.einsum("ij,ij->i", scores, scores), 0.0)
-        return t2, q
+        q = np.vecdot(centred, centred) - np.vecdot(scores, scores)  # row-wise squared norms
+        return t2, np.maximum(q, 0.0, out=q)
 
     def results(self, predictions: np.ndarray, scored: tuple[np.ndarray, np.ndarray] | None) -> list[dict[str, Any]]:
         """One context object per prediction (see ``schemas.SpectrumResult``)."""
+        return self.assess(predictions, scored)[0]
+
+    def assess(self, predictions: np.ndarray, scored: tuple[np.ndarray, np.ndarray] | None
+               ) -> tuple[list[dict[str, Any]], int]:
+        """``results`` and how many of them are out of domain.
+
+        Per spectrum in Python floats: the same IEEE arithmetic as numpy's, without its per-call cost
+        for the one or few spectra of most requests.
+        """
         values = predictions.tolist()
+        target, unit = self.target, self.unit
         if scored is None:
-            return [{"value": v, "target": self.target, "unit": self.unit, "interval": None, "t2": None,
-                     "q": None, "in_domain": None, "in_calibration_range": None, "reason": NO_DOMAIN}
-                    for v in values]
-        t2, q = scored
-        lower = (predictions - self.half_width).tolist()
-        upper = (predictions + self.half_width).tolist()
-        t2_out, q_out = t2 > self.t2_limit, q > self.q_limit
-        in_range = ((predictions >= self.target_min) & (predictions <= self.target_max)).tolist()
+            return [{"value": v, "target": target, "unit": unit, "interval": None, "t2": None, "q": None,
+                     "in_domain": None, "in_calibration_range": None, "reason": NO_DOMAIN} for v in values], 0
+        half, coverage, t2_limit, q_limit = self.half_width, self.coverage, self.t2_limit, self.q_limit
+        low, high = self.target_min, self.target_max
         out = []
-        for i, value in enumerate(values):
-            inside = not (t2_out[i] or q_out[i])
+        outside = 0
+        for value, t2, q in zip(values, scored[0].tolist(), scored[1].tolist(), strict=True):
+            inside = not (t2 > t2_limit or q > q_limit)
+            if not inside:
+                outside += 1
             out.append({
-                "value": value, "target": self.target, "unit": self.unit,
-                "interval": {"lower": lower[i], "upper": upper[i], "coverage": self.coverage},
-                "t2": float(t2[i]), "q": float(q[i]), "in_domain": inside, "in_calibration_range": in_range[i],
-                "reason": None if inside else self.reason(float(t2[i]), float(q[i])),
+                "value": value, "target": target, "unit": unit,
+                "interval": {"lower": value - half, "upper": value + half, "coverage": coverage},
+                "t2": t2, "q": q, "in_domain": inside, "in_calibration_range": low <= value <= high,
+                "reason": None if inside else self.reason(t2, q),
             })
-        return out
+        return out, outside
 
     def reason(self, t2: float, q: float) -> str:
         """Which limit a spectrum exceeds and by how much, in words."""

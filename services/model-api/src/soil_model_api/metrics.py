@@ -110,7 +110,8 @@ class RatioHistogram:
         self.name, self.documentation, self.labels = name, documentation, labels
         self.bounds = np.asarray(buckets, dtype=np.float64)
         self._bounds = [float(b) for b in buckets]
-        self.counts = np.zeros(len(buckets) + 1, dtype=np.int64)  # last: above the highest bound (+Inf)
+        # Python ints: one of them grows by one per spectrum, which is cheaper than indexing numpy.
+        self.counts = [0] * (len(buckets) + 1)  # last: above the highest bound (+Inf)
         self.total = 0.0
 
     def observe_one(self, value: float) -> None:
@@ -122,7 +123,8 @@ class RatioHistogram:
     def observe_many(self, values: np.ndarray) -> None:
         """Add every finite value of ``values`` (any shape)."""
         values = values[np.isfinite(values)]
-        self.counts += np.bincount(np.searchsorted(self.bounds, values, side="left"), minlength=len(self.counts))
+        added = np.bincount(np.searchsorted(self.bounds, values, side="left"), minlength=len(self.counts))
+        self.counts = [a + b for a, b in zip(self.counts, added.tolist(), strict=True)]
         self.total += float(values.sum())
 
     def family(self) -> HistogramMetricFamily:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -161,7 +162,8 @@ class CompiledPipeline:
         if features.ndim != 2 or features.shape[1] != self.x_mean.shape[0]:
             raise ValueError(f"the model expects {self.x_mean.shape[0]} preprocessed features, got shape "
                              f"{features.shape}")
-        if not np.isfinite(features).all():
+        # A sum is finite only if every term is; only a sum that is not needs the element-wise check.
+        if not math.isfinite(features.sum()) and not np.isfinite(features).all():
             raise ValueError("Input X contains NaN or infinity after preprocessing")
         out = (features - self.x_mean) @ self.coef.T + self.intercept
         return (out.ravel() if self.one_target else out), features

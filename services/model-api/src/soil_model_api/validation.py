@@ -81,12 +81,26 @@ class BandSchema:
         return f"{self.bands[0]}, {self.bands[1]}, ..., {self.bands[-1]}"
 
     def parse(self, body: bytes | bytearray) -> np.ndarray:
-        """A (n_spectra, n_bands) float64 array, or InvalidRequest (422, or 413 above max_batch)."""
+        """A (n_spectra, n_bands) float64 array of finite values, or InvalidRequest (422, or 413 above max_batch)."""
+        values, by_name = self.read_values(body)
+        self.check_finite(values, by_name)
+        return values
+
+    def read_values(self, body: bytes | bytearray) -> tuple[np.ndarray, list[bool]]:
+        """``parse`` without the finite check: numbers in band order, possibly NaN or infinite (``1e999``),
+        and for each spectrum whether it was an object by band name (for error locations).
+
+        For a caller that bounds the values anyway (``DomainJudge.plausible``) and calls ``check_finite``
+        only when a bound fails, so NaN and Infinity are still named before any other problem of the values.
+        """
         self.check_counts(body)
         doc = decode(body)
         spectra = self._spectra(doc)
-        rows, by_name = self._rows(spectra)
-        n_objects = sum(by_name)
+        if type(spectra[0]) is list and len(spectra) == 1 and len(spectra[0]) == self.n:
+            rows, by_name, n_objects = spectra, [False], 0  # one spectrum in band order: the common request
+        else:
+            rows, by_name = self._rows(spectra)
+            n_objects = sum(by_name)
         # Each quote delimits a key the parse kept ('spectra' and each object's bands): then no key
         # was given twice and no value is a string. Otherwise look for duplicates the slow way.
         plain = occurs(body, b'"', 2 * (len(doc) + self.n * n_objects))
@@ -102,16 +116,20 @@ class BandSchema:
                 values = None
         if values is None:
             values = self._convert_slowly(rows, by_name)
+        return values, by_name
+
+    def check_finite(self, values: np.ndarray, by_name: list[bool]) -> None:
+        """422 naming each NaN or infinite value of ``read_values``' array (the first ``MAX_REPORTED``)."""
         finite = np.isfinite(values)
-        if not finite.all():
-            bad = np.argwhere(~finite)
-            errors = [
-                problem(self._loc(int(i), int(j), by_name), f"{self._label(int(j))}: {_number_text(values[i, j])} "
-                        "is not allowed; band values must be finite numbers", "finite_number")
-                for i, j in bad[:MAX_REPORTED]
-            ]
-            raise InvalidRequest(422, _with_count(errors, len(bad)))
-        return values
+        if finite.all():
+            return
+        bad = np.argwhere(~finite)
+        errors = [
+            problem(self._loc(int(i), int(j), by_name), f"{self._label(int(j))}: {_number_text(values[i, j])} "
+                    "is not allowed; band values must be finite numbers", "finite_number")
+            for i, j in bad[:MAX_REPORTED]
+        ]
+        raise InvalidRequest(422, _with_count(errors, len(bad)))
 
     def check_counts(self, body: bytes | bytearray) -> None:
         """413 before parsing when the body has more values or arrays than ``COUNT_SLACK`` full batches.
@@ -143,7 +161,7 @@ class BandSchema:
         """
         if n_objects == 0:
             start = body.find(b"[")
-            return all(body.find(c, start) < 0 for c in (b"t", b"f", b"n"))
+            return body.find(b"t", start) < 0 and body.find(b"f", start) < 0 and body.find(b"n", start) < 0
         return b"true" not in body and b"false" not in body and b"null" not in body
 
     def _spectra(self, doc: Any) -> list:
@@ -293,12 +311,12 @@ def refuse_duplicate_keys(body: bytes | bytearray) -> None:
 
 def decode(body: bytes | bytearray) -> Any:
     """Parse JSON with orjson; NaN/Infinity tokens (not JSON, but common) are parsed to be named later."""
-    if not body.strip():
-        raise InvalidRequest(422, [problem([], "the request body is empty; send {\"spectra\": [...]}", "missing")])
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         strict_error = str(exc)
+    if not body.strip():
+        raise InvalidRequest(422, [problem([], "the request body is empty; send {\"spectra\": [...]}", "missing")])
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):

@@ -1,4 +1,9 @@
-"""POST /v1/predict: validate the raw body against the model's bands, predict, answer with orjson."""
+"""POST /v1/predict: validate the raw body against the model's bands, predict, answer with orjson.
+
+The service answers this endpoint in ``predict_asgi.PredictMiddleware``, before FastAPI's routing;
+this route describes it in the OpenAPI document and is the reference that path is tested against
+(and what serves it with ``create_app(lean_predict=False)``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from soil_model_api.schemas import ERROR_RESPONSES, PredictResponse, predict_req
 from soil_model_api.validation import InvalidRequest, problem
 
 router = APIRouter(tags=["predict"])
+NOT_LOADED = orjson.dumps({"detail": "model not loaded yet; see GET /readyz"})
 
 
 async def read_spectra(serving, request: Request) -> np.ndarray:
@@ -42,8 +48,7 @@ async def predict(request: Request) -> Response:
     app = request.app
     model = app.state.model_state.model
     if model is None:
-        return Response(orjson.dumps({"detail": "model not loaded yet; see GET /readyz"}), status_code=503,
-                        media_type="application/json")
+        return Response(NOT_LOADED, status_code=503, media_type="application/json")
     serving = app.state.serving
     spectra = await read_spectra(serving, request)
     judge = serving.judge
