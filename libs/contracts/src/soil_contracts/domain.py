@@ -67,6 +67,8 @@ class ApplicabilityDomain(Record):
         scale, value_range: the input scale and its plausible values.
         intervals: conformal half-widths per coverage; ``default_coverage`` is the one served.
         interval_method: how the widths were calibrated (library, method, folds).
+        limit_method: how the T2/Q limits were set; files written before it was recorded used the
+            parametric limits (F distribution for T2, Jackson-Mudholkar for Q).
     """
 
     kind: str = "applicability domain"
@@ -91,6 +93,7 @@ class ApplicabilityDomain(Record):
     intervals: list[IntervalWidth] = Field(min_length=1)
     default_coverage: float = 0.9
     interval_method: str = ""
+    limit_method: str = "parametric: F for Hotelling T2 (Tracy, Young & Mason 1992), Jackson-Mudholkar for Q"
 
     @model_validator(mode="after")
     def _consistent(self) -> ApplicabilityDomain:

@@ -118,7 +118,7 @@ def calibration_domain(
     widths = conformal_half_widths(regressor, features, training.target, fitted.cv_folds, params.seed)
     return fit_domain(fitted.pipeline, training.spectra, training.target, target_name=target.name,
                       target_unit=target.unit, scale=target.scale, intervals=widths,
-                      interval_method=interval_method(fitted.cv_folds))
+                      interval_method=interval_method(fitted.cv_folds), seed=params.seed)
 
 
 def pipeline_selection(fitted: FittedModel, params: TrainParams) -> PipelineSelection:
