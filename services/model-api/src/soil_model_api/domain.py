@@ -152,7 +152,8 @@ class DomainJudge:
         return {"components": len(d.components), "explained_variance": d.explained_variance,
                 "flag_confidence": d.flag_confidence, "t2_limit": self.t2_limit, "q_limit": self.q_limit,
                 "target_min": d.target_min, "target_max": d.target_max, "coverage": self.coverage,
-                "half_width": self.half_width, "interval_method": d.interval_method, "n_samples": d.n_samples}
+                "half_width": self.half_width, "interval_method": d.interval_method, "limit_method": d.limit_method,
+                "n_samples": d.n_samples}
 
 
 def conversion_hint(scale: Scale) -> str:
