@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import simdjson
 
 MAX_REPORTED = 10  # errors listed per response; the count says how many there were in all
 # Bytes one band value may take in a body. A float64's shortest round-trip text is at most 24
@@ -94,6 +95,9 @@ class BandSchema:
         only when a bound fails, so NaN and Infinity are still named before any other problem of the values.
         """
         self.check_counts(body)
+        values = self._read_plain(body)
+        if values is not None:
+            return values, [False] * len(values)
         doc = decode(body)
         spectra = self._spectra(doc)
         if type(spectra[0]) is list and len(spectra) == 1 and len(spectra[0]) == self.n:
@@ -117,6 +121,39 @@ class BandSchema:
         if values is None:
             values = self._convert_slowly(rows, by_name)
         return values, by_name
+
+    def _read_plain(self, body: bytes | bytearray) -> np.ndarray | None:
+        """The values of the common body, ``{"spectra": [[n numbers], ...]}``, parsed straight into float64.
+
+        simdjson validates the whole document (RFC 8259, UTF-8) and copies the numbers into one buffer
+        without a Python float per value: about 2.5x faster than ``orjson.loads`` and ``np.array``
+        for one spectrum. Taken only when nothing could be ambiguous: the body's only string is the
+        one key (two quotes: no duplicate keys, no string values), that key is ``spectra``, it holds
+        1 to ``max_batch`` arrays of exactly ``n`` values, and no array is nested in them (the body's
+        ``[`` are the outer array's and the rows'). Numbers that are not finite float64 (``1e999``,
+        integers beyond 64 bits), ``true``/``false``/``null``, NaN or Infinity tokens make simdjson
+        refuse. Anything else, valid or not, returns None and goes the ``orjson`` way, which names
+        what is wrong.
+        """
+        if not occurs(body, b'"', 2):
+            return None
+        try:
+            doc = simdjson.Parser().parse(body)
+            if type(doc) is not simdjson.Object or len(doc) != 1:
+                return None
+            spectra = doc.get("spectra")
+            if type(spectra) is not simdjson.Array:
+                return None
+            m, n = len(spectra), self.n
+            if not 0 < m <= self.max_batch or body.count(b"[") != m + 1:
+                return None
+            for spectrum in spectra:
+                if type(spectrum) is not simdjson.Array or len(spectrum) != n:
+                    return None
+            values = np.frombuffer(spectra.as_buffer(of_type="d"), dtype=np.float64)
+        except Exception:  # noqa: BLE001 - whatever simdjson refuses, the orjson way reads or names
+            return None
+        return values.reshape(m, n) if values.size == m * n else None
 
     def check_finite(self, values: np.ndarray, by_name: list[bool]) -> None:
         """422 naming each NaN or infinite value of ``read_values``' array (the first ``MAX_REPORTED``)."""
