@@ -62,9 +62,9 @@ class SpectraWindow:
         if n == 0:
             return
         self.seen += n
-        if n == 1:  # the common request: one row copied, no slicing arithmetic
+        if n == 1:  # the common request: one row copied (its leading axis of 1 broadcast away), no slicing
             i = self._next
-            self._rows[i] = spectra[0]
+            self._rows[i] = spectra
             self._outside[i] = bool(outside[0]) if outside is not None else False
             self._next = (i + 1) % self.capacity
             self.size = min(self.size + 1, self.capacity)
