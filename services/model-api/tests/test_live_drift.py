@@ -128,7 +128,9 @@ def test_scheduled_check_publishes_the_verdict_without_a_request(services, model
 def test_out_of_domain_spectra_show_in_the_window_ratio_and_the_histograms(model_dir, benchmark):
     loaded = load_from_dir(model_dir)
     app = create_app(Settings(model_dir=model_dir, drift_window=20, drift_interval_seconds=0), model=loaded)
-    far = benchmark.spectra[:10] * 1.6  # a gain far outside the calibration spectra
+    # A tilt from x0.5 to x1.5 across the bands: a shape far outside the calibration spectra (a uniform gain
+    # is not: in absorbance it is an offset along the brightness the calibration soils already vary in).
+    far = benchmark.spectra[:10] * np.linspace(0.5, 1.5, benchmark.spectra.shape[1])
 
     async def run():
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
