@@ -46,7 +46,7 @@ class Serving:
         self.judge = DomainJudge(loaded.domain, Scale(info.scale) if info.scale else None, info.target, info.unit)
         head = orjson.dumps({"model_name": info.name, "model_version": info.version, "target": info.target,
                              "unit": info.unit, "bands": loaded.bands})
-        self.prefix = head[:-1] + b',"predictions":'
+        self.prefix = head[:-1] + b","
         # The model and its domain as one matrix product (None: they are computed one after the other).
         self.fused = FusedScorer.build(loaded, self.judge)
         self._traffic = metrics.traffic

@@ -155,8 +155,9 @@ def answer_spectra(model: LoadedModel, serving: Serving, spectra: np.ndarray) ->
     serving.count(len(values), outside)
     serving.live.observe(spectra, None if t2 is None else (t2, q), getattr(judge, "t2_limit", None),
                          getattr(judge, "q_limit", None))
-    # Constant fields are serialised once per model; only the predictions and their context change.
-    return b"".join((serving.prefix, orjson.dumps(values), b',"results":', orjson.dumps(results), b"}"))
+    # Constant fields are serialised once per model (``prefix``: the object up to ``"predictions"``);
+    # only the predictions and their context change, serialised by one orjson call, its "{" cut.
+    return serving.prefix + orjson.dumps({"predictions": values, "results": results})[1:]
 
 
 def unpredictable_rows(model: Any, spectra: np.ndarray) -> list[dict]:
