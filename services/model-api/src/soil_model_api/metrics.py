@@ -63,7 +63,7 @@ class TrafficMetrics(Collector):
         self._latency_bounds = list(LATENCY_BUCKETS)
         self._batch_bounds = list(BATCH_BUCKETS)
         # (method, route, status) -> [count, created]; (method, route) -> [bucket counts..., +Inf, sum, created]
-        self._requests: dict[tuple[str, str, str], list[float]] = {}
+        self._requests: dict[tuple[str, str, int], list[float]] = {}
         self._latency: dict[tuple[str, str], list[float]] = {}
         # (model_name, model_version) -> [spectra, out of domain, created]
         self._scored: dict[tuple[str, str], list[float]] = {}
