@@ -116,6 +116,11 @@ def cases(benchmark) -> dict[str, dict]:
         "band twice": '{"spectra": [' + obj[:-1] + f", {first_band}: 99.0}}]}}",
         "band twice, escaped": '{"spectra": [' + obj[:-1] + f", {escaped}: 99.0}}]}}",
         "band twice in the second spectrum": f'{{"spectra": [{one}, ' + obj[:-1] + f", {first_band}: 1.0}}]}}",
+        # n values per spectrum in all once nested arrays are flattened (what simdjson's as_buffer does)
+        "nested arrays, n values flattened": '{"spectra": [[[], [30.0, 30.0]' + ", 30.0" * (n - 2) + "]]}",
+        "n - 1 and n + 1 values": '{"spectra": [' + row(spectra[0][:-1]) + ", " + row(np.append(spectra[1], 1.0))
+                                  + "]}",
+        "a number beside a spectrum": f'{{"spectra": [{one}, 30.0]}}',
     }
     requests = {name: {"content": body.encode(), "headers": JSON} for name, body in bodies.items()}
     good = bodies["one spectrum"].encode()
@@ -283,3 +288,38 @@ def test_repeated_keys_anywhere_never_pass(body):
         BandSchema(["a", "b"], max_batch=3).parse(body.encode())
 
     assert err.value.status == 422
+
+
+def plain_bodies_and_the_rest(benchmark) -> tuple[list[bytes], list[bytes]]:
+    """The request bodies of ``cases``: those ``BandSchema._read_plain`` must read, and all others."""
+    bodies = {name: r["content"] for name, r in cases(benchmark).items() if isinstance(r.get("content"), bytes)}
+    plain = [bodies[name] for name in (
+        "one spectrum", "two spectra", "pretty-printed", "integers and exponents", "full batch", "out of domain",
+        "escaped key, not repeated", "fraction reflectance", "absorbance", "1e308", "negative")]
+    return plain, [body for body in dict.fromkeys(bodies.values()) if body not in plain]
+
+
+def test_simdjson_reads_the_plain_bodies_exactly_as_orjson_and_leaves_the_rest_to_it(loaded, benchmark, monkeypatch):
+    schema = BandSchema(loaded.bands, MAX_BATCH)
+    plain, rest = plain_bodies_and_the_rest(benchmark)
+
+    def read(body: bytes):
+        try:
+            values, by_name = schema.read_values(body)
+        except InvalidRequest as exc:
+            return exc.status, exc.errors
+        return values, by_name
+
+    fast = [read(body) for body in plain + rest]
+    taken = [schema._read_plain(body) is not None for body in plain + rest]
+    monkeypatch.setattr(BandSchema, "_read_plain", lambda self, body: None)
+    slow = [read(body) for body in plain + rest]
+
+    assert taken == [True] * len(plain) + [False] * len(rest)
+    for (a, a_names), (b, b_names) in zip(fast, slow, strict=True):
+        assert a_names == b_names
+        if isinstance(a, np.ndarray):
+            assert a.dtype == b.dtype == np.float64
+            np.testing.assert_array_equal(a, b)  # bit for bit: the same correctly rounded parse
+        else:
+            assert a == b

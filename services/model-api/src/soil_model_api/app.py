@@ -25,6 +25,7 @@ from soil_model_api.predict_asgi import PredictMiddleware
 from soil_model_api.routes import drift, health, predict
 from soil_model_api.routes import model as model_routes
 from soil_model_api.schemas import predict_request_body
+from soil_model_api.scoring import FusedScorer
 from soil_model_api.served_model import LoadedModel, ModelState, run_self_check
 from soil_model_api.validation import BandSchema, InvalidRequest
 
@@ -45,17 +46,16 @@ class Serving:
         self.judge = DomainJudge(loaded.domain, Scale(info.scale) if info.scale else None, info.target, info.unit)
         head = orjson.dumps({"model_name": info.name, "model_version": info.version, "target": info.target,
                              "unit": info.unit, "bands": loaded.bands})
-        self.prefix = head[:-1] + b',"predictions":'
-        self._predicted = metrics.predictions.labels(info.name or "", info.version or "")
-        self._outside = metrics.out_of_domain.labels(info.name or "", info.version or "")
-        self._batch = metrics.batch_size
+        self.prefix = head[:-1] + b","
+        # The model and its domain as one matrix product (None: they are computed one after the other).
+        self.fused = FusedScorer.build(loaded, self.judge)
+        self._traffic = metrics.traffic
+        self._counts = metrics.traffic.model(info.name or "", info.version or "")
         self.live = live_drift_for(loaded, settings, metrics)
 
     def count(self, n: int, outside: int = 0) -> None:
-        self._predicted.inc(n)
-        if outside:
-            self._outside.inc(outside)
-        self._batch.observe(n)
+        """Count one accepted request of ``n`` spectra, ``outside`` of them out of domain."""
+        self._traffic.observe_batch(self._counts, n, outside)
 
 
 def set_ready(app: FastAPI, loaded: LoadedModel, check: dict) -> None:

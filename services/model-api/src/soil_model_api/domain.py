@@ -106,21 +106,28 @@ class DomainJudge:
 
     def assess(self, predictions: np.ndarray, scored: tuple[np.ndarray, np.ndarray] | None
                ) -> tuple[list[dict[str, Any]], int]:
-        """``results`` and how many of them are out of domain.
+        """``results`` and how many of them are out of domain."""
+        if scored is None:
+            return self.contexts(predictions.tolist(), None, None)
+        return self.contexts(predictions.tolist(), scored[0].tolist(), scored[1].tolist())
+
+    def contexts(self, values: list[float], t2s: list[float] | None, qs: list[float] | None
+                 ) -> tuple[list[dict[str, Any]], int]:
+        """One context object per prediction (``values``, with T2 and Q per spectrum or None: not judged)
+        and how many are out of domain.
 
         Per spectrum in Python floats: the same IEEE arithmetic as numpy's, without its per-call cost
         for the one or few spectra of most requests.
         """
-        values = predictions.tolist()
         target, unit = self.target, self.unit
-        if scored is None:
+        if t2s is None or qs is None:
             return [{"value": v, "target": target, "unit": unit, "interval": None, "t2": None, "q": None,
                      "in_domain": None, "in_calibration_range": None, "reason": NO_DOMAIN} for v in values], 0
         half, coverage, t2_limit, q_limit = self.half_width, self.coverage, self.t2_limit, self.q_limit
         low, high = self.target_min, self.target_max
         out = []
         outside = 0
-        for value, t2, q in zip(values, scored[0].tolist(), scored[1].tolist(), strict=True):
+        for value, t2, q in zip(values, t2s, qs, strict=True):
             inside = not (t2 > t2_limit or q > q_limit)
             if not inside:
                 outside += 1

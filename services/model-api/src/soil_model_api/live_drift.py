@@ -62,9 +62,9 @@ class SpectraWindow:
         if n == 0:
             return
         self.seen += n
-        if n == 1:  # the common request: one row copied, no slicing arithmetic
+        if n == 1:  # the common request: one row copied (its leading axis of 1 broadcast away), no slicing
             i = self._next
-            self._rows[i] = spectra[0]
+            self._rows[i] = spectra
             self._outside[i] = bool(outside[0]) if outside is not None else False
             self._next = (i + 1) % self.capacity
             self.size = min(self.size + 1, self.capacity)
@@ -134,19 +134,21 @@ class LiveDrift:
         self.last: DriftReport | None = None
         self._lock = asyncio.Lock()  # one check at a time; later callers reuse its result
 
-    def observe(self, spectra: np.ndarray, scored: tuple[np.ndarray, np.ndarray] | None,
+    def observe(self, spectra: np.ndarray, scored: tuple[np.ndarray, np.ndarray] | tuple[list, list] | None,
                 t2_limit: float | None, q_limit: float | None) -> None:
-        """Record one accepted request: its spectra into the window, T2/Q into the histograms."""
+        """Record one accepted request: its spectra into the window, T2/Q (arrays or lists of floats,
+        one per spectrum) into the histograms."""
         outside = None
         if scored is not None and t2_limit and q_limit:
             t2, q = scored
             if len(t2) <= SMALL_BATCH:  # Python floats beat numpy's per-call overhead for a few values
                 outside = []
-                for a, b in zip(t2.tolist(), q.tolist(), strict=True):
+                for a, b in zip(as_floats(t2), as_floats(q), strict=True):
                     self.metrics.t2.observe_one(a / t2_limit)
                     self.metrics.q.observe_one(b / q_limit)
                     outside.append(a > t2_limit or b > q_limit)
             else:
+                t2, q = np.asarray(t2, dtype=np.float64), np.asarray(q, dtype=np.float64)
                 self.metrics.t2.observe_many(t2 / t2_limit)
                 self.metrics.q.observe_many(q / q_limit)
                 outside = (t2 > t2_limit) | (q > q_limit)
@@ -205,6 +207,11 @@ class LiveDrift:
             "p_value": json_number(report.p_value),
             "findings": findings(verdict) if verdict is not None else [],
         }
+
+
+def as_floats(values: np.ndarray | list[float]) -> list[float]:
+    """``values`` as a list of Python floats."""
+    return values.tolist() if isinstance(values, np.ndarray) else values
 
 
 def findings(verdict: DriftVerdict, limit: int = MAX_FINDINGS) -> list[dict[str, Any]]:

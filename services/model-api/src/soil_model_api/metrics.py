@@ -12,16 +12,18 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     PlatformCollector,
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import HistogramMetricFamily
+from prometheus_client import metrics as metrics_module
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
+OUT_OF_DOMAIN_HELP = "Spectra scored outside the calibration domain (T2 or Q above its limit)"
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
@@ -33,35 +35,111 @@ class ServiceMetrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         ns = "soil_model_api"
-        self.requests = Counter(f"{ns}_requests", "HTTP requests by method, route template and status",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram(f"{ns}_request_duration_seconds", "Request latency by method and route template",
-                                 ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.predictions = Counter(f"{ns}_predictions", "Spectra scored", ["model_name", "model_version"],
-                                   registry=self.registry)
-        self.out_of_domain = Counter(f"{ns}_out_of_domain", "Spectra scored outside the calibration domain "
-                                     "(T2 or Q above its limit)", ["model_name", "model_version"],
-                                     registry=self.registry)
-        self.batch_size = Histogram(f"{ns}_batch_size", "Spectra per accepted predict request",
-                                    buckets=BATCH_BUCKETS, registry=self.registry)
+        self.traffic = TrafficMetrics(self.registry)
         self.model_info = Gauge(f"{ns}_model_info", "The loaded model (always 1)",
                                 ["model_name", "model_version", "alias", "slot", "image_tag", "git_revision"],
                                 registry=self.registry)
         self.ready = Gauge(f"{ns}_ready", "1 when a model is loaded and passed its self-check",
                            registry=self.registry)
-        self._children: dict[tuple[str, str, int], tuple] = {}
-
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
-        children = self._children.get(key)
-        if children is None:
-            children = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self.observe = self.traffic.observe_request
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class TrafficMetrics(Collector):
+    """Requests by method, route template and status with their latency; spectra scored per model version.
+
+    The families and samples are prometheus_client's ``Counter`` and ``Histogram`` ones
+    (``soil_model_api_requests_total``, ``..._request_duration_seconds_bucket`` ...,
+    ``..._predictions_total``, ``..._out_of_domain_total``, ``..._batch_size_bucket`` ...), ``_created``
+    included, but the counts are plain Python numbers updated on the event loop and turned into
+    samples when scraped: a labelled ``Counter.inc`` and ``Histogram.observe`` take a lock and a label
+    lookup each, which for a one-spectrum prediction cost as much as its T2 and Q.
+    Only the event loop updates them; a scrape copies each table before reading it.
+    """
+
+    def __init__(self, registry: CollectorRegistry):
+        self._latency_bounds = list(LATENCY_BUCKETS)
+        self._batch_bounds = list(BATCH_BUCKETS)
+        # (method, route, status) -> [count, created]; (method, route) -> [bucket counts..., +Inf, sum, created]
+        self._requests: dict[tuple[str, str, int], list[float]] = {}
+        self._latency: dict[tuple[str, str], list[float]] = {}
+        # (model_name, model_version) -> [spectra, out of domain, created]
+        self._scored: dict[tuple[str, str], list[float]] = {}
+        self._batches = [0] * (len(BATCH_BUCKETS) + 1) + [0.0]  # bucket counts, +Inf, sum
+        self._batches_created = time.time()
+        registry.register(self)
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency in seconds."""
+        counted = self._requests.get((method, route, status))
+        if counted is None:
+            counted = self._requests[(method, route, status)] = [0, time.time()]
+        counted[0] += 1
+        latency = self._latency.get((method, route))
+        if latency is None:
+            latency = self._latency[(method, route)] = [0] * (len(self._latency_bounds) + 1) + [0.0, time.time()]
+        latency[bisect.bisect_left(self._latency_bounds, seconds)] += 1
+        latency[-2] += seconds
+
+    def model(self, name: str, version: str) -> list[float]:
+        """The counts of one model version (created at zero): ``[spectra, out of domain, created]``."""
+        counts = self._scored.get((name, version))
+        if counts is None:
+            counts = self._scored[(name, version)] = [0, 0, time.time()]
+        return counts
+
+    def observe_batch(self, counts: list[float], n: int, outside: int) -> None:
+        """One accepted predict request of ``n`` spectra, ``outside`` of them out of domain, for ``model``'s counts."""
+        counts[0] += n
+        counts[1] += outside
+        batches = self._batches
+        batches[bisect.bisect_left(self._batch_bounds, n)] += 1
+        batches[-1] += n
+
+    def describe(self):
+        return []  # collected fresh each scrape; nothing to check at registration
+
+    def collect(self):
+        ns = "soil_model_api"
+        created = metrics_module._use_created  # PROMETHEUS_DISABLE_CREATED_SERIES, as for the library's own
+        requests = CounterMetricFamily(f"{ns}_requests", "HTTP requests by method, route template and status",
+                                       labels=["method", "route", "status"])
+        for (method, route, status), (count, when) in list(self._requests.items()):
+            requests.add_metric([method, route, str(status)], float(count), when if created else None)
+        yield requests
+        latency = Metric(f"{ns}_request_duration_seconds", "Request latency by method and route template",
+                         "histogram")
+        for (method, route), counts in list(self._latency.items()):
+            add_histogram(latency, {"method": method, "route": route}, self._latency_bounds, counts[:-1],
+                          counts[-1] if created else None)
+        yield latency
+        scored = list(self._scored.items())
+        for index, name, doc in ((0, "predictions", "Spectra scored"),
+                                 (1, "out_of_domain", OUT_OF_DOMAIN_HELP)):
+            family = CounterMetricFamily(f"{ns}_{name}", doc, labels=["model_name", "model_version"])
+            for labels, counts in scored:
+                family.add_metric(list(labels), float(counts[index]), counts[2] if created else None)
+            yield family
+        batches = Metric(f"{ns}_batch_size", "Spectra per accepted predict request", "histogram")
+        add_histogram(batches, {}, self._batch_bounds, list(self._batches),
+                      self._batches_created if created else None)
+        yield batches
+
+
+def add_histogram(family: Metric, labels: dict[str, str], bounds: list[float], counts: list[float],
+                  created: float | None) -> None:
+    """The samples prometheus_client's ``Histogram`` gives one child, from per-bucket ``counts`` (+Inf last) and the sum."""
+    name = family.name
+    total = 0.0
+    for bound, count in zip([*bounds, math.inf], counts, strict=False):
+        total += count
+        family.add_sample(f"{name}_bucket", {**labels, "le": floatToGoString(bound)}, total)
+    family.add_sample(f"{name}_count", labels, total)
+    family.add_sample(f"{name}_sum", labels, float(counts[len(bounds) + 1]))
+    if created is not None:
+        family.add_sample(f"{name}_created", labels, created)
 
 
 class MetricsMiddleware:

@@ -20,13 +20,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-import numpy as np
 import orjson
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from soil_model_api.body import SMALL_BODY
-from soil_model_api.routes.predict import NOT_LOADED, router, unpredictable_rows
+from soil_model_api.routes.predict import NOT_LOADED, router
+from soil_model_api.scoring import answer_spectra
 from soil_model_api.validation import InvalidRequest
 
 if TYPE_CHECKING:
@@ -52,18 +52,7 @@ def answer(model: LoadedModel, serving: Serving, body: bytes | bytearray) -> byt
     if not judge.plausible(spectra):
         schema.check_finite(spectra, by_name)  # NaN and Infinity first, as the route's parse names them
         judge.check_scale(spectra)
-    try:
-        predictions, features = model.predict_with_features(spectra)
-    except Exception:  # noqa: BLE001 - the model rejected valid-looking input; find which spectra
-        predictions = features = None
-    if predictions is None or not np.isfinite(predictions).all():
-        raise InvalidRequest(422, unpredictable_rows(model, spectra))
-    scored = judge.score(features)
-    results, outside = judge.assess(predictions, scored)
-    serving.count(len(results), outside)
-    serving.live.observe(spectra, scored, getattr(judge, "t2_limit", None), getattr(judge, "q_limit", None))
-    return b"".join((serving.prefix, orjson.dumps(predictions, option=orjson.OPT_SERIALIZE_NUMPY),
-                     b',"results":', orjson.dumps(results), b"}"))
+    return answer_spectra(model, serving, spectra)
 
 
 def response_headers(body: bytes, extra: dict[str, str] | None = None) -> list[tuple[bytes, bytes]]:

@@ -16,11 +16,14 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from soil_model_api.app import create_app
+    from soil_model_api.predict_asgi import PredictMiddleware
     from soil_model_api.protocol import guarded_protocol
 
     settings.model_source()  # a misconfigured source fails here, before the port opens
+    app = create_app(settings)
     uvicorn.run(
-        create_app(settings),
+        # POST /v1/predict is answered before FastAPI.__call__ too; everything else goes to the app.
+        PredictMiddleware(app, app),
         host=settings.host,
         port=settings.port,
         workers=1,

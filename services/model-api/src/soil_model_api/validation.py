@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections import Counter
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import orjson
+import simdjson
 
 MAX_REPORTED = 10  # errors listed per response; the count says how many there were in all
 # Bytes one band value may take in a body. A float64's shortest round-trip text is at most 24
@@ -33,6 +35,7 @@ BODY_OVERHEAD = 1024  # {"spectra": [...]} and whitespace
 # spectra, one spectrum too long) still get their precise error from the parsed body.
 COUNT_SLACK = 2
 UNCOUNTED_BYTES = 1 << 20
+PARSER_KEPT_BYTES = 64 * 1024  # simdjson parser kept per thread for bodies up to this size (~1 MB of buffers)
 
 
 class InvalidRequest(Exception):
@@ -94,6 +97,9 @@ class BandSchema:
         only when a bound fails, so NaN and Infinity are still named before any other problem of the values.
         """
         self.check_counts(body)
+        values = self._read_plain(body)
+        if values is not None:
+            return values, [False] * len(values)
         doc = decode(body)
         spectra = self._spectra(doc)
         if type(spectra[0]) is list and len(spectra) == 1 and len(spectra[0]) == self.n:
@@ -117,6 +123,40 @@ class BandSchema:
         if values is None:
             values = self._convert_slowly(rows, by_name)
         return values, by_name
+
+    def _read_plain(self, body: bytes | bytearray) -> np.ndarray | None:
+        """The values of the common body, ``{"spectra": [[n numbers], ...]}``, parsed straight into float64.
+
+        simdjson validates the whole document (RFC 8259, UTF-8) and copies the numbers into one buffer
+        without a Python float per value: about 2.5x faster than ``orjson.loads`` and ``np.array``
+        for one spectrum. Taken only when nothing could be ambiguous: the document is an object with
+        one member (a repeated key is a second member), named ``spectra``, holding 1 to ``max_batch``
+        arrays of exactly ``n`` values, no array nested in them (the body's ``[`` are the outer
+        array's and the rows'), and every value a number that is a finite float64: ``as_buffer``
+        refuses strings, objects, ``true``/``false``/``null``, and the parse refuses NaN and Infinity
+        tokens, ``1e999`` and integers beyond 64 bits. Anything else, valid or not, returns None and
+        goes the ``orjson`` way, which names what is wrong. Bodies above ``UNCOUNTED_BYTES`` go that
+        way too: simdjson's buffers take about 14 bytes per byte of the document.
+        """
+        if len(body) > UNCOUNTED_BYTES:
+            return None
+        try:
+            doc = plain_parser(len(body)).parse(body)
+            if type(doc) is not simdjson.Object or len(doc) != 1:
+                return None
+            spectra = doc.get("spectra")
+            if type(spectra) is not simdjson.Array:
+                return None
+            m, n = len(spectra), self.n
+            if not 0 < m <= self.max_batch or body.count(b"[") != m + 1:
+                return None
+            for spectrum in spectra:
+                if type(spectrum) is not simdjson.Array or len(spectrum) != n:
+                    return None
+            values = np.frombuffer(spectra.as_buffer(of_type="d"), dtype=np.float64)
+        except Exception:  # noqa: BLE001 - whatever simdjson refuses, the orjson way reads or names
+            return None
+        return values.reshape(m, n) if values.size == m * n else None
 
     def check_finite(self, values: np.ndarray, by_name: list[bool]) -> None:
         """422 naming each NaN or infinite value of ``read_values``' array (the first ``MAX_REPORTED``)."""
@@ -253,6 +293,25 @@ class BandSchema:
 
     def _label(self, j: int) -> str:
         return f"band {self.bands[j]} (position {j})"
+
+
+_PARSERS = threading.local()
+
+
+def plain_parser(size: int) -> simdjson.Parser:
+    """A simdjson parser for a body of ``size`` bytes: this thread's own for bodies up to ``PARSER_KEPT_BYTES``.
+
+    A parser allocates about 14 bytes per byte of its largest document and keeps them; one kept per
+    thread, capped at ``PARSER_KEPT_BYTES``, spares the one-spectrum request that allocation. Larger
+    bodies (at most ``UNCOUNTED_BYTES``) get a parser of their own, freed with it. A kept parser
+    refuses (RuntimeError) a second document while the first one's values are still referenced.
+    """
+    if size > PARSER_KEPT_BYTES:
+        return simdjson.Parser(max_capacity=UNCOUNTED_BYTES)
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = simdjson.Parser(max_capacity=PARSER_KEPT_BYTES)
+    return parser
 
 
 def occurs(body: bytes | bytearray, byte: bytes, times: int) -> bool:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from soil_model_api.schemas import ERROR_RESPONSES, PredictResponse, predict_request_body
-from soil_model_api.validation import InvalidRequest, problem
+from soil_model_api.scoring import answer_spectra
 
 router = APIRouter(tags=["predict"])
 NOT_LOADED = orjson.dumps({"detail": "model not loaded yet; see GET /readyz"})
@@ -51,36 +51,5 @@ async def predict(request: Request) -> Response:
         return Response(NOT_LOADED, status_code=503, media_type="application/json")
     serving = app.state.serving
     spectra = await read_spectra(serving, request)
-    judge = serving.judge
-    judge.check_scale(spectra)  # 422 naming the likely scale
-    try:
-        predictions, features = model.predict_with_features(spectra)
-    except Exception:  # noqa: BLE001 - the model rejected valid-looking input; find which spectra
-        predictions = features = None
-    if predictions is None or not np.isfinite(predictions).all():
-        raise InvalidRequest(422, unpredictable_rows(model, spectra))
-    scored = judge.score(features)
-    results = judge.results(predictions, scored)
-    serving.count(len(predictions), sum(r["in_domain"] is False for r in results))
-    serving.live.observe(spectra, scored, getattr(judge, "t2_limit", None), getattr(judge, "q_limit", None))
-    # Constant fields are serialised once per model; only the predictions and their context change.
-    body = (serving.prefix + orjson.dumps(predictions, option=orjson.OPT_SERIALIZE_NUMPY)
-            + b',"results":' + orjson.dumps(results) + b"}")
-    return Response(body, media_type="application/json")
-
-
-def unpredictable_rows(model, spectra: np.ndarray) -> list[dict]:
-    """Name the spectra the model cannot score (e.g. extreme values overflow its preprocessing)."""
-    bad = []
-    for i in range(spectra.shape[0]):
-        try:
-            ok = bool(np.isfinite(model.predict(spectra[i:i + 1])).all())
-        except Exception:  # noqa: BLE001
-            ok = False
-        if not ok:
-            bad.append(i)
-    if not bad:  # only the batch as a whole failed
-        return [problem(["spectra"], "the model cannot score this batch", "unpredictable")]
-    return [problem(["spectra", i], "the model gives no finite prediction for this spectrum; "
-                                    "check its values are on the training data's scale", "unpredictable")
-            for i in bad[:10]]
+    serving.judge.check_scale(spectra)  # 422 naming the likely scale
+    return Response(answer_spectra(model, serving, spectra), media_type="application/json")
