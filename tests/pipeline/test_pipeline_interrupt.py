@@ -1,13 +1,14 @@
-"""soilci pipeline stopped by a signal: the running stage is stopped, recorded, and nothing half-recorded.
+"""soilci pipeline stopped by a signal, or started twice in one tree.
 
-The driver runs as its own process (as a user or a CI runner starts it) and is signalled while the
-train stage runs. The train command is the real one, followed by a marker line and a long sleep from
-the same shell, so the signal always lands during the stage, after the stage has written its outputs
-and while it still has a child process of its own.
+The driver runs as its own process (as a user or a CI runner starts it) and is signalled (or met by a
+second run) while a stage runs. The stage's command is the real one, followed by a marker line and a
+long sleep from the same shell, so the signal always lands during the stage, after the stage has
+written its outputs and while it still has a child process of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -23,14 +24,14 @@ from tests.support import stop_group
 
 BIN = Path(sys.executable).parent
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-MARKER = "soilci-test: train wrote its outputs; stage shell"
+MARKER = "soilci-test: the stage wrote its outputs; stage shell"
 
 
-def hold_train_open(root: Path) -> None:
-    """Make train print MARKER and its shell's pid (its process group) after training, then sleep."""
+def hold_open(root: Path, stage: str = "train") -> None:
+    """Make ``stage`` print MARKER and its shell's pid (its process group) after its work, then sleep."""
     path = root / "dvc.yaml"
     spec = yaml.safe_load(path.read_text())
-    spec["stages"]["train"]["cmd"] += f' && echo "{MARKER} $$" && sleep 600'
+    spec["stages"][stage]["cmd"] += f' && echo "{MARKER} $$" && sleep 600'
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
 
 
@@ -45,18 +46,18 @@ def start_driver(root: Path, *args: str, env: dict[str, str] | None = None) -> s
                             env={**os.environ, "SOILCI_STOP_TIMEOUT": "20", **(env or {})})
 
 
-def wait_for_marker(root: Path, driver: subprocess.Popen, timeout: float = 600) -> int:
-    """The stage shell's pid, once train.log has MARKER (the driver is in the train stage, which sleeps)."""
+def wait_for_marker(root: Path, driver: subprocess.Popen, timeout: float = 600, stage: str = "train") -> int:
+    """The stage shell's pid, once the stage's log has MARKER (the driver is in that stage, which sleeps)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for log in (root / "runs").glob("*/train.log"):
+        for log in (root / "runs").glob(f"*/{stage}.log"):
             for line in log.read_text(errors="replace").splitlines():
                 if line.startswith(MARKER):
                     return int(line.split()[-1])
         if driver.poll() is not None:
-            raise AssertionError(f"driver exited with {driver.returncode} before train:\n{driver.stdout.read()}")
+            raise AssertionError(f"driver exited with {driver.returncode} before {stage}:\n{driver.stdout.read()}")
         time.sleep(0.2)
-    raise AssertionError("train never printed the marker")
+    raise AssertionError(f"{stage} never printed the marker")
 
 
 def assert_recorded_as_interrupted(root: Path, signal_name: str, code: int) -> RunRecord:
@@ -76,7 +77,7 @@ def assert_recorded_as_interrupted(root: Path, signal_name: str, code: int) -> R
 
 @pytest.mark.slow
 def test_sigterm_during_a_local_stage_stops_its_process_group_records_it_and_exits_143(project):
-    hold_train_open(project)
+    hold_open(project)
     commit_all(project)
     driver = start_driver(project, "--local")
     try:
@@ -97,7 +98,7 @@ def test_sigterm_during_a_local_stage_stops_its_process_group_records_it_and_exi
 def test_sigint_during_a_container_stage_stops_the_container_records_it_and_exits_130(project, docker_client):
     from soilci.pipeline.runners import PROJECT_LABEL
 
-    hold_train_open(project)
+    hold_open(project)
     commit_all(project)
     driver = start_driver(project)
     try:
@@ -115,6 +116,38 @@ def test_sigint_during_a_container_stage_stops_the_container_records_it_and_exit
     assert "interrupted by SIGINT during train" in out
     run = assert_recorded_as_interrupted(project, "SIGINT", 130)
     assert run.mode == "containers"
+
+
+@pytest.mark.slow
+def test_a_second_run_in_the_same_tree_exits_3_naming_the_first_and_the_lock_dies_with_its_holder(project, capsys):
+    from soilci.cli import main
+    from soilci.pipeline.lock import TreeLock
+
+    hold_open(project, "prepare")
+    commit_all(project)
+    first = start_driver(project, "--local")
+    try:
+        stage_group = wait_for_marker(project, first, stage="prepare")
+        runs_before = sorted((project / "runs").iterdir())
+        lock_before = (project / "dvc.lock").read_bytes() if (project / "dvc.lock").exists() else None
+
+        assert main(["pipeline", "--local", "--repo", str(project)]) == 3
+        err = capsys.readouterr().err
+        assert f"another soilci pipeline run is using this working tree: pid {first.pid}" in err
+        assert "started 20" in err and f"kill -TERM {first.pid}" in err
+        assert sorted((project / "runs").iterdir()) == runs_before  # the second run wrote nothing
+        assert ((project / "dvc.lock").read_bytes() if (project / "dvc.lock").exists() else None) == lock_before
+        assert first.poll() is None  # and left the first one alone
+
+        os.killpg(first.pid, signal.SIGKILL)  # a holder killed outright: the kernel drops its lock
+        first.wait(timeout=60)
+    finally:
+        stop_group(first)
+        with contextlib.suppress(NameError, ProcessLookupError):  # its stage, in a session of its own
+            os.killpg(stage_group, signal.SIGKILL)
+    lock = TreeLock(project)
+    assert lock.acquire().pid == os.getpid()
+    lock.release()
 
 
 def test_a_signal_outside_a_stage_waits_for_the_step_and_a_second_one_does_not(capsys):

@@ -22,6 +22,7 @@ from soil_contracts.records import RegisteredVersion, RunRecord, StageRecord
 from soilci.errors import ConfigError, DockerUnavailable, SoilCIError, StageFailed
 from soilci.pipeline import dvc
 from soilci.pipeline.interrupt import InterruptGuard
+from soilci.pipeline.lock import TreeLock
 from soilci.pipeline.progress import Progress
 from soilci.pipeline.register import REGISTERED_FILE, register_stage
 from soilci.pipeline.runners import ContainerRunner, LocalRunner, hand_back, written_tops
@@ -65,6 +66,7 @@ def run_pipeline(
         StageFailed: a stage (or registration) crashed; carries its own exit code.
         DockerUnavailable, BuildError, ConfigError: no engine (3), an image did not build (4), bad input (2).
         Interrupted: SIGINT or SIGTERM stopped the run (exit 130 or 143); run.json says where.
+        TreeBusy: another run holds the working tree (exit 3); nothing was written.
     """
     with InterruptGuard() as guard:
         return PipelineRun(Path(repo).resolve(), local=local, client=client, guard=guard).run(
@@ -84,8 +86,14 @@ class PipelineRun:
         self.progress = Progress()
         self.started = time.monotonic()
         self.stages = dvc.load_stages(root)
-        self._check_inputs()
-        self.run_dir = new_run_dir(root)
+        self.lock = TreeLock(root)
+        self.lock.acquire()  # before anything is written: a second run in this tree stops here (exit 3)
+        try:
+            self._check_inputs()
+            self.run_dir = new_run_dir(root)
+        except BaseException:
+            self.lock.release()
+            raise
         self.record = RunRecord(
             run_id=self.run_dir.name, mode="local" if local else "containers",
             started=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -107,6 +115,8 @@ class PipelineRun:
         except Interrupted as exc:
             self._interrupted(exc)
             raise
+        finally:
+            self.lock.release()
 
     def _interrupted(self, exc: Interrupted) -> None:
         """Record where the signal stopped the run; the stage it cut short leaves no partial outputs."""
