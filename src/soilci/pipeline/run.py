@@ -12,6 +12,7 @@ finished stages recorded.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,11 +130,12 @@ class PipelineRun:
         if rec is not None and rec.outcome == "not run":
             rec.outcome = "interrupted"
         if isinstance(self.runner, ContainerRunner):
-            self.runner.remove_run_containers()  # one created just before the signal, not yet streamed
+            with contextlib.suppress(Exception):  # an engine gone meanwhile: the next run reaps them
+                self.runner.remove_run_containers()  # one created just before the signal, not yet streamed
         self.record.interrupted_by = exc.signal_name
         self.finish(exc.exit_code, at)
-        self.progress.info(f"interrupted by {exc.signal_name}{f' during {at}' if at else ''}; nothing of "
-                           f"{at or 'it'} was recorded; run record {self.run_dir.relative_to(self.root)}/run.json")
+        self.progress.info(f"interrupted by {exc.signal_name}{f' during {at}' if at else ''}: dvc.lock records "
+                           f"only the stages that finished; run record {self.run_dir.relative_to(self.root)}/run.json")
 
     def _run(self, *, base: str | None, push_outputs: bool, register: bool, branch: str | None) -> int:
         self.guard.check()
