@@ -154,3 +154,23 @@ def test_a_tree_that_differs_from_its_commit_publishes_nothing(project, models):
     assert clean_commit(root) == git(root, "rev-parse", "HEAD")  # results and dvc.lock are the run's own
     (root / "params.yaml").write_text((root / "params.yaml").read_text() + "\n")
     assert clean_commit(root) is None
+
+
+def test_results_push_refuses_results_that_are_not_heads_last_run_and_a_busy_tree(project, models, capsys):
+    from soilci.pipeline.lock import TreeLock
+
+    root = project
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "main")
+    write_results(root, models["good"])  # numbers, but no run of this tree's stages recorded them
+    assert main(["results", "push", "--repo", str(root)]) == 2
+    assert "differ from dvc.lock" in capsys.readouterr().err
+    assert not (root.parent / "remote" / "soilci-results").exists()
+
+    lock = TreeLock(root)
+    lock.acquire()  # a pipeline run holds the tree
+    try:
+        assert main(["results", "push", "--repo", str(root)]) == 3
+    finally:
+        lock.release()
+    assert f"another soilci pipeline run is using this working tree: pid {os.getpid()}" in capsys.readouterr().err
