@@ -3,9 +3,10 @@
 #
 # Usage: scripts/up.sh [--no-setup]
 #   --no-setup  skip scripts/setup.sh (Docker engine, base image and venv are already there)
-# Settings: .env (see .env.example). Exit codes: 0 stack up; the pipeline's own code when it failed (1 a
-# gate; the model API, if it was running, keeps serving its version); 2 usage; 3 no Docker engine or
-# compose; 4 build failed.
+# Settings: .env (see .env.example). Exit codes: 0 stack up and the run's results published to the DVC
+# remote, as main's workflow leaves them; the pipeline's own code when it failed (1 a gate; the model API,
+# if it was running, keeps serving its version); 2 usage; 3 no Docker engine or compose; 4 build failed;
+# the stack up but the results not published: the code of `soilci results push` (3 when there is no soilci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -104,6 +105,24 @@ if [[ "$(json_get "$api_url/v1/model" version)" != "$registered" ]]; then
   "${compose[@]}" restart model-api >/dev/null
   wait_healthy model-api 300 || exit 1
 fi
+# As main's workflow does after its run: the outputs and this commit's results record into the DVC remote,
+# so a later PR's `soilci report --base main` has main's numbers. From the host, as the tree's owner, with
+# its DVC config and credentials (the stack's driver runs as root in a container).
+soilci_cli="$root/.venv/bin/soilci"
+[[ -x "$soilci_cli" ]] || soilci_cli="$(command -v soilci || true)"
+publish_code=0
+if [[ -z "$soilci_cli" ]]; then
+  publish_code=3
+  results="NOT published: no soilci here (scripts/setup.sh makes .venv), then: .venv/bin/soilci results push"
+elif published="$("$soilci_cli" results push 2>&1)"; then
+  results="${published##*published for reports: } (for soilci report --base main)"
+else
+  publish_code=$?
+  say "the stack is up, but publishing its results to the DVC remote failed (exit $publish_code):"
+  echo "$published" | tail -n 20 | sed 's/^/    /' >&2
+  results="NOT published (exit $publish_code); fix the DVC remote, then: .venv/bin/soilci results push"
+fi
+
 model="$(json_get "$api_url/v1/model" name)"
 served="$(json_get "$api_url/v1/model" version)"
 mlflow_url="$(url_of mlflow 5000)"
@@ -120,5 +139,7 @@ soil-ci stack is up (${compose[*]} project $project):
   pipeline     $root/${run_dir:-runs/}   run.json and stage logs of this run
   outputs      $root/   metrics/metrics.json, metrics/predictions.csv, reports/ (drift, plots)
   benchmark    ${metrics:-see metrics/metrics.json}
+  results      $results
   stop         ${compose[*]} down        reset (volumes too): ${compose[*]} down -v
 EOF
+exit "$publish_code"

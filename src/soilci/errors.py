@@ -17,6 +17,12 @@ class DockerUnavailable(SoilCIError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class TreeBusy(SoilCIError):
+    """Another ``soilci pipeline`` run holds the working tree's lock."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
 class BuildError(SoilCIError):
     """An image failed to build."""
 

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 # Variables the stack reads; the test's .env must be the only source, so the shell's are dropped.
 STACK_VARS = ("COMPOSE_PROJECT_NAME", "COMPOSE_FILE", "MLFLOW_PORT", "MODEL_API_PORT", "SOILCI_BIND_ADDRESS",
               "SOILCI_IMAGE_TAG", "SOILCI_GIT_REVISION", "SOILCI_STAGE_NETWORK")
+BIN = Path(sys.executable).parent
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
 
 
@@ -52,6 +54,7 @@ class Stack:
     mlflow: str
     compose: list[str]
     model: str  # the name params.yaml gives (register.model_name) or derives (from prepare.target)
+    remote: Path  # the project's DVC remote (a local folder)
     timings: dict[str, float] = field(default_factory=dict)
 
     def up(self, label: str) -> subprocess.CompletedProcess:
@@ -119,6 +122,10 @@ def stack(tmp_path_factory, docker_client):
     root = copy_project(tmp_path_factory.mktemp("stack") / "project")  # a checkout is world-readable
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "project"]):
         subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, env={**os.environ, **GIT_ENV})
+    # The stack's own DVC remote (git-ignored config.local, so the checkout stays clean), not the machine's.
+    remote = tmp_path_factory.mktemp("dvc-remote")
+    subprocess.run([str(BIN / "dvc"), "remote", "add", "--local", "-d", "-f", "test", str(remote)], cwd=root,
+                   check=True, capture_output=True)
     model = Params.load(root / "params.yaml").model_name
     tag = f"stack-{uuid.uuid4().hex[:8]}"
     name = f"soilci-test-{tag}"
@@ -130,10 +137,11 @@ def stack(tmp_path_factory, docker_client):
     )
     env = {k: v for k, v in os.environ.items() if k not in STACK_VARS}
     env["BASE_IMAGE"] = resolve_base_image(docker_client)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # the copy has no .venv: up.sh finds soilci here
     # The revision label `soilci build` gives the same sources, so every layer comes from its cache.
     env["SOILCI_VCS_REF"] = git_revision(REPO_ROOT, env=False)
     built = Stack(root, name, env, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{mlflow_port}", compose,
-                  model)
+                  model, remote)
     try:
         yield built
     finally:
@@ -175,6 +183,20 @@ def test_cold_up_serves_the_registered_version_with_the_trainers_predictions(sta
     expected = recorded.loc[benchmark["sample_id"], "predicted"].to_numpy()
     # predictions.csv records 6 decimals.
     np.testing.assert_allclose(reply.json()["predictions"], expected, rtol=0, atol=1e-6)
+
+
+def test_cold_up_leaves_the_remote_as_mains_workflow_does_so_a_pr_report_has_a_baseline(stack, cold_up):
+    from soilci.pipeline import dvc
+    from soilci.report.baseline import ResultsRecord
+
+    assert cold_up.returncode == 0, "needs the cold stack"
+    head = subprocess.run(["git", "-C", str(stack.root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    record = ResultsRecord.load(stack.remote / "soilci-results" / f"{head}.json")
+    assert record.metrics == (stack.root / "metrics" / "metrics.json").read_text()
+    assert f"results      {stack.remote}/soilci-results/{head}.json" in cold_up.stdout
+    with dvc._dvc(stack.root) as repo:  # every output and tracked file is in the remote: a clone pulls them
+        assert repo.status(cloud=True) == {}
 
 
 def test_second_up_reuses_the_cached_results_without_retraining(stack, cold_up):

@@ -19,7 +19,7 @@ from soilci.cli import main
 from soilci.report.baseline import clean_commit, collect, publish
 from soilci.report.inputs import read_base
 from tests.report.results import git, write_results
-from tests.support import add_batch
+from tests.support import REPO_ROOT, add_batch
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +55,20 @@ def test_prs_without_result_files_compare_with_mains_published_results_and_rebas
     git(clone, "commit", "-qam", "PLS: at most 3 components")
     assert main(["pipeline", "--local", "--base", "origin/main", "--repo", str(clone)]) == 0
     assert changed_by_run(clone) == ["dvc.lock"]
+    # DVC's own diff has no main side: main's revision holds neither dvc.lock nor metrics/.
+    diff = subprocess.run([str(Path(sys.executable).parent / "dvc"), "metrics", "diff", "main", "--json"],
+                          cwd=clone, capture_output=True, text=True, check=True)
+    assert json.loads(diff.stdout)["metrics/metrics.json"]["rmse"]["old"] is None
+    # README's "compare with main", verbatim, from the clone: main's numbers come from the remote.
+    line = next(ln for ln in (REPO_ROOT / "README.md").read_text().splitlines() if "# compare with main" in ln)
+    program, *args = line.split("#")[0].split()
+    assert program == ".venv/bin/soilci"
+    capsys.readouterr()
+    monkeypatch.chdir(clone)
+    assert main(args) == 0
+    assert f"{main_rmse:.3f} → " in capsys.readouterr().err  # the headline, main's RMSE first
+    assert f"main's results of {main_sha[:7]} from the DVC remote" in (clone / "report.md").read_text()
+    shutil.rmtree(clone / ".soilci" / "results")  # the next report pulls again
     capsys.readouterr()
     code = main(["report", "--base", "origin/main", "--repo", str(clone), "--out-dir", str(tmp_path / "out"),
                  "--exit-zero"])
@@ -140,3 +154,23 @@ def test_a_tree_that_differs_from_its_commit_publishes_nothing(project, models):
     assert clean_commit(root) == git(root, "rev-parse", "HEAD")  # results and dvc.lock are the run's own
     (root / "params.yaml").write_text((root / "params.yaml").read_text() + "\n")
     assert clean_commit(root) is None
+
+
+def test_results_push_refuses_results_that_are_not_heads_last_run_and_a_busy_tree(project, models, capsys):
+    from soilci.pipeline.lock import TreeLock
+
+    root = project
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "main")
+    write_results(root, models["good"])  # numbers, but no run of this tree's stages recorded them
+    assert main(["results", "push", "--repo", str(root)]) == 2
+    assert "differ from dvc.lock" in capsys.readouterr().err
+    assert not (root.parent / "remote" / "soilci-results").exists()
+
+    lock = TreeLock(root)
+    lock.acquire()  # a pipeline run holds the tree
+    try:
+        assert main(["results", "push", "--repo", str(root)]) == 3
+    finally:
+        lock.release()
+    assert f"another soilci pipeline run is using this working tree: pid {os.getpid()}" in capsys.readouterr().err

@@ -39,14 +39,8 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_pipeline(args: argparse.Namespace) -> int:
-    import signal
-
     from soilci.pipeline.run import run_pipeline as run
 
-    def terminated(signum, frame):
-        raise KeyboardInterrupt  # unwinds through the runner, which removes the running stage container
-
-    signal.signal(signal.SIGTERM, terminated)
     return run(args.repo, local=args.local, base=args.base, push_outputs=args.push, register=args.register,
                branch=args.branch)
 

@@ -220,13 +220,20 @@ def commit_stage(root: Path, name: str) -> None:
 
 
 def remove_outputs(root: Path, stage: Stage) -> None:
-    """Delete a stage's outputs before it runs, as ``dvc repro`` does, so none survives a failure."""
+    """Delete a stage's outputs, as ``dvc repro`` does before it runs one, so none survives a failure.
+
+    Also the temp files ``soil_contracts.files.atomic_path`` writes beside a file output
+    (``.<name>.<random>.tmp``), which a stage killed mid-write leaves behind.
+    """
     for out in stage.outs:
         path = root / out
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         elif path.exists() or path.is_symlink():
             path.unlink()
+        if path.parent.is_dir():
+            for temp in path.parent.glob(f".{path.name}.*.tmp"):
+                temp.unlink(missing_ok=True)
 
 
 def _dvc_call(root: Path, verb: str, log: Path, **kwargs) -> tuple[bool, str]:

@@ -4,19 +4,26 @@ On the host, each stage DVC reports as changed is first looked up in DVC's run-c
 ``cmd:`` runs in the stage's image with the working tree mounted at /work (or here, with --local),
 then ``dvc commit`` records it exactly as ``dvc repro`` would. A rerun with nothing changed finds
 nothing stale and starts no container.
+
+SIGINT or SIGTERM stops the running stage (``interrupt``), removes its partial outputs, and ends the run
+with exit 130 or 143 and a run.json that names the signal and the stage; dvc.lock keeps what the
+finished stages recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from soil_contracts.errors import ContractError
+from soil_contracts.errors import ContractError, Interrupted
 from soil_contracts.git import git_branch
 from soil_contracts.records import RegisteredVersion, RunRecord, StageRecord
 from soilci.errors import ConfigError, DockerUnavailable, SoilCIError, StageFailed
 from soilci.pipeline import dvc
+from soilci.pipeline.interrupt import InterruptGuard
+from soilci.pipeline.lock import TreeLock
 from soilci.pipeline.progress import Progress
 from soilci.pipeline.register import REGISTERED_FILE, register_stage
 from soilci.pipeline.runners import ContainerRunner, LocalRunner, hand_back, written_tops
@@ -59,23 +66,35 @@ def run_pipeline(
     Raises:
         StageFailed: a stage (or registration) crashed; carries its own exit code.
         DockerUnavailable, BuildError, ConfigError: no engine (3), an image did not build (4), bad input (2).
+        Interrupted: SIGINT or SIGTERM stopped the run (exit 130 or 143); run.json says where.
+        TreeBusy: another run holds the working tree (exit 3); nothing was written.
     """
-    return PipelineRun(Path(repo).resolve(), local=local, client=client).run(
-        base=base, push_outputs=push_outputs, register=register, branch=branch)
+    with InterruptGuard() as guard:
+        return PipelineRun(Path(repo).resolve(), local=local, client=client, guard=guard).run(
+            base=base, push_outputs=push_outputs, register=register, branch=branch)
 
 
 class PipelineRun:
     """One ``soilci pipeline`` run and its record."""
 
-    def __init__(self, root: Path, *, local: bool, client=None) -> None:
+    def __init__(self, root: Path, *, local: bool, client=None, guard: InterruptGuard | None = None) -> None:
         self.root = root
         self.local = local
         self.client = client
+        self.guard = guard or InterruptGuard()  # not installed: signals keep their meaning
+        self.step: str | None = None  # what runs now (a stage, pull, push, register): where a signal stops it
+        self.touched: dvc.Stage | None = None  # the stage whose outputs are removed and not yet recorded again
         self.progress = Progress()
         self.started = time.monotonic()
         self.stages = dvc.load_stages(root)
-        self._check_inputs()
-        self.run_dir = new_run_dir(root)
+        self.lock = TreeLock(root)
+        self.lock.acquire()  # before anything is written: a second run in this tree stops here (exit 3)
+        try:
+            self._check_inputs()
+            self.run_dir = new_run_dir(root)
+        except BaseException:
+            self.lock.release()
+            raise
         self.record = RunRecord(
             run_id=self.run_dir.name, mode="local" if local else "containers",
             started=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -91,6 +110,35 @@ class PipelineRun:
         dvc.check_outputs_not_in_git(self.root, self.stages)
 
     def run(self, *, base: str | None = None, push_outputs: bool, register: bool, branch: str | None) -> int:
+        """The whole run (see ``run_pipeline``); an interrupt is recorded in run.json, then re-raised."""
+        try:
+            return self._run(base=base, push_outputs=push_outputs, register=register, branch=branch)
+        except Interrupted as exc:
+            self._interrupted(exc)
+            raise
+        finally:
+            self.lock.release()
+
+    def _interrupted(self, exc: Interrupted) -> None:
+        """Record where the signal stopped the run; the stage it cut short leaves no partial outputs."""
+        self.guard.pending = self.guard.pending or exc.signum  # later signals no longer cut this short
+        self.guard.closing = True
+        at = self.step
+        rec = next((r for r in self.record.stages if r.name == at), None)
+        if self.touched is not None:  # as before it ran: dvc.lock still records the earlier run, or nothing
+            dvc.remove_outputs(self.root, self.touched)
+        if rec is not None and rec.outcome == "not run":
+            rec.outcome = "interrupted"
+        if isinstance(self.runner, ContainerRunner):
+            with contextlib.suppress(Exception):  # an engine gone meanwhile: the next run reaps them
+                self.runner.remove_run_containers()  # one created just before the signal, not yet streamed
+        self.record.interrupted_by = exc.signal_name
+        self.finish(exc.exit_code, at)
+        self.progress.info(f"interrupted by {exc.signal_name}{f' during {at}' if at else ''}: dvc.lock records "
+                           f"only the stages that finished; run record {self.run_dir.relative_to(self.root)}/run.json")
+
+    def _run(self, *, base: str | None, push_outputs: bool, register: bool, branch: str | None) -> int:
+        self.guard.check()
         rel_run = self.run_dir.relative_to(self.root)
         self.progress.info(f"soilci pipeline: {len(self.stages)} stages ({self.record.mode}); logs in {rel_run}/")
         self._list_base(base)
@@ -109,10 +157,15 @@ class PipelineRun:
                 rec.outcome = "up to date"
             self.progress.info(f"all {len(self.stages)} stages up to date; nothing to run")
         if push_outputs:
+            self.guard.check()
+            self.step = "push"
             self._push()
             self._publish_results()
         if register:
+            self.guard.check()
             self._register(branch or git_branch(self.root))
+        self.guard.check()
+        self.step = None
         self.finish(0)
         self.progress.info(f"done in {self.record.seconds:.1f}s")
         return 0
@@ -175,18 +228,23 @@ class PipelineRun:
     def _run_stages(self, status: dict[str, list]) -> int:
         """Each stale stage in order; 1 when a gate stops the run, else 0. A crash raises StageFailed."""
         if dvc.outputs_missing(status):
+            self.step = "pull"
             with self.progress.step("pull"):
                 t0 = time.monotonic()
                 self.record.pull = dvc.pull(self.root, self.run_dir / "pull.log")
             self.progress.done("pull", self.record.pull, seconds=time.monotonic() - t0)
 
         for stage, rec in zip(self.stages, self.record.stages, strict=True):
+            self.step = stage.name
+            self.guard.check()  # a signal held during the last step ends the run here, before this stage
             if not dvc.is_stale(self.root, stage.name):
                 rec.outcome = "up to date"
                 self.progress.done(stage.name, "up to date", style="dim")
                 continue
+            self.touched = stage
             dvc.remove_outputs(self.root, stage)  # as dvc repro does: no output of an earlier run survives
             if dvc.restore_from_run_cache(self.root, stage.name):
+                self.touched = None
                 rec.outcome = "restored"
                 self.progress.done(stage.name, "restored from DVC's run-cache")
                 continue
@@ -197,6 +255,7 @@ class PipelineRun:
             rec.seconds, rec.exit_code = round(time.monotonic() - t0, 2), code
             if code == 0:
                 dvc.commit_stage(self.root, stage.name)
+                self.touched = None
                 rec.outcome = "ran"
                 built = " (image built)" if self.runner.built.get(stage.service) else ""
                 self.progress.done(stage.name, f"ran {self._where(stage)}{built}", seconds=rec.seconds)
@@ -218,7 +277,7 @@ class PipelineRun:
     def _execute(self, stage: dvc.Stage, log: Path, rec: StageRecord | None = None) -> int:
         """Run one command through the runner; an image or engine failure ends the run (raises)."""
         try:
-            with self.progress.step(f"{stage.name} ({self._where(stage)})") as on_line:
+            with self.progress.step(f"{stage.name} ({self._where(stage)})") as on_line, self.guard.interruptible():
                 if isinstance(self.runner, ContainerRunner):
                     self.runner.on_build_line = on_line
                     image = self.runner.image(stage.service)
@@ -263,6 +322,7 @@ class PipelineRun:
     def _register(self, branch: str | None) -> RegisteredVersion:
         """``soil-trainer register`` through the stages' runner; its record is runs/registered.json."""
         stage = register_stage(branch)
+        self.step = stage.name
         out = self.root / REGISTERED_FILE
         out.unlink(missing_ok=True)  # a failed registration leaves no earlier version behind
         log = self.run_dir / f"{stage.name}.log"

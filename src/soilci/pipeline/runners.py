@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -13,6 +14,7 @@ from soil_contracts.git import git_revision
 from soil_contracts.redact import redact
 from soilci.errors import StageFailed
 from soilci.pipeline.dvc import Stage
+from soilci.pipeline.interrupt import stop_timeout
 from soilci.pipeline.stage_images import ensure_image
 
 # Containers run as this user when the driver is root and the tree is root's (the images' user).
@@ -115,6 +117,37 @@ def hand_back(root: Path, paths: Iterable[Path]) -> None:
         chown_tree(path, st.st_uid, st.st_gid)
 
 
+def stop_process_group(proc: subprocess.Popen, timeout: float | None = None) -> None:
+    """Stop a stage started in its own session: SIGINT to its group, SIGKILL after ``timeout`` seconds.
+
+    SIGINT, as a Ctrl-C in a terminal would send, lets a Python stage unwind (its atomic writes remove
+    their temp files). A second signal to the driver while it waits kills the group at once.
+    """
+    timeout = stop_timeout() if timeout is None else timeout
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=timeout)
+    except ProcessLookupError:
+        pass
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        pass
+    with contextlib.suppress(ProcessLookupError):  # whatever of the group is left, the shell's children too
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(Exception):
+        proc.wait(timeout=10)
+
+
+def stop_container(container, timeout: float | None = None) -> None:
+    """Stop a stage container: SIGINT (through docker-init), then killed after ``timeout`` seconds."""
+    timeout = stop_timeout() if timeout is None else timeout
+    try:
+        container.kill(signal="SIGINT")
+        container.wait(timeout=timeout)
+    except (Exception, KeyboardInterrupt):  # noqa: BLE001 - gone already, the wait timed out, or a second signal: kill now
+        with contextlib.suppress(Exception):
+            container.kill()
+
+
 class ContainerRunner:
     """Runs a stage's cmd in its service image, the working tree bind-mounted read-write at /work.
 
@@ -158,6 +191,14 @@ class ContainerRunner:
             if labels.get(PROJECT_LABEL) == str(self.root) or str(self.root) in sources:
                 found.append(container)
         return found
+
+    def remove_run_containers(self) -> None:
+        """Remove this run's stage containers (stopping any still running), e.g. after an interrupt."""
+        for container in self.leftovers():
+            if (container.labels or {}).get(RUN_ID_LABEL) == self.run_id:
+                stop_container(container)
+                with contextlib.suppress(Exception):
+                    container.remove(force=True)
 
     def reap(self, on_line: OnLine) -> int:
         """Remove stage containers an earlier driver left (killed with -9): they would write into the tree."""
@@ -205,6 +246,9 @@ class ContainerRunner:
                 fh.flush()
                 _stream_lines(container.logs(stream=True, follow=True), fh, on_line)
             return int(container.wait().get("StatusCode", 1))
+        except BaseException:  # interrupted (or the engine failed): stop the stage before it is removed
+            stop_container(container)
+            raise
         finally:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
@@ -235,6 +279,8 @@ class ContainerRunner:
             "environment": {"HOME": "/tmp", **stage_env(self.root, stage.name)},
             "labels": {RUN_ID_LABEL: self.run_id, STAGE_LABEL: stage.name, PROJECT_LABEL: str(self.root)},
             "detach": True,
+            # docker-init as PID 1 passes signals on to the stage (a PID 1 ignores those it has no handler for).
+            "init": True,
             "read_only": True,
             "tmpfs": dict(TMPFS),
             "mem_limit": os.environ.get(STAGE_MEMORY_ENV) or STAGE_MEMORY,
@@ -266,9 +312,18 @@ class LocalRunner:
         with log.open("a") as fh:
             fh.write(f"$ {stage.cmd}\n")
             fh.flush()
+            # Its own process group, so stopping it reaches whatever the command started, and a Ctrl-C
+            # in the terminal reaches the driver only, which stops the stage and records it.
             proc = subprocess.Popen(
-                stage.cmd, shell=True, cwd=self.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+                stage.cmd, shell=True, cwd=self.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
             assert proc.stdout is not None
-            _stream_lines(iter(lambda: proc.stdout.read1(65536), b""), fh, on_line)
-            return proc.wait()
+            try:
+                _stream_lines(iter(lambda: proc.stdout.read1(65536), b""), fh, on_line)
+                return proc.wait()
+            except BaseException:
+                stop_process_group(proc)
+                raise
+            finally:
+                proc.stdout.close()

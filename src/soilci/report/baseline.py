@@ -133,6 +133,37 @@ def publish(root: Path, record: ResultsRecord) -> str:
     return fs.unstrip_protocol(name) if hasattr(fs, "unstrip_protocol") else name
 
 
+def push_results(root: Path) -> tuple[str, str]:
+    """What main's workflow leaves after its run, for a tree whose pipeline already ran (scripts/up.sh's stack).
+
+    ``dvc push`` of the outputs, then HEAD's results record, as ``soilci pipeline --push`` does after its
+    stages; under the working tree's pipeline lock.
+
+    Returns:
+        (the commit, the record's location in the remote).
+
+    Raises:
+        ConfigError: a stage is not as dvc.lock records (run the pipeline first), tracked files differ
+            from HEAD, no metrics, or no DVC remote / the push failed.
+        TreeBusy: a pipeline run holds the tree (exit 3).
+    """
+    from soilci.pipeline import dvc
+    from soilci.pipeline.lock import TreeLock
+
+    with TreeLock(root):
+        if stale := dvc.changed_stages(root):
+            raise ConfigError(f"stage(s) {', '.join(stale)} differ from dvc.lock: these are not one run's results; "
+                              "run `soilci pipeline --push` instead")
+        commit = clean_commit(root)
+        if commit is None:
+            raise ConfigError("tracked files differ from HEAD, so the results are no commit's; commit first")
+        record = collect(root, commit)
+        log = root / LOCAL_DIR.parent / "results-push.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        dvc.push(root, log)
+        return commit, publish(root, record)
+
+
 def _parse(text: str, where: str) -> ResultsRecord | None:
     import json
 

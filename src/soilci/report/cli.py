@@ -25,15 +25,19 @@ def add_parsers(sub) -> None:
 
     r = sub.add_parser(
         "results",
-        help="fetch main's published results (by commit) from the DVC remote for soilci report",
-        description="Fetch the results record of --base (or its nearest first-parent ancestor that has one) "
-                    "from the DVC remote into .soilci/results/, where soilci report reads it. Main's workflow "
-                    "publishes one per commit with soilci pipeline --push; nobody commits results by hand.",
-        epilog="exit codes: 0 fetched (or, with --missing-ok, no record: a ::warning:: line is printed); 1 no "
-               "record of --base or its ancestors; 2 no such --base, or no DVC remote; 3 the remote cannot be "
-               "read; 70 internal error.",
+        help="fetch main's published results (by commit) from the DVC remote, or publish this commit's",
+        description="pull: fetch the results record of --base (or its nearest first-parent ancestor that has "
+                    "one) from the DVC remote into .soilci/results/, where soilci report reads it. Main's "
+                    "workflow publishes one per commit with soilci pipeline --push; nobody commits results by "
+                    "hand. push: the same for a tree whose pipeline already ran (scripts/up.sh's stack): dvc "
+                    "push of the outputs and HEAD's results record.",
+        epilog="exit codes: 0 fetched or published (or, with --missing-ok, no record: a ::warning:: line is "
+               "printed); 1 no record of --base or its ancestors; 2 no such --base, no DVC remote, or (push) "
+               "results that are not HEAD's last run; 3 the remote cannot be read, or a pipeline run holds the "
+               "tree; 70 internal error.",
     )
-    r.add_argument("action", choices=["pull"], help="pull: fetch into .soilci/results/")
+    r.add_argument("action", choices=["pull", "push"],
+                   help="pull: fetch into .soilci/results/; push: publish this tree's outputs and results")
     r.add_argument("--base", default="origin/main", help="git revision whose results to fetch")
     r.add_argument("--repo", type=Path, default=Path("."), help="project working tree (default: .)")
     r.add_argument("--missing-ok", action="store_true",
@@ -43,10 +47,15 @@ def add_parsers(sub) -> None:
 
 def run_results(args: argparse.Namespace) -> int:
     from soil_contracts.errors import ExitCode
-    from soilci.report.baseline import ancestors, pull
+    from soilci.report.baseline import ancestors, pull, push_results
     from soilci.report.inputs import resolve_revision
 
     repo = args.repo.resolve()
+    if args.action == "push":
+        commit, where = push_results(repo)
+        print(f"soilci results: outputs pushed; results of {commit[:12]} published for reports: {where}",
+              file=sys.stderr)
+        return ExitCode.OK
     chain = ancestors(repo, resolve_revision(repo, args.base))
     found = pull(repo, chain)
     newest = next((i for i, c in enumerate(chain) if c in found), None)

@@ -37,7 +37,8 @@ def run_main(
         translate: maps a foreign exception (pandas, DVC, Docker, MLflow) to one of ours, or None.
 
     Returns:
-        The command's own code; ``SoilError.exit_code``; 2 for a usage error; 70 for a crash; 130 on Ctrl-C.
+        The command's own code; ``SoilError.exit_code``; 2 for a usage error; 70 for a crash; 130 on Ctrl-C
+        (an ``Interrupted`` returns its own: 143 for SIGTERM).
     """
     try:
         args = parser.parse_args(argv)
@@ -47,9 +48,10 @@ def run_main(
     where = f"{prog} {name}".strip()
     try:
         return int(commands[name](args))
-    except KeyboardInterrupt:
-        print(f"{where}: interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED
+    except KeyboardInterrupt as exc:  # Ctrl-C, or an Interrupted that names its signal (SIGTERM: 143)
+        signal_name = getattr(exc, "signal_name", "")
+        print(f"{where}: interrupted{f' ({signal_name})' if signal_name else ''}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", ExitCode.INTERRUPTED))
     except SoilError as exc:
         return _report(where, exc)
     except Exception as exc:  # noqa: BLE001 - the boundary: everything else is mapped or a crash

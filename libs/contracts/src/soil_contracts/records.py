@@ -29,7 +29,7 @@ def check_pattern(field: str, value: str, pattern: re.Pattern[str]) -> str:
     return value
 
 
-StageOutcome = Literal["up to date", "restored", "ran", "failed", "not run"]
+StageOutcome = Literal["up to date", "restored", "ran", "failed", "interrupted", "not run"]
 
 
 class StageRecord(Record):
@@ -55,7 +55,8 @@ class RunRecord(Record):
     stages: list[StageRecord] = Field(default_factory=list)
     pull: str | None = None
     exit_code: int | None = None
-    stopped_at: str | None = None
+    stopped_at: str | None = None  # the stage (or pull, push, register) where a gate, crash or signal stopped it
+    interrupted_by: str | None = None  # SIGINT or SIGTERM when a signal stopped the run (exit 130 or 143)
     seconds: float | None = None
     images: dict[str, str] = Field(default_factory=dict)
 
