@@ -21,7 +21,7 @@ from soil_trainer.library.normalize import (
     convert_scale,
     resample,
 )
-from soil_trainer.library.schema import validate_batch
+from soil_trainer.library.schema import check_target_ranges, validate_batch
 from soil_trainer.library.store import Batch, list_batch_dirs, read_batch, write_batch
 
 
@@ -90,11 +90,13 @@ def import_batch(req: BatchRequest, spec: LibrarySpec, root: Path, *, benchmark:
     """Read, normalise, check against the library and write one batch (or the benchmark set).
 
     Raises:
-        DataError: bad source (see ``read_source``), a sample that duplicates a benchmark sample
+        DataError: bad source (see ``read_source``), a target value impossible for its unit
+            (``check_target_ranges``), a sample that duplicates a benchmark sample
             (named), the batch exists and ``replace`` is False, or nothing to import.
     """
     raw = read_source(req.source, id_column=req.id_column, targets=list(req.targets), folds=req.folds)
     frame = canonical_frame(raw, req, spec)
+    ranges = check_target_ranges(frame, req.targets, req.source)
     target = spec.benchmark_dir(root) if benchmark else spec.batch_dir(root, req.batch_id)
     if target.exists() and not replace:
         raise DataError(f"{target}: exists; replacing a batch is explicit (--replace) and shows in the report")
@@ -120,6 +122,7 @@ def import_batch(req: BatchRequest, spec: LibrarySpec, root: Path, *, benchmark:
         instrument=req.instrument, lab=req.lab, date=req.date, description=req.description,
         axis=spec.axis, scale=spec.scale, targets=req.targets, rows=len(frame),
         pending={t: int(frame[t].isna().sum()) for t in req.targets},
+        target_ranges=ranges,
         content_sha256=content_sha256(frame),
         source=SourceFile(
             file=req.source if raw.format == "limesoda" else Path(req.source).name, sha256=_sha256(req.source),
