@@ -118,6 +118,8 @@ class PipelineRun:
             self._register(branch or git_branch(self.root))
         self.finish(0)
         self.progress.info(f"done in {self.record.seconds:.1f}s")
+        if note := dvc.lock_note(self.root):
+            self.progress.info(note)
         return 0
 
     def finish(self, code: int, stopped_at: str | None = None) -> None:

@@ -49,8 +49,8 @@ def drift(ctx: ReportContext) -> Section:
         listed = f"The other new batches ({others}, {fmt_int(drift.others.get('rows'))} rows)"
         if drift.unaccepted_result == "too few rows":  # the gate could not clear them: say so, not "tested"
             blocks.append(Paragraph((f"{listed} were ", Strong("not tested on their own"), ": fewer rows than ",
-                                     Code("drift.min_rows"), ", so the accepted batches' drift cannot be set "
-                                     "apart from theirs.")))
+                                     Code("drift.min_rows"), (", so the accepted batches' drift cannot be set "
+                                     "apart from theirs."))))
         else:
             blocks.append(Paragraph(((f"{listed} tested on their own: "), Strong(str(drift.others['result'])), ".")))
     if drift.top:
