@@ -11,6 +11,7 @@ import pandas as pd
 
 from soil_contracts.bands import SpectralAxis
 from soil_contracts.library import SAMPLE_ID, BatchMetadata, LibrarySpec, Scale, SourceFile
+from soil_contracts.units import unit_range
 from soil_trainer.errors import DataError
 from soil_trainer.library.content import Duplicate, content_sha256, find_duplicates
 from soil_trainer.library.formats import RawSpectra, read_source
@@ -21,7 +22,7 @@ from soil_trainer.library.normalize import (
     convert_scale,
     resample,
 )
-from soil_trainer.library.schema import check_target_ranges, validate_batch
+from soil_trainer.library.schema import MAX_LISTED, validate_batch
 from soil_trainer.library.store import Batch, list_batch_dirs, read_batch, write_batch
 
 
@@ -78,6 +79,45 @@ def canonical_frame(raw: RawSpectra, req: BatchRequest, spec: LibrarySpec) -> pd
         axis=1,
     )
     return validate_batch(frame, bands, list(req.targets), raw.source)
+
+
+def check_target_ranges(frame: pd.DataFrame, targets: dict[str, str],
+                        where: str) -> dict[str, tuple[float, float | None] | None]:
+    """Refuse target values outside what their unit allows (``soil_contracts.units``); empty values pass.
+
+    Args:
+        frame: the canonical table (``sample_id``, the targets, the bands), rows in file order.
+        targets: target column -> unit, as declared at import.
+
+    Returns:
+        Per target, the range its values were checked against, or None when the unit has no declared
+        range (its values were not checked): what ``batch.yaml`` records as ``target_ranges``.
+
+    Raises:
+        DataError: some values are impossible for their unit; names up to five samples per target with
+            their rows (counted from 1 below the header) and values, and the count.
+    """
+    checked: dict[str, tuple[float, float | None] | None] = {}
+    problems, count = [], 0
+    for column, unit in targets.items():
+        limits = unit_range(unit)
+        checked[column] = None if limits is None else (limits.low, limits.high)
+        if limits is None:
+            continue
+        values = frame[column].to_numpy(dtype=np.float64)
+        high = np.inf if limits.high is None else limits.high
+        bad = np.flatnonzero(~np.isnan(values) & ((values < limits.low) | (values > high)))
+        if not len(bad):
+            continue
+        count += len(bad)
+        named = ", ".join(f"{frame[SAMPLE_ID].iloc[i]} (row {i + 1}) = {values[i]:g}" for i in bad[:MAX_LISTED])
+        more = f" and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
+        problems.append(f"{column} in {unit!r} ({limits.quantity}) must be {limits.describe()}: {named}{more}")
+    if problems:
+        raise DataError(f"{where}: {count} target value(s) impossible for their unit: " + "; ".join(problems)
+                        + ". Fix the values, or declare the unit they are in (--target COLUMN=UNIT); "
+                        "leave a cell empty for a lab value still pending")
+    return checked
 
 
 def _sha256(source: str) -> str | None:
