@@ -71,6 +71,62 @@ class Params(_Section):
             raise ConfigError(f"{path}: {key}: {first['msg']}") from exc
 
 
+def _stage_sections() -> dict:
+    """Every top-level section of params.yaml and the stage's own model that reads it (the full schemas)."""
+    from soil_drift.config import DriftParams
+    from soil_trainer import config as trainer
+
+    return {"library": LibrarySpec, "prepare": trainer.PrepareParams, "drift": DriftParams,
+            "train": trainer.TrainParams, "evaluate": trainer.EvaluateParams, "register": trainer.RegisterParams}
+
+
+REQUIRED_SECTIONS = ("library", "prepare")  # the others default when absent, as each stage reads them
+
+
+def validate_params_file(path: Path | str = DEFAULT_PARAMS) -> None:
+    """Check all of params.yaml with each stage's own model before any stage runs.
+
+    Each stage validates its section again when it runs; this finds a typo in ``train`` before
+    ``prepare`` and ``drift`` spend their time. Unknown top-level sections are refused too: a stage
+    would otherwise read its defaults in place of a misspelt section.
+
+    Raises:
+        ConfigError: missing or unreadable file, or every problem found, each by its key path
+            (``train.pls.cv_fold: Extra inputs are not permitted``).
+    """
+    from difflib import get_close_matches
+
+    path = Path(path)
+    try:
+        data = read_params_file(path)
+    except ContractError as exc:
+        raise ConfigError(str(exc)) from None
+    sections = _stage_sections()
+    problems: list[str] = []
+    for name in data:
+        if name not in sections:
+            close = get_close_matches(str(name), list(sections), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (the sections are {', '.join(sections)})"
+            problems.append(f"{name}: not a section any stage reads{hint}")
+    for name, model in sections.items():
+        raw = data.get(name)
+        if raw is None and name in REQUIRED_SECTIONS:
+            problems.append(f"{name}: section missing")
+            continue
+        if not isinstance(raw or {}, dict):
+            problems.append(f"{name}: expected a mapping, got {type(raw).__name__}")
+            continue
+        try:
+            model.model_validate(raw or {})
+        except ValidationError as exc:
+            for err in exc.errors():
+                key = ".".join([name, *(str(p) for p in err["loc"])])
+                got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
+                problems.append(f"{key}: {err['msg']}{got}")
+    if problems:
+        raise ConfigError(f"{path}: {len(problems)} problem(s), nothing was run: " + "; ".join(problems))
+
+
 def model_name(explicit: str | None, params: Path | str = DEFAULT_PARAMS) -> str:
     """``explicit`` (``--model-name``) if given, else the name params.yaml gives or derives."""
     return explicit or Params.load(params).model_name

@@ -123,3 +123,16 @@ def test_a_drift_acceptance_names_the_content_it_was_given_for(project, prepared
     assert main(["library", "accept", "no-such-batch", "--reason", "ok then", "--by", "ana",
                  "--repo", str(project)]) == 2
     assert "no such batch" in capsys.readouterr().err
+
+
+def test_impossible_target_values_exit_2_naming_the_samples_and_write_nothing(project, prepared_data, tmp_path,
+                                                                              capsys):
+    source = export(prepared_data, tmp_path / "lab.csv")
+    rows = pd.read_csv(source)
+    rows.loc[0, "SOC_target"], rows.loc[5, "SOC_target"] = 1e6, -3.0  # the new-user trial's values
+    rows.to_csv(source, index=False)
+    assert main(import_args(source, project, "--target", "SOC_target=%")) == 2
+    err = capsys.readouterr().err
+    assert "2 target value(s) impossible for their unit: SOC_target in '%'" in err
+    assert f"{rows.sample_id[0]} (row 1) = 1e+06" in err and f"{rows.sample_id[5]} (row 6) = -3" in err
+    assert not (project / "library" / "batches" / "lab-2024-05").exists()

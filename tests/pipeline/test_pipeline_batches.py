@@ -28,7 +28,8 @@ def summary(root: Path) -> dict:
     return json.loads((root / "data" / "library.json").read_text())
 
 
-def test_two_batch_prs_in_sequence_accumulate_and_each_is_the_only_candidate(project, prepared_data, monkeypatch):
+def test_two_batch_prs_in_sequence_accumulate_and_each_is_the_only_candidate(project, prepared_data, monkeypatch,
+                                                                             capsys):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
     root = project
     git(root, "add", "-A")
@@ -44,8 +45,13 @@ def test_two_batch_prs_in_sequence_accumulate_and_each_is_the_only_candidate(pro
     s1 = summary(root)
     assert {b["id"]: b["status"] for b in s1["batches"]} == {"ssp460-campaign-1": "unchanged", "lab-a": "added"}
     assert (s1["reference_rows"], s1["candidate_rows"], s1["training_rows"]) == (322, 23, 345)
-    git(root, "add", "-A")
+    # dvc.lock is left untracked (docs/SOP.md), and the run says so: a new user saw it in git status unexplained.
+    assert "dvc.lock is untracked on purpose: leave it out of commits" in capsys.readouterr().err
+    git(root, "add", "library")  # the batch, by its path, as docs/LIBRARY.md does it
     git(root, "commit", "-qm", "Batch lab-a")
+    untracked = subprocess.run(["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True,
+                               check=True).stdout.splitlines()
+    assert untracked == ["?? dvc.lock"]
     git(root, "checkout", "-q", "main")
     git(root, "merge", "-q", "--no-ff", "pr-1", "-m", "Merge pr-1")
 

@@ -83,3 +83,34 @@ def test_outputs_committed_to_git_are_refused_before_any_stage_runs(tmp_path, ca
     assert "metrics/metrics.json: committed to git, but DVC owns the pipeline's outputs" in err
     assert "git rm -r --cached metrics" in err
     assert not (root / "runs").exists() and not (root / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        # The new-user trial: a typo in train was found only after prepare and drift had run.
+        ("    cv_folds: 10              # inner", "    cv_fold: 10              # inner",
+         "train.pls.cv_fold: Extra inputs are not permitted"),
+        ("  seed: 2025", '  seed: "2025"', "train.seed: Input should be a valid integer (got '2025')"),
+        ("  alias: staging", "  alias: latest", "register.alias: Value error, 'latest' is reserved by MLflow"),
+        ("  rmse_max: null", "  rmse_max: -1", "evaluate.rmse_max: Input should be greater than 0"),
+        ("  alpha: 0.025", "  alpha: 0.9", "drift.alpha: Input should be less than or equal to 0.5"),
+        ("\ntrain:", "\ntrian:", "trian: not a section any stage reads (did you mean 'train'?)"),
+    ],
+)
+def test_a_bad_key_in_any_params_section_exits_2_naming_its_path_before_any_stage_runs(
+    project: Path, capsys, old, new, message
+):
+    _set(project / "params.yaml", old, new)
+    assert main(["pipeline", "--local", "--repo", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "params.yaml: 1 problem(s), nothing was run" in err
+    assert not (project / "runs").exists() and not (project / "data").exists()
+
+
+def test_every_params_problem_is_named_at_once(project: Path, capsys):
+    _set(project / "params.yaml", "  seed: 2025", "  seed: x\n  sed: 1")
+    _set(project / "params.yaml", "  on_drift: fail", "  on_drift: maybe")
+    assert main(["pipeline", "--local", "--repo", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert "3 problem(s)" in err and "drift.on_drift" in err and "train.seed" in err and "train.sed" in err

@@ -81,8 +81,8 @@ def test_an_accepted_offset_batch_warns_and_a_drifting_batch_without_acceptance_
     lines = md.splitlines()
     assert lines[0].startswith("## 🟡 Needs review")
     assert lines[2] == (f"Drift accepted for batch lab-o ({len(fold3)} rows), accepted by {BY}: \"{REASON}\" "
-                        "(batch.yaml drift_acceptance); the other new samples do not drift: check the accepted "
-                        "batch before merging.")
+                        "(batch.yaml drift_acceptance); the other new batches, lab-clean (46 rows), do not drift "
+                        "on their own: check the accepted batch before merging.")
     assert "⚠️ **Data Drift Check: Warning**" in md
     assert "| lab-o | added, drift accepted |" in md
     assert "The other new batches (lab-clean, 46 rows) tested on their own: **no drift**." in md

@@ -232,7 +232,9 @@ def test_shifted_batch_fails_at_the_drift_gate_and_the_report_says_failed(projec
 def test_crashing_stage_exits_with_its_code_and_names_its_log(project, main_sha, capsys):
     git(project, "checkout", "-q", main_sha, "--", "params.yaml")
     git(project, "rm", "-rq", "library/batches/shifted")
-    set_param(project, "train.pls.max_components", 0)  # rejected by the trainer: exit 2
+    # Valid for params.yaml's schema (soilci pipeline checks it before any stage), impossible for the data:
+    # a 999-point window on the 430-point grid, which the trainer refuses when it runs (exit 2).
+    set_param(project, "train.family.sg1.savgol_window", 999)
 
     code = main(["pipeline", "--repo", str(project), "--base", main_sha + "~2"])
     err = capsys.readouterr().err
@@ -244,4 +246,4 @@ def test_crashing_stage_exits_with_its_code_and_names_its_log(project, main_sha,
     assert outcomes(run)["prepare"] == "restored" and outcomes(run)["drift"] == "up to date"
     assert run.pull and run.pull.endswith("pulled")  # the failed gate's leftovers do not block the pull
     assert "stage 'train' failed with exit code 2" in err and "train.log" in err
-    assert "max_components" in (project / run.stages[2].log).read_text()
+    assert "savgol_window: 999 is longer than" in (project / run.stages[2].log).read_text()

@@ -42,3 +42,43 @@ def test_metrics_table_shows_interval_coverage_and_out_of_domain_rate_for_base_a
     rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("|")}
     assert "0.88" in rows["90% interval coverage"] and "0.902" in rows["90% interval coverage"]
     assert "0.011" in rows["Out of domain"] and "0.022" in rows["Out of domain"]
+
+
+def test_the_reasons_percentage_is_the_metrics_tables_rmse_change(tmp_path, models, capsys):
+    """The new-user trial: the reason's "+x%" came from the paired bootstrap's RMSEs, the table's from
+    metrics.json; with a benchmark only partly paired they differed. Both now show the metrics' change."""
+    import re
+
+    weak, good = models["weak"], models["good"]
+    partly = (good[0], good[1].iloc[: len(good[1]) // 2])  # the PR's predictions pair with half the base's
+    repo, sha = make_repo(tmp_path, weak, partly)
+    _, md, _ = run_report(repo, sha, capsys, "--exit-zero")
+    reason = md.splitlines()[2]
+    row = next(line for line in md.splitlines() if line.startswith("| RMSE |"))
+    table_pct = re.search(r"\(([+-]\d+\.\d%)\)", row).group(1)
+    assert re.search(r"\(([+-]\d+\.\d%)", reason).group(1) == table_pct, (reason, row)
+    assert f"{(good[0]['rmse'] - weak[0]['rmse']) / weak[0]['rmse'] * 100:+.1f}%" == table_pct
+
+
+def test_a_batch_too_small_for_the_drift_gate_is_named_with_its_reason(project, capsys, monkeypatch):
+    """The new-user trial: a PR adding a 5-row batch stopped at the drift stage (exit 2), and the report
+    said only that the pipeline did not finish. The stage's own reason is now in the reason and details."""
+    import pandas as pd
+
+    from soilci.cli import main
+    from tests.report.results import git
+    from tests.support import add_batch
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "main: the demo library")
+    git(project, "checkout", "-qb", "tiny-batch")
+    rows = pd.read_parquet(project / "library" / "batches" / "ssp460-campaign-1" / "spectra.parquet").head(5)
+    bands = [c for c in rows.columns if c.startswith("wl_")]
+    add_batch(project, "lab-tiny", rows.assign(sample_id=rows.sample_id + "-t", **{b: rows[b] * 1.01 for b in bands}))
+    assert main(["pipeline", "--local", "--base", "main", "--repo", str(project)]) == 2
+    code, md, _ = run_report(project, "main", capsys)
+    why = "drift (exit 2): data/incoming.parquet: 5 rows, fewer than the 20 the tests need (drift.min_rows)"
+    assert code == 1 and md.splitlines()[0].startswith("## 🔴 Do not merge")
+    assert md.splitlines()[2].endswith(f"; {why}.")
+    assert f"It stopped before a verdict: **{why}**." in md and f"Stopped at **{why}**." in md

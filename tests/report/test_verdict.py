@@ -29,9 +29,10 @@ def diff(finding: str, delta: float = -0.1) -> RmseDifference:
         ({"drift_status": None}, REVIEW, "did not run"),
         ({"base_metrics": None}, REVIEW, "first run"),
         ({"difference": None}, REVIEW, "too few benchmark samples"),
-        ({"difference": diff("noise", 0.02)}, REVIEW, "slightly worse"),
-        ({"difference": diff("noise", -0.02)}, READY, "no worse"),
+        ({"difference": diff("noise", 0.02), "pr_metrics": {"rmse": 1.02}}, REVIEW, "slightly worse (+2.0%)"),
+        ({"difference": diff("noise", -0.02), "pr_metrics": {"rmse": 0.98}}, READY, "no worse (-2.0%"),
         ({}, READY, "improvement is real"),
+        ({"drift_status": "no_candidate"}, READY, "improvement is real; no new samples"),  # docs/SOP.md's 🟢
     ],
 )
 def test_verdict_follows_the_sop_rules_in_order(kwargs, level, words):
@@ -42,9 +43,53 @@ def test_verdict_follows_the_sop_rules_in_order(kwargs, level, words):
 
 
 def test_size_words_follow_the_stated_threshold():
-    args = {"drift_status": "pass", "pr_metrics": {"rmse": 1.075}, "base_metrics": {"rmse": 1.0}, "stale": [],
-            "rmse_max": None}
-    assert "clearly worse (+7.5%), but within noise" in decide(**args, difference=diff("noise", 0.075)).reason
-    assert "slightly worse (+2.0%), but within noise" in decide(**args, difference=diff("noise", 0.02)).reason
-    assert "clearly worse (+10.0%), and the difference is real" in decide(
-        **args, difference=diff("degradation", 0.1)).reason
+    def reason(finding, delta):
+        return decide(drift_status="pass", pr_metrics={"rmse": 1.0 + delta}, base_metrics={"rmse": 1.0}, stale=[],
+                      rmse_max=None, difference=diff(finding, delta)).reason
+
+    assert "clearly worse (+7.5%), but within noise" in reason("noise", 0.075)
+    assert "slightly worse (+2.0%), but within noise" in reason("noise", 0.02)
+    assert "clearly worse (+10.0%), and the difference is real" in reason("degradation", 0.1)
+
+
+def test_the_reasons_percentage_is_the_metrics_rmse_change_the_headline_and_table_show():
+    """The new-user trial: the reason said +2.0% (the paired bootstrap's RMSEs) beside a table's +7.5%
+    (metrics.json). One source, the metrics; the bootstrap only says whether the change is real."""
+    from soilci.report.blocks import fmt_pct
+    from soilci.report.compare import METRICS, MetricChange
+
+    base, pr = {"rmse": 0.8}, {"rmse": 0.86}
+    table = MetricChange(METRICS[0], base["rmse"], pr["rmse"]).relative
+    for finding in ("noise", "degradation"):
+        verdict = decide(drift_status="pass", pr_metrics=pr, base_metrics=base, stale=[], rmse_max=None,
+                         difference=diff(finding, 0.02))
+        assert f"clearly worse ({fmt_pct(table)})" in verdict.reason and fmt_pct(table) == "+7.5%"
+    improved = decide(drift_status="pass", pr_metrics={"rmse": 0.78}, base_metrics=base, stale=[], rmse_max=None,
+                      difference=diff("improvement", -0.1))
+    assert "slightly better (-2.5%), and the improvement is real" in improved.reason
+
+
+def test_an_accepted_drift_names_the_other_batches_only_when_there_are_some():
+    """The new-user trial: "the other new samples do not drift" with a single (accepted) batch."""
+    args = {"drift_status": "warn", "pr_metrics": {"rmse": 0.9}, "base_metrics": {"rmse": 1.0},
+            "difference": diff("improvement"), "stale": [], "rmse_max": None,
+            "accepted": 'lab-o (46 rows), accepted by a@b: "new detector"'}
+    alone = decide(**args).reason
+    assert "there is no other new batch" in alone and "other new samples" not in alone
+    both = decide(**args, others="lab-clean (46 rows)").reason
+    assert "the other new batches, lab-clean (46 rows), do not drift on their own" in both
+
+
+def test_a_batch_too_small_to_be_tested_on_its_own_is_named_as_untested_not_as_drifting():
+    verdict = decide(drift_status="fail", pr_metrics=None, base_metrics=None, difference=None, stale=[],
+                     rmse_max=None, accepted="lab-o (46 rows)", unaccepted="lab-tiny", unaccepted_result="too few rows")
+    assert verdict.level == BLOCK
+    assert "(lab-tiny) have fewer rows than drift.min_rows, so they could not be tested" in verdict.reason
+    assert "differ from the reference set" not in verdict.reason
+
+
+def test_a_stage_that_stopped_the_run_says_why_in_the_reason():
+    failure = "drift (exit 2): data/incoming.parquet: 5 rows, fewer than the 20 the tests need (drift.min_rows)"
+    verdict = decide(drift_status=None, pr_metrics=None, base_metrics=None, difference=None,
+                     stale=["drift", "train", "evaluate"], rmse_max=None, failure=failure)
+    assert verdict.level == BLOCK and verdict.reason.endswith(f"(not up to date: drift, train, evaluate); {failure}")

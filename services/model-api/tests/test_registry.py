@@ -106,6 +106,22 @@ def test_registered_file_serves_its_version_after_the_alias_moved_on(mlflow_serv
     np.testing.assert_allclose(resp.json()["predictions"], benchmark.expected, rtol=0, atol=1e-9)
 
 
+def test_a_version_pinned_by_number_reports_no_alias_beside_the_aliases_it_carries(mlflow_server, model_dir,
+                                                                                  services, tmp_path):
+    """The new-user trial saw ``alias: null`` beside ``aliases: [staging]`` and took it for a bug: a slot pinned
+    by version (as GitOps deploys it) was resolved by no alias; ``aliases`` lists those on the version."""
+    version = register(mlflow_server, model_dir, {"git_revision": "9b8c7d6"}).version  # staging points here
+
+    url = services.start({"MODEL_URI": f"models:/{REGISTERED}/{version}", "MLFLOW_TRACKING_URI": mlflow_server,
+                          "MODEL_API_CACHE_DIR": str(tmp_path)}, timeout=120)
+    info = httpx.get(f"{url}/v1/model").json()
+    described = httpx.get(f"{url}/openapi.json").json()["components"]["schemas"]["ModelInfoResponse"]["properties"]
+
+    assert (info["version"], info["alias"], info["aliases"]) == (version, None, ["staging"])
+    assert "null when the version was pinned" in described["alias"]["description"]
+    assert "whichever way it was resolved" in described["aliases"]["description"]
+
+
 def test_check_loads_a_registered_file_and_prints_its_version(mlflow_server, model_dir, cli, capsys,
                                                               tmp_path):
     record = register(mlflow_server, model_dir, {})

@@ -94,6 +94,11 @@ def run_import(args: argparse.Namespace) -> int:
     rel = result.batch.path.relative_to(repo)
     print(f"{rel}: {meta.rows} samples, {len(spec.grid.positions())} bands ({spec.axis.value}, {spec.scale.value}); "
           f"pending lab values: {', '.join(f'{k} {v}' for k, v in meta.pending.items())}", file=sys.stderr)
+    for column, limits in meta.target_ranges.items():
+        if limits is None:
+            print(f"  {column} in {meta.targets[column]!r}: the unit has no declared physical range "
+                  "(soil_contracts.units), so its values were not checked; batch.yaml records target_ranges: "
+                  f"{{{column}: null}}", file=sys.stderr)
     for dup in result.duplicates_in_library[:10]:
         print(f"  duplicate of the library: {dup.sample} = {dup.of} in {dup.of_batch} (rms {dup.rms:.3g}); "
               "it is not trained on twice", file=sys.stderr)

@@ -133,6 +133,24 @@ def check_outputs_not_in_git(root: Path, stages: list[Stage]) -> None:
         )
 
 
+def lock_note(root: Path) -> str:
+    """What to do with an untracked ``dvc.lock`` (``git status`` lists it after a run), or "".
+
+    soil-ci neither commits nor ignores it: DVC refuses a git-ignored ``dvc.lock`` (``FileIsGitIgnored``),
+    and results are not committed, so two PRs never conflict on them; main's ``soilci pipeline --push``
+    publishes its ``dvc.lock`` in the results record of its commit (docs/SOP.md).
+    """
+    lock = root / "dvc.lock"
+    if not lock.exists() or not (root / ".git").exists():
+        return ""
+    listed = subprocess.run(["git", "ls-files", "--error-unmatch", "dvc.lock"], cwd=root, capture_output=True,
+                            check=False)
+    if listed.returncode == 0:  # committed: a project of its own that works the DVC default way
+        return ""
+    return ("dvc.lock is untracked on purpose: leave it out of commits (DVC refuses to have it git-ignored; "
+            "main's results, dvc.lock included, are published with --push; docs/SOP.md)")
+
+
 def _in_lineage_order(found: list[Stage]) -> list[Stage]:
     order = {s.name: i for i, s in enumerate(found)}
     producers = {out: s.name for s in found for out in s.outs}

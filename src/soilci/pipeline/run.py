@@ -103,9 +103,12 @@ class PipelineRun:
         self.runner: ContainerRunner | LocalRunner | None = None
 
     def _check_inputs(self) -> None:
-        """Refuse (exit 2, before anything is written) undeclared or outside inputs, and outputs committed to git."""
+        """Refuse (exit 2, before anything is written) a bad params.yaml, undeclared or outside inputs, and outputs
+        committed to git."""
         from soilci.library.verbs import load_spec
+        from soilci.params import validate_params_file
 
+        validate_params_file(self.root / "params.yaml")  # all stages' sections, before the first one runs
         dvc.check_inputs(self.root, self.stages, load_spec(self.root, None).path)
         dvc.check_outputs_not_in_git(self.root, self.stages)
 
@@ -168,6 +171,8 @@ class PipelineRun:
         self.step = None
         self.finish(0)
         self.progress.info(f"done in {self.record.seconds:.1f}s")
+        if note := dvc.lock_note(self.root):
+            self.progress.info(note)
         return 0
 
     def finish(self, code: int, stopped_at: str | None = None) -> None:

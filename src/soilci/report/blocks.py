@@ -99,6 +99,11 @@ def fmt_num(value: float | None) -> str:
     return f"{value:.1f}" if abs(value) >= 100 else f"{value:.3f}"
 
 
+def fmt_pct(relative: float) -> str:
+    """A relative change as the report writes it everywhere: ``+7.5%`` (one decimal, sign always)."""
+    return f"{relative * 100:+.1f}%"
+
+
 def fmt_int(value) -> str:
     return "n/a" if value is None else f"{int(value)}"
 

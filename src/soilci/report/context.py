@@ -17,6 +17,7 @@ from soilci.report.inputs import (
     read_drift,
     read_rmse_ceiling,
     read_working_tree,
+    stage_failure,
     stale_stages,
 )
 from soilci.report.plots import copy_drift_plot, plot_errors, plot_predicted_vs_observed, reset_assets
@@ -46,6 +47,7 @@ class ReportContext:
     changes: Changes | None = None
     stopped: bool = False  # the run did not reach the evaluation: nothing of ``pr`` is from a model
     scatters: dict[str, Path] = field(default_factory=dict)  # "PR" / base label -> predicted-vs-observed image
+    failure: str = ""  # why the run's failed stage stopped (inputs.stage_failure), "" if none did
 
 
 def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
@@ -69,6 +71,8 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
     if base.predictions is not None and current.predictions is not None and not incomparable:
         difference = bootstrap_rmse_difference(base.predictions, current.predictions)
     rmse_max = read_rmse_ceiling(repo)
+    run = latest_run(repo)
+    failure = stage_failure(repo, run) if stale else ""  # an old run's failure says nothing of a current tree
     verdict = decide(
         drift_status=drift.status,
         pr_metrics=current.metrics,
@@ -79,6 +83,9 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
         incomparable=incomparable,
         accepted=drift.accepted_text,
         unaccepted=drift.unaccepted_drift,
+        unaccepted_result=drift.unaccepted_result,
+        others=drift.other_batches,
+        failure=failure,
     )
     reset_assets(assets)
     # Errors in different units or on different samples do not share axes: draw the PR's alone.
@@ -88,7 +95,7 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
         changes = replace(changes, model=None)
     return ReportContext(
         base=base, pr=current, drift=drift, difference=difference, verdict=verdict, stale=stale,
-        run=latest_run(repo), rmse_max=rmse_max, plots=plot_errors(current, plotted_base, assets),
+        run=run, rmse_max=rmse_max, plots=plot_errors(current, plotted_base, assets),
         drift_plot=copy_drift_plot(drift, assets), incomparable=incomparable, changes=changes, stopped=stopped,
-        scatters=plot_predicted_vs_observed(current, plotted_base, assets),
+        scatters=plot_predicted_vs_observed(current, plotted_base, assets), failure=failure,
     )

@@ -34,6 +34,8 @@ def bootstrap(ctx: ReportContext) -> Section | None:
 def drift(ctx: ReportContext) -> Section:
     drift = ctx.drift
     blocks: list[Block] = [Paragraph((drift.summary or "",))]
+    if drift.status is None and ctx.failure.startswith("drift "):  # the gate stopped before a verdict: say why
+        blocks.append(Paragraph(("It stopped before a verdict: ", Strong(ctx.failure), ".")))
     if drift.method:
         blocks.append(Paragraph((f"Method: {drift.method}, alpha {drift.alpha}",)))
     if drift.accepted:
@@ -44,9 +46,13 @@ def drift(ctx: ReportContext) -> Section:
         blocks.append(Table((("batch",), ("rows",), ("accepted by",), ("reason",)), "lrll", rows))
     if drift.others and drift.others.get("result"):
         others = ", ".join(drift.others.get("batches") or [])
-        blocks.append(Paragraph(((f"The other new batches ({others}, {fmt_int(drift.others.get('rows'))} rows) "
-                                 "tested on their own: "),
-                                 Strong(str(drift.others['result'])), ".")))
+        listed = f"The other new batches ({others}, {fmt_int(drift.others.get('rows'))} rows)"
+        if drift.unaccepted_result == "too few rows":  # the gate could not clear them: say so, not "tested"
+            blocks.append(Paragraph((f"{listed} were ", Strong("not tested on their own"), ": fewer rows than ",
+                                     Code("drift.min_rows"), (", so the accepted batches' drift cannot be set "
+                                     "apart from theirs."))))
+        else:
+            blocks.append(Paragraph(((f"{listed} tested on their own: "), Strong(str(drift.others['result'])), ".")))
     if drift.top:
         rows = tuple(((str(t.get("name")),), (str(t.get("kind", "")),), (fmt_p(t.get("statistic")),),
                       (fmt_p(t.get("p_value")),)) for t in drift.top[:10])
@@ -79,6 +85,8 @@ def run(ctx: ReportContext) -> Section | None:
         for s in run.stages
     )
     blocks: list[Block] = [Table((("stage",), ("outcome",), ("time",), ("log",)), "llrl", rows)]
+    if ctx.failure:
+        blocks.append(Paragraph(("Stopped at ", Strong(ctx.failure), ".")))
     reproduced = reproduced_stages(run)
     if reproduced:
         blocks.append(Paragraph((

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from soilci.report.blocks import Code, Document, Image, Mark, Strong, Table, Text, fmt_num, fmt_p
+from soilci.report.blocks import Code, Document, Image, Mark, Strong, Table, Text, fmt_num, fmt_p, fmt_pct
 from soilci.report.compare import (
     RPD_ACCURATE,
     RPD_FAIR,
@@ -23,7 +23,7 @@ def _change(change: MetricChange) -> str:
         return "n/a"
     if change.mark == "same":
         return "±0"
-    rel = f" ({change.relative * 100:+.1f}%)" if change.relative is not None else ""
+    rel = f" ({fmt_pct(change.relative)})" if change.relative is not None else ""
     return f"{change.delta:+.3f}{rel}"
 
 

@@ -251,6 +251,19 @@ class DriftResult:
         return ", ".join(self.others.get("batches") or [])
 
     @property
+    def unaccepted_result(self) -> str:
+        """What the gate found for the batches without acceptance: ``drift``, ``no drift``, ``too few rows``
+        (fewer than ``drift.min_rows``: not tested on their own) or "" (not tested)."""
+        return str((self.others or {}).get("result") or "")
+
+    @property
+    def other_batches(self) -> str:
+        """The new batches without acceptance and their rows (``lab-b (23 rows)``), or "" when there are none."""
+        if not self.others or not self.others.get("batches"):
+            return ""
+        return f"{', '.join(self.others['batches'])} ({self.others.get('rows')} rows)"
+
+    @property
     def word(self) -> str:
         """``Passed``, ``Warning``, ``Failed``, ``No new samples``, ``No reference yet`` or ``Not run``."""
         return DRIFT_WORDS.get(self.status or "", "Not run")
@@ -338,3 +351,24 @@ def latest_run(repo: Path) -> RunRecord | None:
 def reproduced_stages(run: RunRecord) -> list[str]:
     """The stages a run ran or restored from the cache: their outputs are new in the tree."""
     return [s.name for s in run.stages if s.outcome in {"ran", "restored"}]
+
+
+def stage_failure(repo: Path, run: RunRecord | None) -> str:
+    """Why the run's failed stage stopped, from its log: ``drift (exit 2): data/incoming.parquet: 5 rows,
+    fewer than the 20 the tests need (drift.min_rows)``; "" when no stage failed or its log says nothing.
+
+    The stage's console script prints its one error line as ``<prog>: error: <message>`` (the CLI
+    boundary, ``soil_contracts.cli``); the last such line is the reason.
+    """
+    failed = next((s for s in (run.stages if run else []) if s.outcome == "failed"), None)
+    if failed is None:
+        return ""
+    message = ""
+    if failed.log:
+        try:
+            lines = (Path(repo) / failed.log).read_text(errors="replace").splitlines()
+        except OSError:
+            lines = []
+        message = next((line.split(": error: ", 1)[1].strip() for line in reversed(lines) if ": error: " in line), "")
+    code = f"exit {failed.exit_code}" if failed.exit_code is not None else "failed"
+    return f"{failed.name} ({code}): {message}" if message else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from soilci.report.blocks import fmt_pct
 from soilci.report.compare import RmseDifference, size_word
 
 READY, REVIEW, BLOCK, NOT_COMPARABLE = "ready", "review", "block", "not_comparable"
@@ -28,9 +29,16 @@ class Verdict:
         return VERDICT_ICONS[self.level]
 
 
-def _size(difference: RmseDifference, direction: str) -> str:
+def _relative(difference: RmseDifference, base_metrics: dict | None, pr_metrics: dict | None) -> float:
+    """The RMSE change as a fraction of the base's, from the metrics (the headline's and the table's
+    source: metrics.json, every benchmark sample); the paired bootstrap's only when a side has none."""
+    base, pr = (base_metrics or {}).get("rmse"), (pr_metrics or {}).get("rmse")
+    return (pr - base) / base if base and pr is not None else difference.relative
+
+
+def _size(relative: float, direction: str) -> str:
     """``clearly worse (+7.5%)``: the size word (compare.SLIGHT_MAX), the direction and the relative change."""
-    return f"{size_word(difference.relative)} {direction} ({difference.relative:+.1%})"
+    return f"{size_word(relative)} {direction} ({fmt_pct(relative)})"
 
 
 def decide(
@@ -44,6 +52,9 @@ def decide(
     incomparable: str | None = None,
     accepted: str = "",
     unaccepted: str = "",
+    unaccepted_result: str = "drift",
+    others: str = "",
+    failure: str = "",
 ) -> Verdict:
     """Apply docs/SOP.md's merge rules in order; the first that matches decides.
 
@@ -57,9 +68,20 @@ def decide(
         incomparable: why base and PR measure different things (``comparable.incomparability``);
             then nothing is compared and the verdict is never READY.
         accepted: the candidate batches whose drift a lead accepted in batch.yaml, with who and why
-            (``DriftResult.accepted_text``); unaccepted: the batches without acceptance that still drift.
+            (``DriftResult.accepted_text``); unaccepted: the batches without acceptance that keep the gate
+            failing, and ``unaccepted_result`` why: ``drift``, or ``too few rows`` to be tested on their own;
+            others: the new batches without acceptance (with rows) beside the accepted ones, "" if none.
+        failure: why the run's failed stage stopped (``inputs.stage_failure``), "" if none failed.
+
+    The percentages are the RMSE change in the metrics (as the headline and the metrics table show it);
+    the paired bootstrap decides only whether the change is real.
     """
+    rel = _relative(difference, base_metrics, pr_metrics) if difference is not None else 0.0
     # 1-4: do not merge
+    if drift_status == "fail" and unaccepted and unaccepted_result == "too few rows":
+        return Verdict(BLOCK, f"the drift gate failed: the batches without a drift acceptance ({unaccepted}) have "
+                              "fewer rows than drift.min_rows, so they could not be tested for drift on their "
+                              "own apart from the accepted ones")
     if drift_status == "fail" and unaccepted:
         return Verdict(BLOCK, f"the drift gate failed: batches without a drift acceptance ({unaccepted}) differ "
                               "from the reference set, whatever the accepted ones do")
@@ -67,7 +89,9 @@ def decide(
         return Verdict(BLOCK, "the drift gate failed: the incoming samples differ from the reference set")
     if stale or pr_metrics is None or "rmse" not in pr_metrics:
         missing = f" (not up to date: {', '.join(stale)})" if stale else ""
-        return Verdict(BLOCK, f"the pipeline did not finish, so there are no current benchmark metrics{missing}")
+        stopped = f"; {failure}" if failure else ""
+        return Verdict(BLOCK, f"the pipeline did not finish, so there are no current benchmark metrics{missing}"
+                              f"{stopped}")
     if rmse_max is not None and pr_metrics["rmse"] > rmse_max:
         return Verdict(BLOCK, f"benchmark RMSE {pr_metrics['rmse']:.3f} is above the ceiling {rmse_max:g}")
     # 4a: different targets or benchmarks: the absolute numbers are all there is
@@ -75,12 +99,14 @@ def decide(
         return Verdict(NOT_COMPARABLE, "base and PR measure different things, so their numbers are not compared: "
                                        "judge the PR's on their own")
     if difference is not None and difference.finding == "degradation":
-        return Verdict(BLOCK, f"benchmark RMSE is {_size(difference, 'worse')}, and the difference is real "
+        return Verdict(BLOCK, f"benchmark RMSE is {_size(rel, 'worse')}, and the difference is real "
                               "(95% CI above 0)")
     # 5-8: needs review
     if drift_status == "warn" and accepted:
-        return Verdict(REVIEW, f"drift accepted for batch {accepted} (batch.yaml drift_acceptance); the other new "
-                               "samples do not drift: check the accepted batch before merging")
+        rest = (f"the other new batches, {others}, do not drift on their own" if others
+                else "there is no other new batch")
+        return Verdict(REVIEW, f"drift accepted for batch {accepted} (batch.yaml drift_acceptance); {rest}: check "
+                               "the accepted batch before merging")
     if drift_status == "warn":
         return Verdict(REVIEW, "the drift gate warned: check the drifted features before merging")
     if drift_status is None:
@@ -93,12 +119,12 @@ def decide(
     if difference is None or difference.finding == "too few samples":
         return Verdict(REVIEW, "base and PR share too few benchmark samples to compare them")
     if difference.finding == "noise" and difference.delta > 0:
-        return Verdict(REVIEW, f"benchmark RMSE is {_size(difference, 'worse')}, but within noise (95% CI contains 0)")
+        return Verdict(REVIEW, f"benchmark RMSE is {_size(rel, 'worse')}, but within noise (95% CI contains 0)")
     # 9: ready
     reason = {
-        "improvement": f"benchmark RMSE is {_size(difference, 'better')}, and the improvement is real",
+        "improvement": f"benchmark RMSE is {_size(rel, 'better')}, and the improvement is real",
         "no change": "the model's benchmark predictions are unchanged",
-        "noise": f"benchmark RMSE is no worse ({difference.relative:+.1%}, within noise)",
+        "noise": f"benchmark RMSE is no worse ({fmt_pct(rel)}, within noise)",
     }[difference.finding]
     drift = "no new samples" if drift_status == "no_candidate" else "no data drift"
     return Verdict(READY, f"{reason}; {drift}")

@@ -151,6 +151,10 @@ class BatchMetadata(Record):
         axis, scale: of the stored (canonical) spectra; equal to params' ``library``.
         targets: target column -> unit (``SOC_target: "%"``, ``pH_target: pH``).
         rows: samples in the batch; ``pending``: per target, rows still waiting for a lab value.
+        target_ranges: per target, the physical range [low, high] of its unit that every value was
+            checked against at import (``soil_contracts.units``; high None: no upper limit); None: the
+            unit has no declared range, so the values were not checked. Empty in batches imported
+            before the check existed.
         content_sha256: sha256 of the stored spectra and targets (see ``soil_trainer.library``).
         source: the file it was imported from.
         drift_acceptance: set by a lead to accept this batch's drift.
@@ -169,6 +173,7 @@ class BatchMetadata(Record):
     targets: dict[str, str] = Field(min_length=1)
     rows: int = Field(ge=1)
     pending: dict[str, int] = Field(default_factory=dict)
+    target_ranges: dict[str, tuple[float, float | None] | None] = Field(default_factory=dict)
     content_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     source: SourceFile
     drift_acceptance: DriftAcceptance | None = None
@@ -181,6 +186,13 @@ class BatchMetadata(Record):
                 f"drift_acceptance was given for content {accepted.content_sha256[:12]}..., the batch is now "
                 f"{self.content_sha256[:12]}...; an acceptance does not carry over to new data: review the "
                 "batch again and re-accept it (soilci library accept)")
+        return self
+
+    @model_validator(mode="after")
+    def _ranges_are_of_targets(self) -> BatchMetadata:
+        unknown = sorted(set(self.target_ranges) - set(self.targets))
+        if unknown:
+            raise ValueError(f"target_ranges names {', '.join(unknown)}, not among the targets")
         return self
 
     @field_validator("targets")

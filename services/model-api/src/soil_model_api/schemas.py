@@ -71,8 +71,13 @@ class PredictResponse(BaseModel):
 class ModelInfoResponse(BaseModel):
     name: str | None
     version: str | None
-    alias: str | None = Field(description="The alias MODEL_URI resolved, e.g. staging")
-    aliases: list[str] = Field(description="All aliases of the version when it was loaded")
+    alias: str | None = Field(description=(
+        "The alias the model was resolved by (MODEL_URI models:/<name>@<alias>, e.g. staging); null when the "
+        "version was pinned (models:/<name>/<version>, MODEL_API_REGISTERED_FILE, MODEL_DIR), as deployed "
+        "slots are: see aliases"))
+    aliases: list[str] = Field(description=(
+        "Every alias on the served version when it was loaded, whichever way it was resolved (e.g. "
+        "[production, staging] for a slot pinned to the version both point at)"))
     git_revision: str | None
     data_version: str | None
     target: str | None = Field(description="What is predicted, e.g. SOC_target")

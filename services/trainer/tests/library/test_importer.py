@@ -208,3 +208,48 @@ def test_metadata_with_unknown_keys_or_missing_fields_is_refused_on_read(tmp_pat
     (path / "batch.yaml").unlink()
     with pytest.raises(DataError, match="batch metadata not found"):
         read_batch(path, spec)
+
+
+@pytest.mark.parametrize(
+    ("column", "unit", "values", "message"),
+    [
+        # The new-user trial: SOC of 1e6 % and -3 % were imported without a word.
+        ("SOC_target", "%", {0: 1e6, 1: -3.0},
+         ("2 target value(s) impossible for their unit: SOC_target in '%' (mass fraction in percent) must be 0 to "
+         "100: SSP.460:")),
+        ("pH_target", "pH", {2: 15.0}, "pH_target in 'pH' (pH) must be 0 to 14: SSP.460:"),
+        ("SOC_target", "g/kg", {4: 1000.5}, "SOC_target in 'g/kg' (mass fraction in g/kg) must be 0 to 1000"),
+        ("SOC_target", "cmol/kg", {4: -0.1}, "must be 0 or more"),
+    ],
+)
+def test_target_values_impossible_for_their_unit_are_refused_naming_samples_and_nothing_is_written(
+        tmp_path, spec, fold3, column, unit, values, message):
+    data = fold3.copy()
+    for row, value in values.items():
+        data.loc[row, column] = value
+    source = export(data, tmp_path / "impossible.csv", lambda b: f"{nm(b):g}", targets=(column,))
+    with pytest.raises(DataError) as info:
+        import_batch(request(source, axis="wavelength_nm", targets={column: unit}), spec, tmp_path)
+    text = str(info.value)
+    assert message in text
+    for row, value in values.items():
+        assert f"{data.sample_id[row]} (row {row + 1}) = {value:g}" in text
+    assert not (tmp_path / "library").exists()
+
+
+def test_limits_of_a_unit_and_pending_values_are_legal_and_the_checked_range_is_recorded(tmp_path, spec, fold3):
+    data = fold3.copy()
+    data.loc[0, "SOC_target"], data.loc[1, "SOC_target"], data.loc[2, "SOC_target"] = 0.0, 100.0, np.nan
+    source = export(data, tmp_path / "edges.csv", lambda b: f"{nm(b):g}")
+    meta = import_batch(request(source, axis="wavelength_nm"), spec, tmp_path).batch.meta
+    assert meta.target_ranges == {"SOC_target": (0.0, 100.0)} and meta.pending == {"SOC_target": 1}
+    assert read_batch(tmp_path / "library" / "batches" / "lab-2024", spec).meta.target_ranges == meta.target_ranges
+
+
+def test_a_unit_without_a_declared_range_is_imported_unchecked_and_batch_yaml_says_so(tmp_path, spec, fold3):
+    data = fold3.copy()
+    data.loc[0, "SOC_target"] = -5.0  # no range for the unit, so no opinion on the value
+    source = export(data, tmp_path / "odd-unit.csv", lambda b: f"{nm(b):g}")
+    result = import_batch(request(source, axis="wavelength_nm", targets={"SOC_target": "mmol/L"}), spec, tmp_path)
+    assert result.batch.meta.target_ranges == {"SOC_target": None}
+    assert "target_ranges:\n  SOC_target: null\n" in (result.batch.path / "batch.yaml").read_text()

@@ -11,6 +11,7 @@ import pandas as pd
 
 from soil_contracts.bands import SpectralAxis
 from soil_contracts.library import SAMPLE_ID, BatchMetadata, LibrarySpec, Scale, SourceFile
+from soil_contracts.units import unit_range
 from soil_trainer.errors import DataError
 from soil_trainer.library.content import Duplicate, content_sha256, find_duplicates
 from soil_trainer.library.formats import RawSpectra, read_source
@@ -21,7 +22,7 @@ from soil_trainer.library.normalize import (
     convert_scale,
     resample,
 )
-from soil_trainer.library.schema import validate_batch
+from soil_trainer.library.schema import MAX_LISTED, validate_batch
 from soil_trainer.library.store import Batch, list_batch_dirs, read_batch, write_batch
 
 
@@ -80,6 +81,45 @@ def canonical_frame(raw: RawSpectra, req: BatchRequest, spec: LibrarySpec) -> pd
     return validate_batch(frame, bands, list(req.targets), raw.source)
 
 
+def check_target_ranges(frame: pd.DataFrame, targets: dict[str, str],
+                        where: str) -> dict[str, tuple[float, float | None] | None]:
+    """Refuse target values outside what their unit allows (``soil_contracts.units``); empty values pass.
+
+    Args:
+        frame: the canonical table (``sample_id``, the targets, the bands), rows in file order.
+        targets: target column -> unit, as declared at import.
+
+    Returns:
+        Per target, the range its values were checked against, or None when the unit has no declared
+        range (its values were not checked): what ``batch.yaml`` records as ``target_ranges``.
+
+    Raises:
+        DataError: some values are impossible for their unit; names up to five samples per target with
+            their rows (counted from 1 below the header) and values, and the count.
+    """
+    checked: dict[str, tuple[float, float | None] | None] = {}
+    problems, count = [], 0
+    for column, unit in targets.items():
+        limits = unit_range(unit)
+        checked[column] = None if limits is None else (limits.low, limits.high)
+        if limits is None:
+            continue
+        values = frame[column].to_numpy(dtype=np.float64)
+        high = np.inf if limits.high is None else limits.high
+        bad = np.flatnonzero(~np.isnan(values) & ((values < limits.low) | (values > high)))
+        if not len(bad):
+            continue
+        count += len(bad)
+        named = ", ".join(f"{frame[SAMPLE_ID].iloc[i]} (row {i + 1}) = {values[i]:g}" for i in bad[:MAX_LISTED])
+        more = f" and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
+        problems.append(f"{column} in {unit!r} ({limits.quantity}) must be {limits.describe()}: {named}{more}")
+    if problems:
+        raise DataError(f"{where}: {count} target value(s) impossible for their unit: " + "; ".join(problems)
+                        + ". Fix the values, or declare the unit they are in (--target COLUMN=UNIT); "
+                        "leave a cell empty for a lab value still pending")
+    return checked
+
+
 def _sha256(source: str) -> str | None:
     path = Path(source)
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
@@ -90,11 +130,13 @@ def import_batch(req: BatchRequest, spec: LibrarySpec, root: Path, *, benchmark:
     """Read, normalise, check against the library and write one batch (or the benchmark set).
 
     Raises:
-        DataError: bad source (see ``read_source``), a sample that duplicates a benchmark sample
+        DataError: bad source (see ``read_source``), a target value impossible for its unit
+            (``check_target_ranges``), a sample that duplicates a benchmark sample
             (named), the batch exists and ``replace`` is False, or nothing to import.
     """
     raw = read_source(req.source, id_column=req.id_column, targets=list(req.targets), folds=req.folds)
     frame = canonical_frame(raw, req, spec)
+    ranges = check_target_ranges(frame, req.targets, req.source)
     target = spec.benchmark_dir(root) if benchmark else spec.batch_dir(root, req.batch_id)
     if target.exists() and not replace:
         raise DataError(f"{target}: exists; replacing a batch is explicit (--replace) and shows in the report")
@@ -120,6 +162,7 @@ def import_batch(req: BatchRequest, spec: LibrarySpec, root: Path, *, benchmark:
         instrument=req.instrument, lab=req.lab, date=req.date, description=req.description,
         axis=spec.axis, scale=spec.scale, targets=req.targets, rows=len(frame),
         pending={t: int(frame[t].isna().sum()) for t in req.targets},
+        target_ranges=ranges,
         content_sha256=content_sha256(frame),
         source=SourceFile(
             file=req.source if raw.format == "limesoda" else Path(req.source).name, sha256=_sha256(req.source),

@@ -64,3 +64,4 @@ def validate_batch(frame: pd.DataFrame, bands: list[str], targets: list[str], wh
                          f"{case.get('check')} (value {case.get('failure_case')!r})")
         more = f" and {len(cases) - MAX_LISTED} more" if len(cases) > MAX_LISTED else ""
         raise DataError(f"{where}: {len(cases)} schema failure(s){more}: " + "; ".join(lines)) from None
+
