@@ -88,3 +88,41 @@ def test_removing_a_batch_is_explicit_in_the_data_diff(project, prepared_data, m
     assert {b["id"]: b["status"] for b in summary(root)["batches"]} == {
         "ssp460-campaign-1": "unchanged", "lab-a": "removed"}
     assert summary(root)["candidate_rows"] == 0
+
+
+def import_fold3(root: Path, batch_id: str) -> None:
+    """SSP.460's fold 3 (46 samples) imported as a lab would, with ``soilci library import``."""
+    assert main(["library", "import", "limesoda:SSP.460", "--folds", "3", "--batch", batch_id,
+                 "--instrument", "vis-NIR spectrometer", "--lab", "test lab", "--date", "2026-11",
+                 "--scale", "reflectance_percent", "--target", "SOC_target=%", "--repo", str(root)]) == 0
+
+
+def test_the_same_samples_imported_as_two_batches_are_tested_and_trained_on_as_one(project, capsys, monkeypatch):
+    """Fold 3 imported twice used to double the drift candidate (92 rows) and turn the pass into a fail."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
+    root = project
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "main: the demo library")
+    git(root, "checkout", "-qb", "pr")
+    import_fold3(root, "lab-a")
+    assert main(["pipeline", "--local", "--base", "main", "--repo", str(root)]) == 0
+    once = json.loads((root / "reports" / "drift.json").read_text())
+    trained_once = pd.read_parquet(root / "data" / "training.parquet")
+    assert once["status"] == "pass" and once["candidate"]["rows"] == 46
+
+    import_fold3(root, "lab-b")  # the same 46 samples again, as a second batch
+    assert main(["pipeline", "--local", "--base", "main", "--repo", str(root)]) == 0
+    twice = json.loads((root / "reports" / "drift.json").read_text())
+    assert (twice["status"], twice["summary"]) == (once["status"], once["summary"])
+    assert (twice["reference"]["rows"], twice["candidate"]["rows"]) == (322, 46)
+    pd.testing.assert_frame_equal(pd.read_parquet(root / "data" / "training.parquet"), trained_once)
+    s = summary(root)
+    assert (s["reference_rows"], s["candidate_rows"], s["training_rows"]) == (322, 46, 368)
+    assert {b["id"]: (b["rows"], b["duplicates"], b["trained"]) for b in s["batches"]} == {
+        "ssp460-campaign-1": (322, 0, 322), "lab-a": (46, 0, 46), "lab-b": (46, 46, 0)}
+
+    capsys.readouterr()
+    main(["report", "--base", "main", "--repo", str(root), "--out-dir", str(root / "out")])
+    md = (root / "out" / "report.md").read_text()
+    assert ("**Data**: 368 training rows = 322 reference + 46 new; 46 duplicate rows dropped (the spectrum of a "
+            "sample already in the library: tested and trained on once); benchmark 92 rows") in md

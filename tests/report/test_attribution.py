@@ -28,6 +28,17 @@ def test_attribution_names_the_effect_and_its_range_then_the_components():
         "baseline offset across 350-2495 nm, strongest in 400-580 nm, then PC1, PC3"
     no_effect = {**SPECTRA, "features": [{"name": "gain", "drifted": False}]}
     assert attribute({"spectra": no_effect}) == ""
+
+
+def test_a_drifted_spectrum_level_leads_the_headline_with_its_size():
+    level = {"name": "spectrum level", "drifted": True, "p_adjusted": 1e-3,
+             "effect": {"level_change": 0.0412, "level_change_low": 0.02, "level_change_high": 0.062}}
+    only_level = {**SPECTRA, "features": [level, {"name": "gain", "drifted": False}]}
+    assert attribute({"spectra": only_level}) == (
+        "spectra are 4.1% higher (brighter, in reflectance) on average than the reference, then PC1, PC3")
+    both = {**SPECTRA, "features": [*SPECTRA["features"], {**level, "effect": {"level_change": -0.05}}]}
+    assert attribute({"spectra": both}) == ("spectra are 5.0% lower (darker, in reflectance) on average than the "
+                                            "reference; baseline offset across 350-2495 nm, then PC1, PC3")
     top = [{"name": "PC1"}, {"name": "wavelength shift"}, {"name": "PC3"}]
     assert [t["name"] for t in effects_first(top)] == ["wavelength shift", "PC1", "PC3"]
 

@@ -101,7 +101,7 @@ def run_import(args: argparse.Namespace) -> int:
                   f"{{{column}: null}}", file=sys.stderr)
     for dup in result.duplicates_in_library[:10]:
         print(f"  duplicate of the library: {dup.sample} = {dup.of} in {dup.of_batch} (rms {dup.rms:.3g}); "
-              "it is not trained on twice", file=sys.stderr)
+              "it is not tested or trained on twice", file=sys.stderr)
     if result.ignored_columns:
         print(f"  ignored columns: {', '.join(result.ignored_columns[:10])}", file=sys.stderr)
     print(f"next: git add {rel} && dvc push && git commit", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from soil_contracts.library import LibrarySummary
 from soilci.report.blocks import Block, Code, Image, Paragraph, Section, Strong, Table, Text, fmt_int, fmt_p
 from soilci.report.changes import ABSENT, Changes
 from soilci.report.compare import COUNTS
@@ -117,6 +118,23 @@ def _params(changes: Changes) -> list[Block]:
             Table((("key",), ("base",), ("PR",)), "lll", rows)]
 
 
+def _row_arithmetic(lib: LibrarySummary) -> str:
+    """``368 training rows = 322 reference + 46 new - 0 pending; 46 duplicate rows dropped ...``: the sums add up.
+
+    Reference and new rows are each sample once (prepare drops duplicates from the drift gate's inputs and
+    from training alike); pending rows (no lab value yet) are tested for drift but not trained on.
+    """
+    pending = sum(b.pending for b in lib.batches)
+    text = f"{lib.training_rows} training rows = {lib.reference_rows} reference + {lib.candidate_rows} new"
+    if pending:
+        text += f" - {pending} pending (no lab value yet; drift-tested, not trained on)"
+    dropped = sum(b.duplicates for b in lib.batches)
+    if dropped:
+        text += (f"; {dropped} duplicate row{'s' * (dropped != 1)} dropped (the spectrum of a sample already in "
+                 "the library: tested and trained on once)")
+    return text
+
+
 def _data(changes: Changes) -> list[Block]:
     lib = changes.library
     if lib is None:
@@ -124,8 +142,7 @@ def _data(changes: Changes) -> list[Block]:
     bench = "changed" if lib.benchmark_changed else "unchanged"
     rows = tuple(((b.id,), (b.status + (", drift accepted" if b.accepted_drift else ""),), (str(b.rows),), (str(b.pending),), (str(b.duplicates),), (str(b.trained),))
                  for b in lib.batches)
-    return [Paragraph((Strong("Data"), (f": {lib.training_rows} training rows ({lib.reference_rows} reference, "
-                       f"{lib.candidate_rows} new); benchmark {lib.benchmark_rows} rows, {bench}."))),
+    return [Paragraph((Strong("Data"), f": {_row_arithmetic(lib)}; benchmark {lib.benchmark_rows} rows, {bench}.")),
             Table((("batch",), ("status",), ("rows",), ("pending",), ("duplicates",), ("trained",)), "llrrrr", rows)]
 
 

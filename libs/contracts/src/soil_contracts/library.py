@@ -229,8 +229,8 @@ class BatchState(BaseModel):
     id: str
     status: str  # unchanged | added | replaced | removed
     rows: int = 0
-    pending: int = 0  # rows waiting for a lab value of the target
-    duplicates: int = 0  # rows that repeat an earlier sample's spectrum (trained on once)
+    pending: int = 0  # rows waiting for a lab value of the target (a duplicate counts as a duplicate only)
+    duplicates: int = 0  # rows that repeat an earlier sample's spectrum (dropped from drift and training)
     trained: int = 0
     instrument: str = ""
     accepted_drift: str | None = None  # the reason of the batch's ``drift_acceptance``, when it has one

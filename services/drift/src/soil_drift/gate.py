@@ -1,7 +1,8 @@
 """The drift gate: one family of label-blind two-sample tests, Holm-corrected at ``drift.alpha``.
 
 Scalar columns get KS or chi-squared (two_sample.py); spectra get pooled-PCA features (spectral.py)
-and Hotelling's T^2 over the component scores (hotelling.py); regions.py names where the spectra moved.
+and Hotelling's T^2 over the component scores (hotelling.py); level.py tests the whole-spectrum level at the
+same shape (gain or offset); regions.py names where the spectra moved.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import numpy as np
 
 from soil_drift.config import DriftParams
 from soil_drift.hotelling import hotelling_test
+from soil_drift.level import level_test
 from soil_drift.regions import compare_band_means, locate_regions
 from soil_drift.samples import DriftInputs
 from soil_drift.spectral import SpectralFeatures, spectral_tests
@@ -47,6 +49,10 @@ def check_drift(inputs: DriftInputs, params: DriftParams, warn_only: bool = Fals
     if spectral:
         features = spectral_tests(inputs, params)
         tests += features.tests
+        level = (level_test(inputs.reference_spectra, inputs.candidate_spectra, features.basis.components.shape[1])
+                 if features.basis.components.shape[1] else None)
+        if level is not None:
+            tests.append(level)
         if features.basis.components.shape[1]:
             tests.append(hotelling_test(features.reference.scores, features.candidate.scores,
                                         n_tests=len(tests) + 1, alpha=params.alpha))

@@ -203,9 +203,20 @@ def adjust(tests: list[TestResult]) -> None:
             t.p_adjusted = float(a)
 
 
-# Spectral-effect tests (soil_drift.spectral.artefact_directions): a significant one names the cause
-# (instrument or preparation) better than the components it moves, so summaries put it first.
-EFFECTS = ("baseline offset", "gain", "wavelength shift")
+# Spectral-effect tests (soil_drift.level, soil_drift.spectral.artefact_directions): a significant one names
+# the cause (instrument or preparation) better than the components it moves, so summaries put it first.
+EFFECTS = ("spectrum level", "baseline offset", "gain", "wavelength shift")
+
+
+def describe_level(test: TestResult) -> str:
+    """``spectra are 4.1% higher (brighter, in reflectance) on average than the reference (95% CI 2.0-6.2%...)``."""
+    change = test.effect.get("level_change", 0.0)
+    low, high = test.effect.get("level_change_low", change), test.effect.get("level_change_high", change)
+    word = "higher (brighter, in reflectance)" if change > 0 else "lower (darker, in reflectance)"
+    if change < 0:
+        low, high = -high, -low
+    return (f"spectra are {100 * abs(change):.1f}% {word} on average than the reference "
+            f"(95% CI {100 * low:.1f} to {100 * high:.1f}%, at the same spectral shape)")
 
 
 def effect_range(verdict: DriftVerdict) -> str:
@@ -261,9 +272,15 @@ def _decision(verdict: DriftVerdict) -> str:
     hits = effects + [t for t in hits if t.name not in EFFECTS]
     names = ", ".join(t.name for t in hits[:4]) + (f" and {len(hits) - 4} more" if len(hits) > 4 else "")
     lead = ""
+    level = next((t for t in effects if t.name == "spectrum level"), None)
+    if level is not None:  # the level says by how much, in the lab's terms (level.describe)
+        lead = f"{describe_level(level)}; "
+        effects = [t for t in effects if t is not level]
     if effects:
-        lead = (f"{' and '.join(t.name for t in effects)} {effect_range(verdict)}, a spectral effect "
-                "(instrument or sample preparation), then the rest: ")
+        lead += (f"{' and '.join(t.name for t in effects)} {effect_range(verdict)}, a spectral effect "
+                 "(instrument or sample preparation)")
+    if lead:
+        lead = lead.removesuffix("; ") + ", then the rest: "
     text = (f"Drift: {lead}{len(hits)} of {family} significant after Holm correction at alpha "
             f"{verdict.alpha:g} ({names}; {where})")
     if verdict.regions and not effects:

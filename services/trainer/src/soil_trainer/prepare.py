@@ -11,7 +11,8 @@ listing (``.soilci/base.json``, written by ``soilci pipeline``), then writes:
 | ``benchmark.parquet`` | the fixed benchmark set |
 | ``library.json`` | the data diff: each batch's status and counts, the benchmark's content hash |
 
-Each table has ``sample_id``, ``batch``, the target, then the grid's band columns.
+Each table has ``sample_id``, ``batch``, the target, then the grid's band columns. Reference, incoming
+and training hold each sample once (``assemble``: a duplicate spectrum is dropped from all of them).
 """
 
 from __future__ import annotations

@@ -81,6 +81,28 @@ def test_a_sample_measured_twice_is_trained_on_once_and_reported(tmp_path, spec,
     assert {s.id: s.duplicates for s in out.batches} == {"campaign-1": 0, "rescans": 5}
 
 
+def test_one_deduplicated_set_feeds_the_gate_and_training(library, spec, tmp_path):
+    """The same samples as two new batches, and new copies of reference samples, count once everywhere."""
+    root, bench, first, second = library
+    again = add(root, spec, "campaign-2-again", [3])  # the same 46 samples imported a second time
+    rescans = first.frame.head(5).copy()  # 5 reference samples, re-submitted under new ids
+    rescans["sample_id"] = [f"rescan-{i}" for i in range(5)]
+    path = tmp_path / "rescans.csv"
+    rescans.to_csv(path, index=False)
+    resubmitted = add(root, spec, "rescans", None, targets={"SOC_target": "%"}, source=str(path))
+    base = BaseLibrary(ref="main", batches={first.meta.id: first.meta.content_sha256},
+                       benchmark_sha256=bench.meta.content_sha256)
+    once = assemble([first, second], bench, base, spec, "SOC_target", "%")
+    out = assemble([first, second, again, resubmitted], bench, base, spec, "SOC_target", "%")
+    assert len(out.candidate) == 46 and set(out.candidate.batch) == {"campaign-2"}
+    assert out.candidate.sample_id.tolist() == once.candidate.sample_id.tolist()
+    assert len(out.reference) == 322 and len(out.training) == 368 == len(out.reference) + len(out.candidate)
+    counts = {s.id: (s.rows, s.duplicates, s.pending, s.trained) for s in out.batches}
+    assert counts == {"campaign-1": (322, 0, 0, 322), "campaign-2": (46, 0, 0, 46),
+                      "campaign-2-again": (46, 46, 0, 0), "rescans": (5, 5, 0, 0)}
+    assert {d["of_batch"] for d in out.duplicates if d["batch"] == "rescans"} == {"campaign-1"}
+
+
 def test_a_batch_without_the_target_or_in_another_unit_is_refused(library, spec):
     _root, bench, first, _ = library
     with pytest.raises(DataError, match="SOC_target is in '%', params.yaml prepare.unit says 'g/kg'"):

@@ -2,8 +2,12 @@
 
 - **candidate** (the drift gate's new data): batches absent at the base, or replaced since.
 - **reference** (the drift gate's trusted data): batches unchanged since the base.
-- **training**: every batch on the branch, without rows waiting for a lab value (counted) and without
-  spectra that duplicate an earlier sample (reported, trained on once). Benchmark samples never enter.
+- **training**: every batch on the branch, without rows waiting for a lab value (counted).
+  Benchmark samples never enter.
+
+All three hold each sample once: a spectrum within ``library.duplicate_rms`` of an earlier one (base
+batches first) is a duplicate, reported and dropped from all of them, so training = reference +
+candidate - pending rows, and a batch imported twice tests and trains like one.
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ class BatchStatus:
 
     id: str
     status: str  # unchanged | added | replaced | removed
-    rows: int = 0
-    pending: int = 0
-    duplicates: int = 0
+    rows: int = 0  # = duplicates + pending + trained
+    pending: int = 0  # kept rows waiting for a lab value
+    duplicates: int = 0  # rows whose spectrum an earlier sample already has
     trained: int = 0
     instrument: str = ""
     accepted_drift: str | None = None  # the recorded reason, when a lead accepted this batch's drift
@@ -86,7 +90,7 @@ def assemble(batches: list[Batch], benchmark: Batch, base: BaseLibrary, spec: Li
         (reference if status == "unchanged" else candidate).append(rows)
         acceptance = batch.meta.drift_acceptance
         statuses.append(BatchStatus(
-            id=batch.meta.id, status=status, rows=len(rows), pending=int(rows[target].isna().sum()),
+            id=batch.meta.id, status=status, rows=len(rows),
             instrument=batch.meta.instrument, accepted_drift=acceptance.reason if acceptance else None,
             accepted_by=acceptance.by if acceptance else None,
         ))
@@ -102,16 +106,21 @@ def assemble(batches: list[Batch], benchmark: Batch, base: BaseLibrary, spec: Li
     if leaks:
         named = ", ".join(f"{d.sample} = benchmark {d.of}" for d in leaks[:5])
         raise DataError(f"{len(leaks)} library sample(s) duplicate benchmark samples ({named}); remove them")
+    # One de-duplicated set for every stage: the first copy of a sample (in the order above: batches
+    # unchanged since the base, then replaced, then added, each by id) is kept; its later copies are
+    # dropped from the gate's reference and candidate and from training alike (docs/LIBRARY.md).
     keep, dups = _first_occurrences(everything, spectra, spec.duplicate_rms)
     labelled = everything[target].notna().to_numpy()
     training = everything[keep & labelled].reset_index(drop=True)
     for st in statuses:
         mine = (everything[BATCH_COLUMN] == st.id).to_numpy()
         st.duplicates = int((mine & ~keep).sum())
+        st.pending = int((mine & keep & ~labelled).sum())  # rows = duplicates + pending + trained
         st.trained = int((mine & keep & labelled).sum())
+    from_reference = np.arange(len(everything)) < sum(len(r) for r in reference)
     return Assembled(
-        reference=pd.concat(reference, ignore_index=True) if reference else empty,
-        candidate=pd.concat(candidate, ignore_index=True) if candidate else empty,
+        reference=everything[keep & from_reference].reset_index(drop=True),
+        candidate=everything[keep & ~from_reference].reset_index(drop=True),
         training=training, benchmark=bench, batches=statuses, duplicates=dups,
         benchmark_changed=base.benchmark_sha256 not in (None, benchmark.meta.content_sha256),
     )
