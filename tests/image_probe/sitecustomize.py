@@ -3,16 +3,18 @@
 When ``SOILCI_IMPORT_PROBE_DIR`` is set, every Python process writes one report there at exit: its
 argv, the file of every module it imported, and every shared library it had mapped
 (``/proc/self/maps``). ``owners.py`` maps the files to the distributions that installed them. Processes
-that end with ``os._exit`` (multiprocessing and forked workers, such as ``mlflow server``'s) report
-first; a killed process reports nothing, so the test counts the reports.
+that end with ``os._exit`` (multiprocessing and forked workers) or re-raise a caught signal once they
+have shut down (uvicorn) report first; a killed process reports nothing, so the test counts the reports.
 """
 
 import atexit
 import os
+import signal
 import sys
 
 _reported = []
 _exit = os._exit
+_raise_signal = signal.raise_signal
 
 
 def _report() -> None:
@@ -41,5 +43,11 @@ def _report_and_exit(code: int) -> None:
     _exit(code)
 
 
+def _report_and_raise(signum: int) -> None:
+    _report()
+    _raise_signal(signum)
+
+
 atexit.register(_report)
 os._exit = _report_and_exit
+signal.raise_signal = _report_and_raise
