@@ -37,3 +37,22 @@ def test_a_pandas_read_error_that_escapes_is_exit_2_naming_the_file(tmp_path, mo
     code = main(["check", "a.parquet", "b.parquet"])
     err = capsys.readouterr().err
     assert code == 2 and f"soil-drift check: error: {gone}: cannot read (FileNotFoundError" in err
+
+
+def test_a_missing_extra_is_exit_2_naming_it_before_anything_is_read(slices, tmp_path, monkeypatch, capsys):
+    """Plain `soil-drift` (the model API's install) has no file readers or plot; the CLI says which extra to add."""
+    import sys
+
+    for name, frame in zip(("ref", "cand"), slices, strict=True):
+        frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    args = ["check", str(tmp_path / "ref.parquet"), str(tmp_path / "cand.parquet"), "--out", str(tmp_path / "d.json")]
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what `import matplotlib` finds when it is not installed
+    code = main([*args, "--plot", str(tmp_path / "d.png")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--plot needs matplotlib" in err and "soil-drift[plot]" in err
+    assert not (tmp_path / "d.json").exists()
+    assert main(args) == 0  # without --plot the gate runs
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    assert main(args) == 2
+    assert "reading the input files needs pyarrow" in capsys.readouterr().err

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from soil_contracts.cli import run_main
 from soil_contracts.errors import ExitCode
-from soil_drift.errors import translate_read_error
+from soil_drift.errors import require_extra, translate_read_error
 
 PROG = "soil-drift"
 DEFAULT_PARAMS = Path("params.yaml")
@@ -42,6 +42,10 @@ def run_check(args: argparse.Namespace) -> int:
     from soil_drift.check import check_files
     from soil_drift.config import load_params
 
+    for module in ("pyarrow", "pandas"):
+        require_extra(module, "files", "reading the input files")
+    if args.plot is not None:
+        require_extra("matplotlib", "plot", "--plot")
     params_path = args.params
     if params_path is None and DEFAULT_PARAMS.is_file():
         params_path = DEFAULT_PARAMS

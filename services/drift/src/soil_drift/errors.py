@@ -26,6 +26,22 @@ class OutputError(SoilDriftError):
     """The verdict or the figure cannot be written where asked."""
 
 
+class MissingExtra(SoilDriftError):
+    """The command needs an optional part of soil-drift that is not installed (``soil-drift[files]``, ``[plot]``)."""
+
+
+def require_extra(module: str, extra: str, what: str) -> None:
+    """Raise MissingExtra unless ``module`` can be imported; it is not imported here.
+
+    The gate's array core needs numpy and scipy only (the model API's live drift check installs just
+    that); reading files and drawing the figure are the extras ``files`` and ``plot``.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtra(f"{what} needs {module}, which is not installed: install 'soil-drift[{extra}]'")
+
+
 def translate_read_error(exc: BaseException) -> DataError | None:
     """The ``run_main`` hook: a pyarrow or pandas error naming its file is a DataError (exit 2).
 

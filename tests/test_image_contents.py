@@ -1,0 +1,286 @@
+"""Each service image, and compose's soil-mlflow, carries what its entry points import and nothing else.
+
+Each image's real commands run in it (the DVC stages, error paths, the API serving requests from a
+model directory and from the registry, soil-mlflow serving as that registry and its UI) with an import probe on PYTHONPATH
+(``tests/image_probe/sitecustomize.py``): at exit every Python process reports the files of the modules
+it imported and the shared libraries it mapped. The distributions whose RECORD lists those files are
+what the image uses; any other installed distribution fails the test unless ``ALLOWED`` names it with
+the reason it stays. An allowance for a distribution the image no longer installs fails too, so the
+list cannot go stale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.support import REPO_ROOT, copy_project, free_port, wait_for_http
+
+pytestmark = pytest.mark.docker
+
+PROBE = REPO_ROOT / "tests" / "image_probe"
+LABEL = {"org.soilci.test": "image-contents"}
+
+# Installed but imported by none of the entry points below; each one reviewed.
+ALLOWED: dict[str, dict[str, str]] = {
+    "drift": {
+        "contourpy": "matplotlib's required dependency, imported only to draw contours; the figure has none",
+        "tzdata": "pandas' required dependency, the IANA zone data for time-zone-aware columns; spectra have none",
+    },
+    "trainer": {
+        "contourpy": "matplotlib's required dependency, imported only to draw contours; the plots have none",
+        "tzdata": "pandas' required dependency, the IANA zone data for time-zone-aware columns; spectra have none",
+    },
+    "model-api": {},
+    "mlflow": {
+        "huey": "mlflow server's job runner starts huey consumers a while after start-up; a short run can stop first",
+        "tzdata": "pandas' required dependency, the IANA zone data for time-zone-aware columns; runs have none",
+    },
+}
+
+
+class ProbedImage:
+    """Runs commands in one image with the import probe; ``usage()`` reads what they imported."""
+
+    def __init__(self, client, image: str, reports: Path) -> None:
+        self.client, self.image, self.reports = client, image, reports
+        reports.mkdir(parents=True)
+        os.chmod(reports, 0o777)  # the image's user (10001) writes its reports here
+        self.runs = 0
+
+    def options(self, volumes: dict | None = None, environment: dict | None = None, **kwargs) -> dict:
+        return {
+            "volumes": {str(PROBE): {"bind": "/probe", "mode": "ro"},
+                        str(self.reports): {"bind": "/probe-reports", "mode": "rw"}, **(volumes or {})},
+            "environment": {"PYTHONPATH": "/probe", "SOILCI_IMPORT_PROBE_DIR": "/probe-reports",
+                            **(environment or {})},
+            "read_only": True, "tmpfs": {"/tmp": ""}, "labels": LABEL, **kwargs,
+        }
+
+    def run(self, command: list[str], expect: int = 0, **kwargs) -> str:
+        """Run one command to its end; assert its exit code; return its output."""
+        container = self.client.containers.run(self.image, command, detach=True, **self.options(**kwargs))
+        try:
+            status = container.wait(timeout=600)["StatusCode"]
+            logs = container.logs().decode(errors="replace")
+        finally:
+            container.remove(force=True)
+        assert status == expect, f"{command}: exit {status}, expected {expect}\n{logs[-3000:]}"
+        self.runs += 1
+        return logs
+
+    def start(self, command: list[str], **kwargs):
+        """Start a long-running command (a server); the caller stops it and counts it with ``stopped``."""
+        return self.client.containers.run(self.image, command, detach=True, **self.options(**kwargs))
+
+    def stopped(self, container) -> str:
+        """Stop a server with SIGTERM (its atexit writes the report) and remove it; return its output."""
+        try:
+            container.stop(timeout=30)
+            logs = container.logs().decode(errors="replace")
+        finally:
+            container.remove(force=True)
+        self.runs += 1
+        return logs
+
+    def usage(self) -> dict:
+        """{"installed": [...], "used": [...], "reports": [argv, ...]}, names normalised (PEP 503)."""
+        out = self.client.containers.run(
+            self.image, ["/probe/owners.py", "/probe-reports"], entrypoint="python", remove=True,
+            volumes={str(PROBE): {"bind": "/probe", "mode": "ro"}, str(self.reports): {"bind": "/probe-reports",
+                                                                                       "mode": "ro"}},
+            labels=LABEL,
+        )
+        return json.loads(out)
+
+
+def assert_imports_everything_it_installs(probe: ProbedImage, service: str, must_use: set[str]) -> None:
+    usage = probe.usage()
+    # The probe itself works: one report per process run, and the service's own code among what was used.
+    assert len(usage["reports"]) >= probe.runs, usage["reports"]
+    assert must_use <= set(usage["used"]), must_use - set(usage["used"])
+    installed, used, allowed = set(usage["installed"]), set(usage["used"]), set(ALLOWED[service])
+    unused = installed - used - allowed
+    assert not unused, (f"soil-{service} installs distributions none of its entry points imports: "
+                        f"{sorted(unused)}; leave them out (extras, --no-install-package) or allow them with a reason")
+    stale = allowed - installed
+    assert not stale, f"ALLOWED[{service!r}] names distributions the image no longer installs: {sorted(stale)}"
+    size = probe.client.images.get(probe.image).attrs["Size"]
+    print(f"\nsoil-{service}: {len(installed)} distributions, {len(used)} imported; image {size / 1e6:.0f} MB")
+
+
+def world_readable(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        os.chmod(path, 0o777 if path.is_dir() else 0o666)
+
+
+def test_drift_image_installs_only_what_the_gate_imports(docker_client, built_images, prepared_data,
+                                                        repo_root, tmp_path: Path):
+    from soil_contracts.library import BatchState, LibrarySummary
+
+    data = tmp_path / "data"
+    shutil.copytree(prepared_data, data)
+    shutil.copy(repo_root / "params.yaml", data / "params.yaml")
+    reference, incoming = (pd.read_parquet(data / f"{n}.parquet") for n in ("reference", "incoming"))
+    bands = [c for c in incoming.columns if c.startswith("wl_")]
+    shift = 0.05 * float(np.mean(incoming[bands].to_numpy()))
+    offset = incoming.assign(**{b: incoming[b] + shift for b in bands})
+    offset.to_parquet(data / "offset.parquet", index=False)
+    reference.to_csv(data / "reference.csv", index=False)
+    incoming.to_csv(data / "incoming.csv", index=False)
+    # An accepted offset batch beside a clean one: the gate re-tests the clean rows on their own (pandas).
+    pd.concat([offset.assign(batch="lab-o"), incoming.assign(batch="lab-clean")], ignore_index=True).to_parquet(
+        data / "accepted.parquet", index=False)
+    LibrarySummary(
+        target="SOC_target", unit="%", benchmark_sha256="f" * 64, benchmark_rows=92, reference_rows=322,
+        candidate_rows=0, training_rows=322,
+        batches=[BatchState(id="lab-o", status="added", accepted_drift="new lamp, checked", accepted_by="lab")],
+    ).save(data / "accepted.json")
+    world_readable(data)
+
+    probe = ProbedImage(docker_client, built_images["drift"], tmp_path / "reports")
+    mount = {"volumes": {str(data): {"bind": "/work", "mode": "rw"}}, "network_mode": "none"}
+    check = ["check", "reference.parquet"]
+    # dvc.yaml's drift stage, then a failing batch, CSV inputs, an accepted batch and a missing file.
+    probe.run([*check, "incoming.parquet", "--library", "library.json", "--params", "params.yaml",
+               "--out", "drift.json", "--plot", "drift.png"], **mount)
+    probe.run([*check, "offset.parquet", "--params", "params.yaml", "--out", "offset.json", "--plot", "offset.png"],
+              expect=1, **mount)
+    probe.run(["check", "reference.csv", "incoming.csv", "--params", "params.yaml"], **mount)
+    logs = probe.run([*check, "accepted.parquet", "--library", "accepted.json", "--params", "params.yaml"], **mount)
+    assert "warn" in logs
+    probe.run([*check, "missing.parquet"], expect=2, **mount)
+    assert_imports_everything_it_installs(probe, "drift", {"soil-drift", "pyarrow", "pandas", "matplotlib"})
+
+
+@pytest.fixture(scope="module")
+def mlflow_probe(docker_client, tmp_path_factory):
+    """The soil-mlflow image (compose's registry) serving on a loopback port with the import probe."""
+    from soilci.images import resolve_base_image, stream_build
+
+    tag = f"soil-mlflow:test-{os.getpid()}-{secrets.token_hex(3)}"
+    stream_build(docker_client, tag, path=str(REPO_ROOT), dockerfile="deploy/mlflow/Dockerfile",
+                 buildargs={"BASE_IMAGE": resolve_base_image(docker_client)})
+    probe = ProbedImage(docker_client, tag, tmp_path_factory.mktemp("image-contents-mlflow") / "reports")
+    port = free_port()
+    server = probe.start(
+        ["--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--backend-store-uri",
+         "sqlite:////mlflow/mlflow.db", "--artifacts-destination", "/mlflow/artifacts"],
+        network_mode="host", read_only=False, tmpfs={"/tmp": "", "/mlflow": "uid=10001,gid=10001"},
+        healthcheck={"test": ["NONE"]},  # its probe would add processes of its own to the reports
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", timeout=300)
+        yield probe, server, url
+    finally:
+        import docker.errors
+
+        try:
+            server.remove(force=True)
+        except docker.errors.NotFound:  # the mlflow test stopped and removed it to read its reports
+            pass
+        docker_client.images.remove(tag, noprune=True)
+
+
+@pytest.fixture(scope="module")
+def trainer_probe(docker_client, built_images, mlflow_probe, tmp_path_factory):
+    """The trainer image's four stages on a copy of the project, tracking and registering in soil-mlflow."""
+    _, _, mlflow_server = mlflow_probe
+    root = tmp_path_factory.mktemp("image-contents-trainer")
+    work = copy_project(root / "work")
+    world_readable(work)
+    probe = ProbedImage(docker_client, built_images["trainer"], root / "reports")
+    name = f"soil-image-probe-{secrets.token_hex(3)}"
+    mount = {"volumes": {str(work): {"bind": "/work", "mode": "rw"}}, "network_mode": "host",
+             "environment": {"MLFLOW_TRACKING_URI": mlflow_server, "SOILCI_GIT_REVISION": "image-probe"}}
+    probe.run(["prepare", "--params", "params.yaml", "--out-dir", "data"], **mount)
+    probe.run(["train", "--params", "params.yaml", "--data-dir", "data", "--model-dir", "models/model"], **mount)
+    probe.run(["evaluate", "--params", "params.yaml", "--model-dir", "models/model", "--benchmark",
+               "data/benchmark.parquet", "--metrics", "metrics/metrics.json", "--predictions",
+               "metrics/predictions.csv", "--plots-dir", "reports"], **mount)
+    probe.run(["register", "--params", "params.yaml", "--model-dir", "models/model", "--metrics",
+               "metrics/metrics.json", "--name", name, "--branch", "main", "--out", "registered.json"], **mount)
+    probe.run(["train", "--params", "missing.yaml"], expect=2, **mount)
+    return probe, work, mlflow_server
+
+
+def test_trainer_image_installs_only_what_the_stages_import(trainer_probe):
+    probe, work, _ = trainer_probe
+    assert json.loads((work / "metrics" / "metrics.json").read_text())["n_benchmark"] == 92
+    assert_imports_everything_it_installs(probe, "trainer", {"soil-trainer", "scikit-learn", "mlflow-skinny"})
+
+
+def test_model_api_image_installs_only_what_serving_imports(docker_client, built_images, trainer_probe,
+                                                             tmp_path: Path):
+    _, work, tracking = trainer_probe
+    registered = json.loads((work / "registered.json").read_text())
+    benchmark = pd.read_parquet(work / "data" / "benchmark.parquet")
+    bands = [c for c in benchmark.columns if c.startswith("wl_")]
+    spectra = benchmark[bands].to_numpy()[:8]
+    probe = ProbedImage(docker_client, built_images["model-api"], tmp_path / "reports")
+    model = {str(work / "models" / "model"): {"bind": "/models/model", "mode": "ro"}}
+    sources = {
+        "directory": {"MODEL_DIR": "/models/model"},
+        "registry": {"MODEL_URI": f"models:/{registered['name']}/{registered['version']}",
+                     "MLFLOW_TRACKING_URI": tracking},
+    }
+    for source, env in sources.items():
+        port = free_port()
+        server = probe.start(["serve"], volumes=model, network_mode="host", environment={
+            **env, "MODEL_API_HOST": "127.0.0.1", "MODEL_API_PORT": str(port)})
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_for_http(f"{url}/healthz", timeout=90)
+            ready = httpx.get(f"{url}/readyz", timeout=60)
+            for _ in range(120):
+                if ready.status_code == 200:
+                    break
+                ready = httpx.get(f"{url}/readyz", timeout=10)
+            assert ready.status_code == 200, (source, ready.text)
+            with httpx.Client(base_url=url, timeout=120) as client:
+                by_order = client.post("/v1/predict", json={"spectra": spectra.tolist()})
+                by_name = client.post("/v1/predict", json={"spectra": [dict(zip(bands, spectra[0].tolist(),
+                                                                                strict=True))]})
+                short = client.post("/v1/predict", json={"spectra": [[1.0, 2.0]]})
+                broken = client.post("/v1/predict", content=b"{", headers={"Content-Type": "application/json"})
+                gets = {path: client.get(path).status_code for path in (
+                    "/v1/model", "/v1/drift", "/metrics", "/docs", "/redoc", "/openapi.json",
+                    "/docs-assets/swagger-ui-bundle.js")}
+        finally:
+            probe.stopped(server)
+        assert (by_order.status_code, by_name.status_code, short.status_code, broken.status_code) == (
+            200, 200, 422, 422), (source, by_order.text[:500])
+        assert len(by_order.json()["predictions"]) == len(spectra)
+        assert set(gets.values()) == {200}, (source, gets)
+    # The one-shot check, and the registry down (exit 3: the transport error path).
+    probe.run(["check"], volumes=model, environment={"MODEL_DIR": "/models/model"}, network_mode="none")
+    probe.run(["check"], expect=3, network_mode="none", environment={
+        "MODEL_URI": "models:/soil-soc/1", "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"})
+    assert_imports_everything_it_installs(probe, "model-api", {"soil-model-api", "soil-drift", "mlflow-skinny",
+                                                               "uvicorn", "httptools", "fastapi-offline"})
+
+
+def test_mlflow_image_installs_only_what_the_server_imports(docker_client, built_images, trainer_probe,
+                                                            mlflow_probe):
+    """After the trainer tracked, logged and registered (trainer_probe), the API downloads the version; the UI."""
+    probe, server, url = mlflow_probe
+    _, work, _ = trainer_probe
+    registered = json.loads((work / "registered.json").read_text())
+    docker_client.containers.run(
+        built_images["model-api"], ["check"], network_mode="host", remove=True, labels=LABEL, environment={
+            "MODEL_URI": f"models:/{registered['name']}@staging", "MLFLOW_TRACKING_URI": url})
+    with httpx.Client(base_url=url, timeout=60) as client:
+        assert client.get("/").status_code == 200
+        assert client.get("/ajax-api/2.0/mlflow/experiments/search", params={"max_results": 10}).status_code == 200
+        assert client.post("/graphql", json={"query": "{ __typename }"}).status_code == 200
+    probe.stopped(server)
+    assert_imports_everything_it_installs(probe, "mlflow", {"mlflow", "sqlalchemy", "alembic", "uvicorn"})
