@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -27,6 +28,13 @@ def reference(prepared_data) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def incoming(prepared_data) -> pd.DataFrame:
     return pd.read_parquet(prepared_data / "incoming.parquet")
+
+
+@pytest.fixture(scope="module")
+def spectra(reference, incoming) -> tuple[np.ndarray, np.ndarray]:
+    """The prepared split's (n, n_bands) float32 reference and candidate spectra (wl_* columns)."""
+    bands = [c for c in reference.columns if c.startswith("wl_")]
+    return reference[bands].to_numpy(np.float32), incoming[bands].to_numpy(np.float32)
 
 
 @pytest.fixture

@@ -9,12 +9,6 @@ from soil_drift.level import level_test
 from soil_drift.verdict import describe_level
 
 
-@pytest.fixture(scope="module")
-def spectra(reference, incoming) -> tuple[np.ndarray, np.ndarray]:
-    bands = [c for c in reference.columns if c.startswith("wl_")]
-    return reference[bands].to_numpy(np.float32), incoming[bands].to_numpy(np.float32)
-
-
 def test_an_8_percent_gain_is_found_and_sized(spectra):
     ref, cand = spectra
     test = level_test(ref, cand * np.float32(1.08), 20)

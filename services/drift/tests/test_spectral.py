@@ -8,12 +8,6 @@ import pytest
 from soil_drift.spectral import artefact_directions, fit_basis, project, residual_moments
 
 
-@pytest.fixture(scope="module")
-def spectra(reference, incoming) -> tuple[np.ndarray, np.ndarray]:
-    bands = [c for c in reference.columns if c.startswith("wl_")]
-    return reference[bands].to_numpy(np.float32), incoming[bands].to_numpy(np.float32)
-
-
 def test_basis_is_orthonormal_ordered_and_label_blind(spectra):
     ref, cand = spectra
     basis = fit_basis(ref, cand, 10)

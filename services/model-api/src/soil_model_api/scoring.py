@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from soil_model_api.served_model import COMPILED_TOLERANCE
+from soil_model_api.served_model import COMPILED_TOLERANCE, preprocessed
 from soil_model_api.validation import InvalidRequest, problem
 
 if TYPE_CHECKING:
@@ -92,15 +92,7 @@ class FusedScorer:
             ValueError: the preprocessed spectra have the wrong width or a value that is not finite
                 (as ``CompiledPipeline.predict_with_features``).
         """
-        features = spectra
-        if self.transforms:
-            with np.errstate(all="ignore"):
-                for transform in self.transforms:
-                    features = transform(features)
-            features = np.asarray(features, dtype=np.float64)
-        if features.ndim != 2 or features.shape[1] != self.centre.shape[0]:
-            raise ValueError(f"the model expects {self.centre.shape[0]} preprocessed features, got shape "
-                             f"{features.shape}")
+        features = preprocessed(self.transforms, spectra, self.centre.shape[0])
         if features.shape[0] == 1:
             centred = features[0] - self.centre
             norm = float(centred @ centred)  # finite only if every value is (or ValueError below)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -14,6 +14,26 @@ import numpy as np
 from soil_contracts.domain import ApplicabilityDomain
 from soil_contracts.model import ModelMetadata
 from soil_model_api.errors import ModelLoadError
+
+
+def preprocessed(transforms: Sequence[Callable[[np.ndarray], np.ndarray]], spectra: np.ndarray,
+                 width: int) -> np.ndarray:
+    """(n, n_bands) spectra through the compiled preprocessing steps: (n, width) float64 features.
+
+    Floating-point warnings (log10 of a non-positive value) are silenced: callers check finiteness.
+
+    Raises:
+        ValueError: the preprocessed spectra are not (n, width).
+    """
+    features = spectra
+    if transforms:
+        with np.errstate(all="ignore"):
+            for transform in transforms:
+                features = transform(features)
+        features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or features.shape[1] != width:
+        raise ValueError(f"the model expects {width} preprocessed features, got shape {features.shape}")
+    return features
 
 
 @dataclass(frozen=True)
@@ -155,13 +175,7 @@ class CompiledPipeline:
         Raises:
             ValueError: the preprocessed spectra have the wrong width or a value that is not finite.
         """
-        features = spectra
-        for transform in self.transforms:
-            features = transform(features)
-        features = np.asarray(features, dtype=np.float64)
-        if features.ndim != 2 or features.shape[1] != self.x_mean.shape[0]:
-            raise ValueError(f"the model expects {self.x_mean.shape[0]} preprocessed features, got shape "
-                             f"{features.shape}")
+        features = preprocessed(self.transforms, spectra, self.x_mean.shape[0])
         # A sum is finite only if every term is; only a sum that is not needs the element-wise check.
         if not math.isfinite(features.sum()) and not np.isfinite(features).all():
             raise ValueError("Input X contains NaN or infinity after preprocessing")
