@@ -140,6 +140,8 @@ def mlflow_server(tmp_path_factory):
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         ],
         stdout=log, stderr=subprocess.STDOUT, cwd=root,
+        # As the soil-mlflow image runs it: without MLflow's GenAI job runner (deploy/mlflow/Dockerfile).
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         start_new_session=True,  # its own process group: teardown stops the workers it spawns too
     )
     url = f"http://127.0.0.1:{port}"
