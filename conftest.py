@@ -20,7 +20,7 @@ VENV_BIN = Path(sys.executable).parent
 
 # Folders whose tests share a costly session fixture of their own conftest (a trained workspace, a live
 # model API, published images): under pytest-xdist each runs on one worker, so that fixture is built once.
-SHARED_FOLDERS = ("services/model-api/tests", "tests/delivery", "services/trainer/tests")
+SHARED_FOLDERS = ("services/model-api/tests", "tests/delivery", "services/trainer/tests", "tests/report")
 # Under xdist these start first: the compose stack is the longest chain of waits, the folders the largest units.
 FIRST = ("tests/compose/test_compose_stack.py", *SHARED_FOLDERS)
 
