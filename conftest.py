@@ -20,7 +20,7 @@ VENV_BIN = Path(sys.executable).parent
 
 # Folders whose tests share a costly session fixture of their own conftest (a trained workspace, a live
 # model API, published images): under pytest-xdist each runs on one worker, so that fixture is built once.
-SHARED_FOLDERS = ("services/model-api/tests", "tests/delivery", "services/trainer/tests")
+SHARED_FOLDERS = ("services/model-api/tests", "tests/delivery", "services/trainer/tests", "tests/report")
 # Under xdist these start first: the compose stack is the longest chain of waits, the folders the largest units.
 FIRST = ("tests/compose/test_compose_stack.py", *SHARED_FOLDERS)
 
@@ -140,6 +140,8 @@ def mlflow_server(tmp_path_factory):
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         ],
         stdout=log, stderr=subprocess.STDOUT, cwd=root,
+        # As the soil-mlflow image runs it: without MLflow's GenAI job runner (deploy/mlflow/Dockerfile).
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         start_new_session=True,  # its own process group: teardown stops the workers it spawns too
     )
     url = f"http://127.0.0.1:{port}"

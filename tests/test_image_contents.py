@@ -58,7 +58,6 @@ ALLOWED: dict[str, dict[str, str]] = {
         "smmap": GIT_BACKENDS,
     },
     "mlflow": {
-        "huey": "mlflow server's job runner starts huey consumers a while after start-up; a short run can stop first",
         "tzdata": "pandas' required dependency, the IANA zone data for time-zone-aware columns; runs have none",
     },
 }

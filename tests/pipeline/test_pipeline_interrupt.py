@@ -60,18 +60,23 @@ def wait_for_marker(root: Path, driver: subprocess.Popen, timeout: float = 600, 
     raise AssertionError(f"{stage} never printed the marker")
 
 
-def assert_recorded_as_interrupted(root: Path, signal_name: str, code: int) -> RunRecord:
-    """run.json says interrupted at train; dvc.lock has prepare and drift only, and they are as recorded."""
+def assert_recorded_as_interrupted(root: Path, signal_name: str, code: int, stage: str = "train") -> RunRecord:
+    """run.json says interrupted at ``stage``; dvc.lock has the stages before it only, as recorded."""
     from soilci.pipeline import dvc
 
+    order = ["prepare", "drift", "train", "evaluate"]
+    before, after = order[:order.index(stage)], order[order.index(stage) + 1:]
     run = RunRecord.load(next((root / "runs").glob("*/run.json")))
-    assert (run.exit_code, run.interrupted_by, run.stopped_at) == (code, signal_name, "train")
-    assert [s.outcome for s in run.stages] == ["ran", "ran", "interrupted", "not run"]
-    assert not (root / "models" / "model").exists()  # train's outputs, written but never recorded, are gone
+    assert (run.exit_code, run.interrupted_by, run.stopped_at) == (code, signal_name, stage)
+    assert [s.outcome for s in run.stages] == ["ran"] * len(before) + ["interrupted"] + ["not run"] * len(after)
+    if stage == "train":
+        assert not (root / "models" / "model").exists()  # train's outputs, written but never recorded, are gone
+    if stage == "drift":
+        assert not (root / "reports" / "drift.json").exists()  # the same for drift's
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"prepare", "drift"}
-    # prepare's and drift's outputs match dvc.lock; a rerun runs train again, not prepare or drift
-    assert set(dvc.changed_stages(root)) == {"train", "evaluate"}
+    assert set(lock["stages"]) == set(before)
+    # the earlier stages' outputs match dvc.lock; a rerun runs the interrupted stage again, not them
+    assert set(dvc.changed_stages(root)) == {stage, *after}
     return run
 
 
@@ -98,11 +103,11 @@ def test_sigterm_during_a_local_stage_stops_its_process_group_records_it_and_exi
 def test_sigint_during_a_container_stage_stops_the_container_records_it_and_exits_130(project, docker_client):
     from soilci.pipeline.runners import PROJECT_LABEL
 
-    hold_open(project)
+    hold_open(project, "drift")  # the second stage: a container stage, recorded after one that ran
     commit_all(project)
     driver = start_driver(project)
     try:
-        wait_for_marker(project, driver, timeout=900)  # may build the stage images first
+        wait_for_marker(project, driver, timeout=900, stage="drift")  # may build the stage images first
         running = docker_client.containers.list(filters={"label": f"{PROJECT_LABEL}={project}"})
         assert len(running) == 1
         os.kill(driver.pid, signal.SIGINT)  # as `kill -INT PID`; a terminal's Ctrl-C also reaches the driver only
@@ -113,8 +118,8 @@ def test_sigint_during_a_container_stage_stops_the_container_records_it_and_exit
             container.remove(force=True)
     assert driver.returncode == 130, out
     assert docker_client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"}) == []
-    assert "interrupted by SIGINT during train" in out
-    run = assert_recorded_as_interrupted(project, "SIGINT", 130)
+    assert "interrupted by SIGINT during drift" in out
+    run = assert_recorded_as_interrupted(project, "SIGINT", 130, "drift")
     assert run.mode == "containers"
 
 

@@ -80,6 +80,16 @@ def test_mlflow_credentials_reach_only_the_train_and_register_containers(project
         assert env["MLFLOW_TRACKING_PASSWORD"] == "env-s3cret" and "AWS_SECRET_ACCESS_KEY" not in env
 
 
+def test_the_services_thread_limits_reach_every_stage_container(project: Path, monkeypatch):
+    monkeypatch.setenv("SOIL_DRIFT_THREADS", "2")
+    monkeypatch.setenv("SOIL_TRAINER_THREADS", "2")
+    monkeypatch.setenv("SOIL_OTHER", "x")
+    runner = ContainerRunner(project, client=None)
+    for stage in (DRIFT, TRAIN, Stage("evaluate", "soil-trainer evaluate", (), ("metrics/m.json",))):
+        env = runner.container_options(stage)["environment"]
+        assert (env["SOIL_DRIFT_THREADS"], env["SOIL_TRAINER_THREADS"]) == ("2", "2") and "SOIL_OTHER" not in env
+
+
 class _Container:
     def __init__(self, labels, mounts=(), status="running"):
         self.labels, self.attrs, self.status, self.short_id = labels, {"Mounts": list(mounts)}, status, "c0ffee"

@@ -1,7 +1,8 @@
-"""Fixtures of the report tests: two real models' benchmark results."""
+"""Fixtures of the report tests: two real models' benchmark results, and main's real published run."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,8 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.report.results import fit_predict, git
+from tests.report.results import commit_main_results, fit_predict, git
 from tests.support import copy_project
+
+DVC = str(Path(sys.executable).parent / "dvc")
 
 
 @pytest.fixture(scope="module")
@@ -19,11 +22,43 @@ def models(prepared_data: Path) -> dict[str, tuple[dict, pd.DataFrame]]:
     return {"weak": fit_predict(prepared_data, 1), "good": fit_predict(prepared_data, 8)}
 
 
+def new_project(root: Path) -> Path:
+    """A copy of the project in ``root``/project as a git repository (branch main, nothing committed) with
+    a local DVC remote in ``root``/remote."""
+    project = copy_project(root / "project", pr_batch=False)
+    git(project, "init", "-q", "-b", "main")
+    subprocess.run([DVC, "remote", "add", "-d", "-f", "local", str(root / "remote")], cwd=project, check=True,
+                   capture_output=True)
+    return project
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the project as a git repository (branch main, nothing committed) with a local DVC remote."""
-    root = copy_project(tmp_path / "project", pr_batch=False)
-    git(root, "init", "-q", "-b", "main")
-    subprocess.run([str(Path(sys.executable).parent / "dvc"), "remote", "add", "-d", "-f", "local",
-                    str(tmp_path / "remote")], cwd=root, check=True, capture_output=True)
+    return new_project(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def main_published(tmp_path_factory) -> Path:
+    """One real run of main's workflow, made once per worker (conftest.py keeps tests/report on one):
+    the project committed on main, then `soilci pipeline --local --push`; returns the folder holding
+    ``project`` (its tree as the run left it) and ``remote`` (the DVC remote with main's results)."""
+    root = tmp_path_factory.mktemp("main-published")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
+        commit_main_results(new_project(root))
     return root
+
+
+@pytest.fixture
+def published_project(main_published: Path, tmp_path: Path) -> Path:
+    """This test's own copy of ``main_published``: ``tmp_path``/project on main right after main's run, its
+    results published in ``tmp_path``/remote. The committed DVC config still names the shared remote, so
+    the copy's own is set in the untracked .dvc/config.local (what a clone of it reads is the shared one,
+    which nothing writes to)."""
+    for name in ("project", "remote"):
+        shutil.copytree(main_published / name, tmp_path / name, symlinks=True)
+    project = tmp_path / "project"
+    subprocess.run([DVC, "remote", "modify", "--local", "local", "url", str(tmp_path / "remote")], cwd=project,
+                   check=True, capture_output=True)
+    return project

@@ -32,14 +32,10 @@ def changed_by_run(repo: Path) -> list[str]:
 
 
 def test_prs_without_result_files_compare_with_mains_published_results_and_rebase_cleanly(
-        project, prepared_data, tmp_path, capsys, monkeypatch):
+        published_project, prepared_data, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
-    root = project
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "main: the demo library")
-
-    # Main's workflow: the pipeline with --push publishes the run's results under the commit.
-    assert main(["pipeline", "--local", "--base", "main", "--push", "--repo", str(root)]) == 0
+    # Main's workflow (the fixture): the pipeline with --push published the run's results under the commit.
+    root = published_project
     main_sha = git(root, "rev-parse", "HEAD")
     record = json.loads((tmp_path / "remote" / "soilci-results" / f"{main_sha}.json").read_text())
     main_rmse = json.loads(record["metrics"])["rmse"]

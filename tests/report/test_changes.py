@@ -7,7 +7,7 @@ import pytest
 
 from soilci.cli import main
 from soilci.report.changes import ABSENT, ParamChange, params_diff
-from tests.report.results import commit_main_results, git, run_report
+from tests.report.results import git, run_report
 from tests.support import add_batch
 
 
@@ -23,11 +23,10 @@ def test_params_diff_lists_exactly_the_keys_whose_value_differs():
 
 
 @pytest.mark.slow
-def test_a_pr_adding_a_batch_and_changing_params_lists_both(project, prepared_data, capsys, monkeypatch):
+def test_a_pr_adding_a_batch_and_changing_params_lists_both(published_project, prepared_data, capsys, monkeypatch):
     """Real runs: main's results, then a PR that adds batch lab-a (23 rows) and changes two params."""
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
-    root = project
-    commit_main_results(root)
+    root = published_project
     git(root, "checkout", "-qb", "lab-a")
     add_batch(root, "lab-a", pd.read_parquet(prepared_data / "incoming.parquet").iloc[:23])
     params = (root / "params.yaml").read_text()

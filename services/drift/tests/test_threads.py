@@ -1,4 +1,5 @@
-"""The gate's thread limit: one by default, never more than the CPUs the process may use."""
+"""The gate's thread limit: one by default, never more than the CPUs the process may use (the mechanism's
+own tests: libs/contracts/tests/test_threads.py)."""
 
 from __future__ import annotations
 
@@ -9,26 +10,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from soil_drift.errors import ParamsError
-from soil_drift.threads import THREADS_ENV, available_cpus, cgroup_cpu_limit, gate_threads, limited_threads
-
-
-def test_cgroup_v2_quota_is_rounded_up_to_whole_cpus(tmp_path):
-    cpu_max = tmp_path / "cpu.max"
-    cpu_max.write_text("150000 100000\n")
-    assert cgroup_cpu_limit(v2=cpu_max) == 2
-    cpu_max.write_text("max 100000\n")
-    assert cgroup_cpu_limit(v2=cpu_max) is None
-
-
-def test_cgroup_v1_quota_and_unlimited(tmp_path):
-    quota, period = tmp_path / "quota", tmp_path / "period"
-    quota.write_text("50000\n")
-    period.write_text("100000\n")
-    missing = tmp_path / "absent"
-    assert cgroup_cpu_limit(v2=missing, v1_quota=quota, v1_period=period) == 1
-    quota.write_text("-1\n")
-    assert cgroup_cpu_limit(v2=missing, v1_quota=quota, v1_period=period) is None
-    assert cgroup_cpu_limit(v2=missing, v1_quota=missing, v1_period=missing) is None
+from soil_drift.threads import THREADS_ENV, available_cpus, gate_threads, limited_threads
 
 
 def test_default_is_one_thread_and_the_variable_is_capped_by_the_cpus():

@@ -21,8 +21,9 @@ from soilci.pipeline.stage_images import ensure_image
 # Containers run as this user when the driver is root and the tree is root's (the images' user).
 IMAGE_USER = "10001:10001"
 # Environment passed into stage containers from the host, by prefix; MLFLOW_* (credentials) only
-# to the stages that talk to the tracking server.
-PASS_ENV_PREFIXES = ("MLFLOW_", "SOILCI_")
+# to the stages that talk to the tracking server. SOIL_DRIFT_* and SOIL_TRAINER_* are the services' own
+# settings (their thread limits), which a container stage must see as a --local one does.
+PASS_ENV_PREFIXES = ("MLFLOW_", "SOILCI_", "SOIL_DRIFT_", "SOIL_TRAINER_")
 MLFLOW_STAGES = frozenset({"train", "register"})
 # The network of the stages that reach MLflow: a Docker network's name (the compose stack's, so they
 # reach `mlflow`), or `host` (a tracking server on the host's loopback); unset: Docker's default bridge.

@@ -26,6 +26,7 @@ def run_main(
     *,
     translate: Callable[[BaseException], SoilError | None] | None = None,
     command_attr: str = "command",
+    threads_env: str | None = None,
 ) -> int:
     """Parse ``argv``, run the chosen command, and turn every outcome into an exit code.
 
@@ -35,6 +36,8 @@ def run_main(
         commands: subcommand name -> function returning the exit code.
         argv: arguments (default: ``sys.argv[1:]``).
         translate: maps a foreign exception (pandas, DVC, Docker, MLflow) to one of ours, or None.
+        threads_env: the variable naming the command's BLAS/OpenMP thread limit (default 1, see
+            ``threads.numeric_threads``); None leaves the pools as they are.
 
     Returns:
         The command's own code; ``SoilError.exit_code``; 2 for a usage error; 70 for a crash; 130 on Ctrl-C
@@ -47,7 +50,12 @@ def run_main(
     name = getattr(args, command_attr, None) or ""
     where = f"{prog} {name}".strip()
     try:
-        return int(commands[name](args))
+        if threads_env is None:
+            return int(commands[name](args))
+        from soil_contracts.threads import limited_threads, numeric_threads
+
+        with limited_threads(numeric_threads(threads_env)):
+            return int(commands[name](args))
     except KeyboardInterrupt as exc:  # Ctrl-C, or an Interrupted that names its signal (SIGTERM: 143)
         signal_name = getattr(exc, "signal_name", "")
         print(f"{where}: interrupted{f' ({signal_name})' if signal_name else ''}", file=sys.stderr)

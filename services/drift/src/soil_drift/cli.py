@@ -9,6 +9,7 @@ from pathlib import Path
 from soil_contracts.cli import run_main
 from soil_contracts.errors import ExitCode
 from soil_drift.errors import require_extra, translate_read_error
+from soil_drift.threads import THREADS_ENV
 
 PROG = "soil-drift"
 DEFAULT_PARAMS = Path("params.yaml")
@@ -61,7 +62,9 @@ COMMANDS = {"check": run_check}
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(PROG, build_parser(), COMMANDS, argv, translate=translate_read_error)
+    """Exit codes: 0 pass (or accepted drift), 1 drift, 2 bad input, 70 a crash; BLAS/OpenMP pools get
+    ``SOIL_DRIFT_THREADS`` threads (default 1)."""
+    return run_main(PROG, build_parser(), COMMANDS, argv, translate=translate_read_error, threads_env=THREADS_ENV)
 
 
 if __name__ == "__main__":

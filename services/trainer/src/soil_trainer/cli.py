@@ -9,6 +9,8 @@ from pathlib import Path
 
 from soil_contracts.cli import run_main
 
+THREADS_ENV = "SOIL_TRAINER_THREADS"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -107,9 +109,12 @@ COMMANDS = {"prepare": run_prepare, "train": run_train, "evaluate": run_evaluate
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit codes: 0 ok, 1 gate failed, 2 bad input, 3 MLflow unavailable, 70 a crash (never a verdict)."""
+    """Exit codes: 0 ok, 1 gate failed, 2 bad input, 3 MLflow unavailable, 70 a crash (never a verdict).
+
+    Every verb runs with ``SOIL_TRAINER_THREADS`` BLAS/OpenMP threads (default 1; ``soil_contracts.threads``).
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return run_main("soil-trainer", build_parser(), COMMANDS, argv)
+    return run_main("soil-trainer", build_parser(), COMMANDS, argv, threads_env=THREADS_ENV)
 
 
 if __name__ == "__main__":
