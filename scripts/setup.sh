@@ -43,5 +43,5 @@ if ! command -v uv >/dev/null 2>&1 || [[ "$(uv --version | awk '{print $2}')" !=
   log "installing uv $UV_VERSION"
   python3 -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
 fi
-uv sync --frozen --all-packages -q
+uv sync --frozen --all-packages --extra local -q  # the extra: `soilci pipeline --local` runs the stages here
 log "Python environment ready in .venv"

@@ -1,4 +1,4 @@
-"""Each service image, and compose's soil-mlflow, carries what its entry points import and nothing else.
+"""Each service image, compose's soil-mlflow and its soilci driver carry what its entry points import and nothing else.
 
 Each image's real commands run in it (the DVC stages, error paths, the API serving requests from a
 model directory and from the registry, soil-mlflow serving as that registry and its UI) with an import probe on PYTHONPATH
@@ -29,6 +29,9 @@ pytestmark = pytest.mark.docker
 PROBE = REPO_ROOT / "tests" / "image_probe"
 LABEL = {"org.soilci.test": "image-contents"}
 
+HTTP_REMOTE = "DVC's http(s) remote (dvc-http) pulls with aiohttp; the test's remote is a local folder"
+GIT_BACKENDS = ("scmrepo's fallback git backends: a DVC call dulwich does not implement goes to pygit2, then "
+                "GitPython; without them that call would fail with an ImportError")
 # Installed but imported by none of the entry points below; each one reviewed.
 ALLOWED: dict[str, dict[str, str]] = {
     "drift": {
@@ -40,6 +43,20 @@ ALLOWED: dict[str, dict[str, str]] = {
         "tzdata": "pandas' required dependency, the IANA zone data for time-zone-aware columns; spectra have none",
     },
     "model-api": {},
+    "soilci": {
+        "aiohappyeyeballs": HTTP_REMOTE,
+        "aiohttp": HTTP_REMOTE,
+        "aiohttp-retry": HTTP_REMOTE,
+        "aiosignal": HTTP_REMOTE,
+        "frozenlist": HTTP_REMOTE,
+        "multidict": HTTP_REMOTE,
+        "propcache": HTTP_REMOTE,
+        "yarl": HTTP_REMOTE,
+        "gitdb": GIT_BACKENDS,
+        "gitpython": GIT_BACKENDS,
+        "pygit2": GIT_BACKENDS,
+        "smmap": GIT_BACKENDS,
+    },
     "mlflow": {
         "tzdata": "pandas' required dependency, the IANA zone data for time-zone-aware columns; runs have none",
     },
@@ -108,12 +125,13 @@ def assert_imports_everything_it_installs(probe: ProbedImage, service: str, must
     assert must_use <= set(usage["used"]), must_use - set(usage["used"])
     installed, used, allowed = set(usage["installed"]), set(usage["used"]), set(ALLOWED[service])
     unused = installed - used - allowed
-    assert not unused, (f"soil-{service} installs distributions none of its entry points imports: "
+    image = service if service == "soilci" else f"soil-{service}"
+    assert not unused, (f"{image} installs distributions none of its entry points imports: "
                         f"{sorted(unused)}; leave them out (extras, --no-install-package) or allow them with a reason")
     stale = allowed - installed
     assert not stale, f"ALLOWED[{service!r}] names distributions the image no longer installs: {sorted(stale)}"
     size = probe.client.images.get(probe.image).attrs["Size"]
-    print(f"\nsoil-{service}: {len(installed)} distributions, {len(used)} imported; image {size / 1e6:.0f} MB")
+    print(f"\n{image}: {len(installed)} distributions, {len(used)} imported; image {size / 1e6:.0f} MB")
 
 
 def world_readable(root: Path) -> None:
@@ -283,3 +301,41 @@ def test_mlflow_image_installs_only_what_the_server_imports(docker_client, built
         assert client.post("/graphql", json={"query": "{ __typename }"}).status_code == 200
     probe.stopped(server)
     assert_imports_everything_it_installs(probe, "mlflow", {"mlflow", "sqlalchemy", "alembic", "uvicorn"})
+
+
+def test_soilci_image_installs_only_what_its_verbs_import(docker_client, built_images, mlflow_server,
+                                                          tmp_path: Path):
+    """compose's `pipeline` service: `soilci library demo`, then `soilci pipeline --register`, as compose.yaml runs
+    them (stages in their own containers through the engine's socket), on a fresh clone's metadata-only library."""
+    import subprocess
+
+    from soilci.images import resolve_base_image, stream_build
+
+    tag = f"soilci:test-{os.getpid()}-{secrets.token_hex(3)}"
+    stream_build(docker_client, tag, path=str(REPO_ROOT), dockerfile="deploy/compose/Dockerfile",
+                 buildargs={"BASE_IMAGE": resolve_base_image(docker_client)})
+    try:
+        work = copy_project(tmp_path / "work", library=False)  # a fresh clone: the library's metadata only
+        git = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+               "GIT_COMMITTER_EMAIL": "t@t", "PATH": os.environ["PATH"]}
+        params = work / "params.yaml"  # small CV settings keep training short
+        params.write_text(params.read_text().replace("cv_folds: 10", "cv_folds: 5"))
+        for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "project"]):
+            subprocess.run(["git", *args], cwd=work, env=git, check=True, capture_output=True)
+        probe = ProbedImage(docker_client, tag, tmp_path / "reports")
+        mount = {"volumes": {str(work): {"bind": str(work), "mode": "rw"},
+                             "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"}},
+                 "working_dir": str(work), "network_mode": "host", "read_only": False,
+                 "environment": {"MLFLOW_TRACKING_URI": mlflow_server, "SOILCI_STAGE_NETWORK": "host"}}
+        probe.run(["library", "demo"], **mount)
+        probe.run(["pipeline", "--register", "--branch", "main"], **mount)
+        # The stages run only in their images here: --local refuses (exit 3) and names the extra.
+        logs = probe.run(["pipeline", "--local"], expect=3, **mount)
+        assert "'local' extra" in logs and "scikit-learn (needed by soil-trainer)" in logs, logs
+        from soil_contracts.records import RegisteredVersion
+
+        assert RegisteredVersion.load(work / "runs" / "registered.json").alias == "staging"
+        assert_imports_everything_it_installs(probe, "soilci", {"soilci", "soil-trainer", "dvc", "docker",
+                                                                "limesoda", "pandas"})
+    finally:
+        docker_client.images.remove(tag, noprune=True)

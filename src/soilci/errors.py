@@ -17,6 +17,12 @@ class DockerUnavailable(SoilCIError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class LocalStagesUnavailable(SoilCIError):
+    """``soilci pipeline --local`` in an environment without the ``local`` extra (the stages' own packages)."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
 class TreeBusy(SoilCIError):
     """Another ``soilci pipeline`` run holds the working tree's lock."""
 

@@ -114,3 +114,36 @@ def test_every_params_problem_is_named_at_once(project: Path, capsys):
     assert main(["pipeline", "--local", "--repo", str(project)]) == 2
     err = capsys.readouterr().err
     assert "3 problem(s)" in err and "drift.on_drift" in err and "train.seed" in err and "train.sed" in err
+
+
+def _fake_soilci_metadata(site: Path, *requires: str) -> None:
+    """A `soilci` distribution's metadata on ``site`` (put first on sys.path) with these Requires-Dist lines."""
+    info = site / "soilci-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("\n".join(["Metadata-Version: 2.3", "Name: soilci", "Version: 0.1.0",
+                                              "Provides-Extra: local", *(f"Requires-Dist: {r}" for r in requires)])
+                                   + "\n")
+
+
+def test_missing_requirements_walks_the_extra_and_its_requirements_markers_evaluated(tmp_path, monkeypatch):
+    from soilci.pipeline.runners import missing_requirements
+
+    _fake_soilci_metadata(
+        tmp_path, "no-such-base-dist", "no-such-dist-a; extra == 'local'", "soil-drift[files]; extra == 'local'",
+        "no-such-dist-b; extra == 'other'", "no-such-dist-c; sys_platform == 'nonexistent-os' and extra == 'local'")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # soil-drift's files extra is installed; soilci's own (base) requirements are not the extra's business
+    assert missing_requirements() == ["no-such-dist-a (needed by soilci)"]
+    assert missing_requirements(extra="other") == ["no-such-dist-b (needed by soilci)"]
+
+
+def test_local_without_the_local_extra_exits_3_naming_it_before_anything_is_written(
+        project: Path, tmp_path: Path, capsys, monkeypatch):
+    """As in the operator image, whose stages run only in their images: what --local needs is not installed."""
+    _fake_soilci_metadata(tmp_path / "site", "soil-trainer; extra == 'local'", "no-such-dist; extra == 'local'")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    assert main(["pipeline", "--local", "--repo", str(project)]) == 3
+    err = capsys.readouterr().err
+    assert "no-such-dist (needed by soilci)" in err and "'local' extra" in err and "--extra local" in err
+    assert "Traceback" not in err
+    assert not (project / "runs").exists()  # refused before the run's folder or lock

@@ -87,6 +87,8 @@ class PipelineRun:
         self.progress = Progress()
         self.started = time.monotonic()
         self.stages = dvc.load_stages(root)
+        if local:
+            LocalRunner.check_installed()  # exit 3 before anything is written: no `local` extra here
         self.lock = TreeLock(root)
         self.lock.acquire()  # before anything is written: a second run in this tree stops here (exit 3)
         try:
