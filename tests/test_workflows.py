@@ -129,3 +129,16 @@ def test_main_workflow_runs_pipeline_with_registration_then_delivers():
     for name, job in workflow["jobs"].items():
         pushes = any("publish-image" in s.get("run", "") for s in job["steps"])
         assert (job["permissions"].get("packages") == "write") == pushes, name
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_jobs_that_reach_the_s3_remote_install_dvcs_s3_support(path: Path):
+    """Steps given the DVC remote's AWS credentials need dvc-s3 (the `s3` extra); uv.lock must pin it."""
+    lock = (ROOT / "uv.lock").read_text()
+    assert '\nname = "dvc-s3"\n' in lock
+    for name, job in load(path)["jobs"].items():
+        job_steps = job.get("steps", [])
+        if not any("AWS_ACCESS_KEY_ID" in (step.get("env") or {}) for step in job_steps):
+            continue
+        syncs = [step["run"] for step in job_steps if "uv sync" in step.get("run", "")]
+        assert syncs and all("--extra s3" in run for run in syncs), f"{path.name}: job {name}"
