@@ -126,3 +126,65 @@ def test_the_same_samples_imported_as_two_batches_are_tested_and_trained_on_as_o
     md = (root / "out" / "report.md").read_text()
     assert ("**Data**: 368 training rows = 322 reference + 46 new; 46 duplicate rows dropped (the spectrum of a "
             "sample already in the library: tested and trained on once); benchmark 92 rows") in md
+
+
+def test_lab_values_sent_later_as_a_new_batch_are_trained_on_and_the_counts_add_up(project, prepared_data,
+                                                                                   capsys, monkeypatch):
+    """The trial's input: p1 (merged) holds fold 3 without lab values, p2 the same spectra with them. p2's
+    values used to be dropped as duplicates of p1 ("46 duplicates, 0 trained") under a green report."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
+    root = project
+    fold3 = pd.read_parquet(prepared_data / "incoming.parquet")
+    add_batch(root, "p1", fold3.assign(SOC_target=float("nan")))
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "main: the demo library and p1, waiting for its lab values")
+    git(root, "checkout", "-qb", "p2")
+    add_batch(root, "p2", fold3.assign(sample_id=fold3.sample_id + "-values"))
+    assert main(["pipeline", "--local", "--base", "main", "--repo", str(root)]) == 0
+    s = summary(root)
+    assert {b["id"]: (b["status"], b["rows"], b["pending"], b["duplicates"], b["trained"], b["filled"])
+            for b in s["batches"]} == {"ssp460-campaign-1": ("unchanged", 322, 0, 0, 322, 0),
+                                       "p1": ("unchanged", 46, 0, 46, 0, 46), "p2": ("added", 46, 0, 0, 46, 0)}
+    assert (s["reference_rows"], s["candidate_rows"], s["training_rows"]) == (368, 0, 368)
+    training = pd.read_parquet(root / "data" / "training.parquet")
+    assert training.groupby("batch").size().to_dict() == {"p2": 46, "ssp460-campaign-1": 322}
+    assert training.SOC_target.notna().all()
+
+    capsys.readouterr()
+    main(["report", "--base", "main", "--repo", str(root), "--out-dir", str(root / "out")])
+    md = (root / "out" / "report.md").read_text()
+    assert "| p2 | added | 46 | 0 | 0 | 46 |" in md and "| p1 | unchanged | 46 | 0 | 46 | 0 |" in md
+    assert ("**Data**: 368 training rows = 368 reference + 0 new; 46 duplicate rows dropped (the spectrum of a "
+            "sample already in the library: tested and trained on once), 46 of them pending copies whose lab "
+            "value another copy brings (that copy is trained on)") in md
+
+
+def test_replacing_the_bases_only_batch_is_reported_as_such(project, capsys, monkeypatch, tmp_path):
+    """The trial's input: ssp460-campaign-1 re-imported with gain 0.98 and a +0.6 offset (--replace). The
+    report said "the base has no library batches yet" (badge "No reference yet"), which was false."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
+    root = project
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "main: the demo library")
+    git(root, "checkout", "-qb", "recalibrated")
+    rows = pd.read_parquet(root / "library" / "batches" / "ssp460-campaign-1" / "spectra.parquet")
+    bands = [c for c in rows.columns if c.startswith("wl_")]
+    rows[bands] = rows[bands] * 0.98 + 0.6
+    export = tmp_path / "campaign-1-recalibrated.csv"
+    rows[["sample_id", "SOC_target", *bands]].to_csv(export, index=False)
+    assert main(["library", "import", str(export), "--batch", "ssp460-campaign-1", "--replace",
+                 "--instrument", "vis-NIR spectrometer", "--lab", "test lab", "--date", "2026-11",
+                 "--scale", "reflectance_percent", "--target", "SOC_target=%", "--repo", str(root)]) == 0
+    assert main(["pipeline", "--local", "--base", "main", "--repo", str(root)]) == 0
+    s = summary(root)
+    assert {b["id"]: b["status"] for b in s["batches"]} == {"ssp460-campaign-1": "replaced"}
+    assert (s["reference_rows"], s["candidate_rows"]) == (0, 322)
+    assert json.loads((root / "reports" / "drift.json").read_text())["status"] == "no_reference"
+
+    capsys.readouterr()
+    main(["report", "--base", "main", "--repo", str(root), "--out-dir", str(root / "out")])
+    md = (root / "out" / "report.md").read_text()
+    assert "no library batches yet" not in md and "No reference yet" not in md
+    assert "Data Drift Check: No unchanged reference" in md
+    assert ("the branch replaced or removed every library batch of the base (ssp460-campaign-1 replaced), so no "
+            "unchanged batch is left to compare the new samples with") in md.lower()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from soil_contracts.library import BatchState, LibrarySummary
 from soilci.cli import main
-from soilci.report.changes import ABSENT, ParamChange, params_diff
+from soilci.report.changes import ABSENT, ParamChange, params_diff, replaced_base, value_conflicts
+from soilci.report.inputs import DriftResult
 from tests.report.results import git, run_report
 from tests.support import add_batch
 
@@ -53,3 +55,29 @@ def test_a_pr_adding_a_batch_and_changing_params_lists_both(published_project, p
     rule = next(line for line in lines if line.startswith("| selection rule | "))
     assert rule.count("lowest if it beats plain by > 1.5 SE; 10-fold x 1; below 60 rows plain") == 2
     assert "**Code**: no file under services/, src/ or libs/ changed." in details
+
+
+def library(*batches: tuple[str, str], duplicates=()) -> LibrarySummary:
+    return LibrarySummary(target="SOC_target", unit="%", benchmark_sha256="0" * 64, benchmark_rows=92,
+                          reference_rows=0, candidate_rows=322, training_rows=322,
+                          batches=[BatchState(id=i, status=s) for i, s in batches], duplicates=list(duplicates))
+
+
+def test_a_replaced_only_base_batch_is_named_and_a_base_without_batches_is_not():
+    replaced = library(("ssp460-campaign-1", "replaced"))
+    assert replaced_base(replaced) == "ssp460-campaign-1 replaced"
+    assert replaced_base(library(("a", "replaced"), ("b", "removed"), ("c", "added"))) == "a replaced, b removed"
+    assert replaced_base(library(("lab-a", "added"))) == ""  # the base really has no batch
+    assert replaced_base(library(("a", "unchanged"), ("b", "replaced"))) == ""  # b is tested against a
+    drift = DriftResult("no_reference", "", None, None, [], None, replaced_base=replaced_base(replaced))
+    assert drift.word == "No unchanged reference"
+    assert DriftResult("no_reference", "", None, None, [], None).word == "No reference yet"
+
+
+def test_conflicting_lab_values_are_named_with_both_values():
+    dup = {"sample": "b-1", "batch": "lab-b", "of": "a-1", "of_batch": "lab-a", "rms": 0.0, "kind": "conflict",
+           "value": 2.1, "of_value": 1.6}
+    filled = {**dup, "kind": "filled"}
+    assert value_conflicts(library(("lab-a", "added"), duplicates=[dup, filled])) == "b-1 in lab-b (2.1) vs a-1 in lab-a (1.6)"
+    assert value_conflicts(library(("lab-a", "added"), duplicates=[filled])) == ""
+    assert value_conflicts(None) == ""

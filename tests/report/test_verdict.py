@@ -27,6 +27,10 @@ def diff(finding: str, delta: float = -0.1) -> RmseDifference:
         ({"difference": diff("degradation", 0.1)}, BLOCK, "difference is real"),
         ({"drift_status": "warn"}, REVIEW, "drift gate warned"),
         ({"drift_status": None}, REVIEW, "did not run"),
+        ({"drift_status": "no_reference"}, REVIEW, "the base has no library batches yet"),
+        ({"drift_status": "no_reference", "replaced_base": "ssp460-campaign-1 replaced"}, REVIEW,
+         "replaced or removed every library batch of the base (ssp460-campaign-1 replaced)"),
+        ({"conflicts": "b-1 in lab-b (2.1) vs a-1 in lab-a (1.6)"}, REVIEW, "two different lab values"),
         ({"base_metrics": None}, REVIEW, "first run"),
         ({"difference": None}, REVIEW, "too few benchmark samples"),
         ({"difference": diff("noise", 0.02), "pr_metrics": {"rmse": 1.02}}, REVIEW, "slightly worse (+2.0%)"),
@@ -93,3 +97,10 @@ def test_a_stage_that_stopped_the_run_says_why_in_the_reason():
     verdict = decide(drift_status=None, pr_metrics=None, base_metrics=None, difference=None,
                      stale=["drift", "train", "evaluate"], rmse_max=None, failure=failure)
     assert verdict.level == BLOCK and verdict.reason.endswith(f"(not up to date: drift, train, evaluate); {failure}")
+
+
+def test_a_base_whose_batches_were_all_replaced_is_never_called_a_base_without_batches():
+    verdict = decide(drift_status="no_reference", pr_metrics={"rmse": 0.9}, base_metrics={"rmse": 1.0},
+                     difference=diff("improvement"), stale=[], rmse_max=None,
+                     replaced_base="ssp460-campaign-1 replaced")
+    assert verdict.level == REVIEW and "no library batches" not in verdict.reason

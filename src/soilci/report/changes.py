@@ -90,18 +90,42 @@ def _model(text: str | None, where: str) -> ModelMetadata | None:
         return None
 
 
+def read_library(repo: Path) -> LibrarySummary | None:
+    """The working tree's ``data/library.json``; None when it is missing or unreadable."""
+    if not (repo / LIBRARY_PATH).exists():
+        return None
+    try:
+        return LibrarySummary.load(repo / LIBRARY_PATH)
+    except ContractError:
+        return None
+
+
+def replaced_base(library: LibrarySummary | None) -> str:
+    """The base's batches when the branch left none of them unchanged (``ssp460-campaign-1 replaced``), else "".
+
+    Then the drift gate's reference is empty although the base has a library: the report must not say
+    the base has none.
+    """
+    if library is None or any(b.status == "unchanged" for b in library.batches):
+        return ""
+    return ", ".join(f"{b.id} {b.status}" for b in library.batches if b.status in {"replaced", "removed"})
+
+
+def value_conflicts(library: LibrarySummary | None, limit: int = 3) -> str:
+    """Copies of one spectrum with different lab values (``rescan-1 in b (2.1) vs S1 in a (1.8)``), or ""."""
+    found = [d for d in (library.duplicates if library else []) if d.get("kind") == "conflict"]
+    named = "; ".join(f"{d['sample']} in {d['batch']} ({d.get('value'):g}) vs {d['of']} in {d['of_batch']} "
+                      f"({d.get('of_value'):g})" for d in found[:limit])
+    return named + (f" and {len(found) - limit} more" if len(found) > limit else "")
+
+
 def read_changes(repo: Path, base_sha: str, base_model: str | None = None) -> Changes:
     """Gather the "What changed" facts; unreadable or missing files leave their part empty, never fail.
 
     ``base_model``: the base model's soilci.json text when git does not hold it (main's published results).
     """
     tree_params = repo / PARAMS_PATH
-    library = None
-    if (repo / LIBRARY_PATH).exists():
-        try:
-            library = LibrarySummary.load(repo / LIBRARY_PATH)
-        except ContractError:
-            library = None
+    library = read_library(repo)
     model_file = repo / MODEL_PATH
     return Changes(
         params=params_diff(git_show(repo, base_sha, PARAMS_PATH),

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from soil_contracts.records import RunRecord
-from soilci.report.changes import Changes, read_changes
+from soilci.report.changes import Changes, read_changes, read_library, replaced_base, value_conflicts
 from soilci.report.comparable import incomparability
 from soilci.report.compare import RmseDifference, bootstrap_rmse_difference
 from soilci.report.inputs import (
@@ -73,6 +73,11 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
     rmse_max = read_rmse_ceiling(repo)
     run = latest_run(repo)
     failure = stage_failure(repo, run) if stale else ""  # an old run's failure says nothing of a current tree
+    library = read_library(repo)
+    if drift.status == "no_reference" and replaced_base(library):
+        drift = replace(drift, replaced_base=replaced_base(library), summary=(
+            f"No unchanged reference: the base has library batches, but the branch replaced or removed every one "
+            f"of them ({replaced_base(library)}), so the new samples were compared with nothing."))
     verdict = decide(
         drift_status=drift.status,
         pr_metrics=current.metrics,
@@ -86,6 +91,8 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
         unaccepted_result=drift.unaccepted_result,
         others=drift.other_batches,
         failure=failure,
+        replaced_base=drift.replaced_base,
+        conflicts=value_conflicts(library),
     )
     reset_assets(assets)
     # Errors in different units or on different samples do not share axes: draw the PR's alone.

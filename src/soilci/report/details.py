@@ -6,7 +6,7 @@ import json
 
 from soil_contracts.library import LibrarySummary
 from soilci.report.blocks import Block, Code, Image, Paragraph, Section, Strong, Table, Text, fmt_int, fmt_p
-from soilci.report.changes import ABSENT, Changes
+from soilci.report.changes import ABSENT, Changes, value_conflicts
 from soilci.report.compare import COUNTS
 from soilci.report.context import ReportContext
 from soilci.report.inputs import reproduced_stages
@@ -132,6 +132,14 @@ def _row_arithmetic(lib: LibrarySummary) -> str:
     if dropped:
         text += (f"; {dropped} duplicate row{'s' * (dropped != 1)} dropped (the spectrum of a sample already in "
                  "the library: tested and trained on once)")
+    filled = sum(b.filled for b in lib.batches)
+    if filled:
+        text += (f", {filled} of them pending copies whose lab value another copy brings (that copy is trained "
+                 "on)")
+    conflicts = sum(b.conflicts for b in lib.batches)
+    if conflicts:
+        text += (f"; {conflicts} duplicate{'s' * (conflicts != 1)} with a different lab value than the copy "
+                 f"trained on (the first labelled copy is kept): {value_conflicts(lib)}")
     return text
 
 

@@ -236,6 +236,7 @@ class DriftResult:
     attribution: str = ""  # "baseline offset across 350-2495 nm, then PC1" (attribution.attribute)
     accepted: tuple[dict, ...] = ()  # candidate batches whose drift a lead accepted: batch, rows, reason, by
     others: dict | None = None  # the batches without acceptance: batches, rows, result ("drift", "no drift", ...)
+    replaced_base: str = ""  # no_reference although the base has batches: those the branch replaced or removed
 
     @property
     def accepted_text(self) -> str:
@@ -265,7 +266,10 @@ class DriftResult:
 
     @property
     def word(self) -> str:
-        """``Passed``, ``Warning``, ``Failed``, ``No new samples``, ``No reference yet`` or ``Not run``."""
+        """``Passed``, ``Warning``, ``Failed``, ``No new samples``, ``No reference yet`` (``No unchanged
+        reference`` when the branch replaced or removed the base's batches) or ``Not run``."""
+        if self.status == "no_reference" and self.replaced_base:
+            return "No unchanged reference"
         return DRIFT_WORDS.get(self.status or "", "Not run")
 
     @property

@@ -55,12 +55,15 @@ def decide(
     unaccepted_result: str = "drift",
     others: str = "",
     failure: str = "",
+    replaced_base: str = "",
+    conflicts: str = "",
 ) -> Verdict:
     """Apply docs/SOP.md's merge rules in order; the first that matches decides.
 
     Args:
-        drift_status: "pass", "warn", "fail", "no_candidate" (the PR adds no samples), "no_reference" (the
-            base has no library yet), or None when the drift gate did not run.
+        drift_status: "pass", "warn", "fail", "no_candidate" (the PR adds no samples), "no_reference" (no base
+            batch is unchanged: the base has none, or the branch replaced or removed them), or None when the
+            drift gate did not run.
         pr_metrics, base_metrics: metrics.json of each side (None: none); RMSE in the target's unit.
         difference: the paired bootstrap of the RMSE change (None: no paired predictions).
         stale: stages not up to date in the working tree (None or []: none, or DVC cannot tell).
@@ -72,6 +75,9 @@ def decide(
             failing, and ``unaccepted_result`` why: ``drift``, or ``too few rows`` to be tested on their own;
             others: the new batches without acceptance (with rows) beside the accepted ones, "" if none.
         failure: why the run's failed stage stopped (``inputs.stage_failure``), "" if none failed.
+        replaced_base: with ``no_reference``, the base's batches the branch replaced or removed, in words
+            (``inputs.replaced_base``): then the base has batches, none unchanged; "" when it has none.
+        conflicts: copies of one spectrum with different lab values (``inputs.value_conflicts``), "" if none.
 
     The percentages are the RMSE change in the metrics (as the headline and the metrics table show it);
     the paired bootstrap decides only whether the change is real.
@@ -111,9 +117,16 @@ def decide(
         return Verdict(REVIEW, "the drift gate warned: check the drifted features before merging")
     if drift_status is None:
         return Verdict(REVIEW, "the drift gate did not run")
+    if drift_status == "no_reference" and replaced_base:
+        return Verdict(REVIEW, f"the branch replaced or removed every library batch of the base ({replaced_base}), "
+                               "so no unchanged batch is left to compare the new samples with and they were not "
+                               "checked for drift: compare them with the base's version before merging")
     if drift_status == "no_reference":
         return Verdict(REVIEW, "the base has no library batches yet, so the new samples could not be checked "
                                "for drift: look at them before merging")
+    if conflicts:
+        return Verdict(REVIEW, f"the library holds one spectrum with two different lab values ({conflicts}); the "
+                               "first labelled copy was trained on: check which value is right")
     if base_metrics is None or "rmse" not in base_metrics:
         return Verdict(REVIEW, "no base metrics to compare with (first run): judge the absolute numbers")
     if difference is None or difference.finding == "too few samples":

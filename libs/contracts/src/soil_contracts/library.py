@@ -230,8 +230,10 @@ class BatchState(BaseModel):
     status: str  # unchanged | added | replaced | removed
     rows: int = 0
     pending: int = 0  # rows waiting for a lab value of the target (a duplicate counts as a duplicate only)
-    duplicates: int = 0  # rows that repeat an earlier sample's spectrum (dropped from drift and training)
+    duplicates: int = 0  # rows that repeat the spectrum of the copy kept for training (dropped from drift and training)
     trained: int = 0
+    filled: int = 0  # of the duplicates: pending rows whose lab value another copy (trained on) brings
+    conflicts: int = 0  # of the duplicates: rows whose lab value differs from the trained copy's
     instrument: str = ""
     accepted_drift: str | None = None  # the reason of the batch's ``drift_acceptance``, when it has one
     accepted_by: str | None = None  # who accepted it
@@ -251,6 +253,8 @@ class LibrarySummary(Record):
     candidate_rows: int
     training_rows: int
     batches: list[BatchState] = Field(default_factory=list)
+    # Each dropped copy: sample, batch, of, of_batch (the copy trained on), rms, kind (duplicate | filled |
+    # conflict) and, for a conflict, value and of_value (soil_trainer.library.assemble).
     duplicates: list[dict[str, str | float]] = Field(default_factory=list)
 
 

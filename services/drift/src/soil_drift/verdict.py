@@ -15,11 +15,13 @@ METHOD = "pooled-PCA spectral tests + per-column KS / chi-squared, Holm-correcte
 # The status of a run whose candidate has no rows: nothing to test, exit 0 (not a pass: nothing passed).
 NO_CANDIDATE = "no_candidate"
 NO_CANDIDATE_SUMMARY = "No new samples relative to the base: nothing to test."
-# The status of a run without a reference (the base has no library batches yet): nothing to compare the
-# candidate with, exit 0; the report asks a person to look, it does not call this a pass.
+# The status of a run without a reference (no base batch is left unchanged: the base has none, or the
+# branch replaced or removed every one it had): nothing to compare the candidate with, exit 0; the report
+# asks a person to look, it does not call this a pass.
 NO_REFERENCE = "no_reference"
-NO_REFERENCE_SUMMARY = ("No trusted reference yet: the base revision has no library batches, so the new samples "
-                        "cannot be compared with anything.")
+NO_REFERENCE_SUMMARY = ("No trusted reference yet: the reference table has no rows (the base revision has no "
+                        "library batches, or the branch replaced or removed every one it had), so the new "
+                        "samples cannot be compared with anything.")
 
 
 def json_number(value: float | None) -> float | None:
