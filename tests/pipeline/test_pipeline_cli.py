@@ -97,8 +97,8 @@ def test_outputs_committed_to_git_are_refused_before_any_stage_runs(tmp_path, ca
         ("  rmse_max: null", "  rmse_max: -1", "evaluate.rmse_max: Input should be greater than 0"),
         ("  alpha: 0.025", "  alpha: 0.9", "drift.alpha: must be between 0.0001 and 0.5"),
         # The new-user trial: alpha 1e-300 ran the drift gate for 14 minutes (10^302 permutations asked).
-        ("  alpha: 0.025", "  alpha: 1.0e-300", "drift.alpha: must be between 0.0001 and 0.5: the gate's "
-         "family-wise false-positive rate (services/drift/README.md, Params) (got 1e-300)"),
+        ("  alpha: 0.025", "  alpha: 1.0e-300", ("drift.alpha: must be between 0.0001 and 0.5: the gate's "
+         "family-wise false-positive rate (services/drift/README.md, Params) (got 1e-300)")),
         ("\ntrain:", "\ntrian:", "trian: not a section any stage reads (did you mean 'train'?)"),
     ],
 )

@@ -55,6 +55,7 @@ def decide(
     unaccepted_result: str = "drift",
     others: str = "",
     failure: str = "",
+    not_run: str = "",
 ) -> Verdict:
     """Apply docs/SOP.md's merge rules in order; the first that matches decides.
 
@@ -72,6 +73,9 @@ def decide(
             failing, and ``unaccepted_result`` why: ``drift``, or ``too few rows`` to be tested on their own;
             others: the new batches without acceptance (with rows) beside the accepted ones, "" if none.
         failure: why the run's failed stage stopped (``inputs.stage_failure``), "" if none failed.
+        not_run: the commit (``abc1234``, ``with these uncommitted changes``) no pipeline run is of, when
+            stages are stale and the latest run is of another tree (``inputs.latest_run``); "" otherwise.
+        pr_metrics must be this tree's only (``context.build_context`` drops an earlier run's).
 
     The percentages are the RMSE change in the metrics (as the headline and the metrics table show it);
     the paired bootstrap decides only whether the change is real.
@@ -87,13 +91,17 @@ def decide(
                               "from the reference set, whatever the accepted ones do")
     if drift_status == "fail":
         return Verdict(BLOCK, "the drift gate failed: the incoming samples differ from the reference set")
+    # Before the stale rule: a run that stopped at evaluate's own gate leaves evaluate stale, with metrics.
+    if rmse_max is not None and pr_metrics and "rmse" in pr_metrics and pr_metrics["rmse"] > rmse_max:
+        return Verdict(BLOCK, f"benchmark RMSE {pr_metrics['rmse']:.3f} is above evaluate.rmse_max {rmse_max:g}")
     if stale or pr_metrics is None or "rmse" not in pr_metrics:
         missing = f" (not up to date: {', '.join(stale)})" if stale else ""
+        if not_run:
+            return Verdict(BLOCK, f"the pipeline has not been run for this commit ({not_run}), so there are no "
+                                  f"current benchmark metrics{missing}")
         stopped = f"; {failure}" if failure else ""
         return Verdict(BLOCK, f"the pipeline did not finish, so there are no current benchmark metrics{missing}"
                               f"{stopped}")
-    if rmse_max is not None and pr_metrics["rmse"] > rmse_max:
-        return Verdict(BLOCK, f"benchmark RMSE {pr_metrics['rmse']:.3f} is above the ceiling {rmse_max:g}")
     # 4a: different targets or benchmarks: the absolute numbers are all there is
     if incomparable:
         return Verdict(NOT_COMPARABLE, "base and PR measure different things, so their numbers are not compared: "
