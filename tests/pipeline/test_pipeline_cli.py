@@ -9,6 +9,7 @@ import pytest
 
 from soil_contracts.records import RunRecord
 from soilci.cli import main
+from soilci.pipeline.run import exit_meaning
 from tests.support import copy_project
 
 
@@ -94,7 +95,10 @@ def test_outputs_committed_to_git_are_refused_before_any_stage_runs(tmp_path, ca
         ("  seed: 2025", '  seed: "2025"', "train.seed: Input should be a valid integer (got '2025')"),
         ("  alias: staging", "  alias: latest", "register.alias: Value error, 'latest' is reserved by MLflow"),
         ("  rmse_max: null", "  rmse_max: -1", "evaluate.rmse_max: Input should be greater than 0"),
-        ("  alpha: 0.025", "  alpha: 0.9", "drift.alpha: Input should be less than or equal to 0.5"),
+        ("  alpha: 0.025", "  alpha: 0.9", "drift.alpha: must be between 0.0001 and 0.5"),
+        # The new-user trial: alpha 1e-300 ran the drift gate for 14 minutes (10^302 permutations asked).
+        ("  alpha: 0.025", "  alpha: 1.0e-300", ("drift.alpha: must be between 0.0001 and 0.5: the gate's "
+         "family-wise false-positive rate (services/drift/README.md, Params) (got 1e-300)")),
         ("\ntrain:", "\ntrian:", "trian: not a section any stage reads (did you mean 'train'?)"),
     ],
 )
@@ -147,3 +151,12 @@ def test_local_without_the_local_extra_exits_3_naming_it_before_anything_is_writ
     assert "no-such-dist (needed by soilci)" in err and "'local' extra" in err and "--extra local" in err
     assert "Traceback" not in err
     assert not (project / "runs").exists()  # refused before the run's folder or lock
+
+
+def test_a_stages_exit_code_is_worded_by_its_meaning_not_as_a_crash():
+    """The new-user trial: "drift crashed with exit code 2" for a clean refusal of a too-small batch."""
+    assert exit_meaning(2) == "refused its input (exit 2: bad input or params)"
+    assert exit_meaning(3) == "could not reach a service it needs (exit 3: unavailable)"
+    assert exit_meaning(70) == "crashed (exit 70: an internal error, traceback in its log)"
+    assert exit_meaning(137) == "was killed by SIGKILL (exit 137)"
+    assert exit_meaning(9) == "failed (exit 9)" and exit_meaning(2, with_code=False) == "refused its input"

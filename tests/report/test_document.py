@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from soil_contracts.records import RunRecord, StageRecord
+from soilci.report.inputs import latest_run
+from soilci.revision import tree_state
 from tests.report.results import make_repo, run_report
 
 RUN_ID = "20250101T000000.000000Z"
@@ -10,7 +12,7 @@ RUN_ID = "20250101T000000.000000Z"
 
 def test_details_list_the_latest_runs_stages_and_what_to_commit(tmp_path, models, capsys):
     repo, sha = make_repo(tmp_path, models["weak"], models["good"])
-    RunRecord(run_id=RUN_ID, mode="local", started="2025-01-01T00:00:00+00:00", repo=str(repo), stages=[
+    RunRecord(run_id=RUN_ID, mode="local", started="2025-01-01T00:00:00+00:00", repo=str(repo), commit=sha, stages=[
         StageRecord(name="prepare", outcome="restored", seconds=1.23),
         StageRecord(name="train", outcome="ran", seconds=12.0, log=f"runs/{RUN_ID}/train.log"),
         StageRecord(name="evaluate"),
@@ -82,3 +84,27 @@ def test_a_batch_too_small_for_the_drift_gate_is_named_with_its_reason(project, 
     assert code == 1 and md.splitlines()[0].startswith("## 🔴 Do not merge")
     assert md.splitlines()[2].endswith(f"; {why}.")
     assert f"It stopped before a verdict: **{why}**." in md and f"Stopped at **{why}**." in md
+
+
+def test_a_run_of_another_commit_or_other_changes_is_not_this_trees(tmp_path, models, capsys):
+    """runs/ is not in git: a run of another branch stays in the tree when it is checked out. The
+    new-user trial: branch B's report quoted branch A's failed prepare."""
+    repo, sha = make_repo(tmp_path, models["weak"], models["good"])
+    stages = [StageRecord(name="prepare", outcome="failed", exit_code=2, log=f"runs/{RUN_ID}/prepare.log")]
+    (repo / "runs" / RUN_ID).mkdir(parents=True)
+    (repo / "runs" / RUN_ID / "prepare.log").write_text(
+        "soil-trainer: error: library/batches/lab-a-values/values.csv: bad\n")
+    record = RunRecord(run_id=RUN_ID, mode="local", started="2025-01-01T00:00:00+00:00", repo=str(repo),
+                       commit="0" * 40, stages=stages)
+    record.save(repo / "runs" / RUN_ID / "run.json")
+    assert latest_run(repo) is None
+    record.model_copy(update={"commit": sha, "tree": "0123456789abcdef"}).save(repo / "runs" / RUN_ID / "run.json")
+    assert latest_run(repo) is None  # this commit, other uncommitted changes
+    commit, changes = tree_state(repo)
+    assert commit == sha and changes == ""  # the PR's results differ from HEAD, but they are pipeline outputs
+    record.model_copy(update={"commit": sha, "tree": changes}).save(repo / "runs" / RUN_ID / "run.json")
+    assert latest_run(repo).commit == sha
+    (repo / "params.yaml").write_text("evaluate:\n  rmse_max: 9\n")  # an edit after the run: not its tree
+    assert tree_state(repo)[1] not in {"", None} and latest_run(repo) is None
+    _code, md, _ = run_report(repo, sha, capsys)
+    assert "#### Run" not in md and "lab-a-values" not in md

@@ -20,8 +20,14 @@ def diff(finding: str, delta: float = -0.1) -> RmseDifference:
         ({"drift_status": "fail"}, BLOCK, "drift gate failed"),
         ({"stale": ["train", "evaluate"]}, BLOCK, "not up to date: train, evaluate"),
         ({"pr_metrics": None}, BLOCK, "did not finish"),
-        ({"rmse_max": 0.5}, BLOCK, "above the ceiling"),
-        ({"incomparable": "target changed", "rmse_max": 0.5}, BLOCK, "above the ceiling"),
+        ({"rmse_max": 0.5}, BLOCK, "benchmark RMSE 0.900 is above evaluate.rmse_max 0.5"),
+        ({"incomparable": "target changed", "rmse_max": 0.5}, BLOCK, "above evaluate.rmse_max 0.5"),
+        # A run stopped at evaluate's own gate: evaluate is stale, its metrics are this run's (SOP rule 2).
+        ({"stale": ["evaluate"], "pr_metrics": {"rmse": 0.6431}, "rmse_max": 0.62}, BLOCK,
+         "benchmark RMSE 0.643 is above evaluate.rmse_max 0.62"),
+        ({"stale": ["prepare"], "pr_metrics": None, "not_run": "abc1234"}, BLOCK,
+         ("the pipeline has not been run for this commit (abc1234), so there are no current benchmark metrics "
+         "(not up to date: prepare)")),
         ({"incomparable": "target changed", "difference": None}, NOT_COMPARABLE, "not compared"),
         ({"incomparable": "benchmark set changed", "drift_status": "warn"}, NOT_COMPARABLE, "not compared"),
         ({"difference": diff("degradation", 0.1)}, BLOCK, "difference is real"),
@@ -104,3 +110,11 @@ def test_a_base_whose_batches_were_all_replaced_is_never_called_a_base_without_b
                      difference=diff("improvement"), stale=[], rmse_max=None,
                      replaced_base="ssp460-campaign-1 replaced")
     assert verdict.level == REVIEW and "no library batches" not in verdict.reason
+
+
+def test_a_tree_no_run_is_of_says_so_instead_of_another_runs_failure():
+    """The new-user trial: branch B's report quoted branch A's failed prepare."""
+    verdict = decide(drift_status=None, pr_metrics=None, base_metrics=None, difference=None, stale=["prepare"],
+                     rmse_max=None, failure="", not_run="abc1234 with these uncommitted changes")
+    assert verdict.level == BLOCK and "prepare (exit 2)" not in verdict.reason
+    assert verdict.reason.startswith("the pipeline has not been run for this commit (abc1234 with these uncommitted")

@@ -73,7 +73,7 @@ def test_first_pr_without_base_metrics_says_so_instead_of_failing(tmp_path, mode
 def test_rmse_above_the_ceiling_blocks_the_merge(tmp_path, models, capsys):
     repo, sha = make_repo(tmp_path, models["weak"], models["good"], params="evaluate:\n  rmse_max: 0.01\n")
     _, md, _ = run_report(repo, sha, capsys)
-    assert "above the ceiling 0.01" in md and "🔴 Do not merge" in md
+    assert "is above evaluate.rmse_max 0.01" in md and "🔴 Do not merge" in md
 
 
 def test_absolute_quality_is_put_in_context_with_the_rpd_class_and_the_size_thresholds(tmp_path, models, capsys):

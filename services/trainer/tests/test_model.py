@@ -52,6 +52,15 @@ def test_savgol_window_longer_than_the_grid_is_rejected_with_its_key():
         build_preprocessing(bands, PreprocessingParams(resample_step=20, savgol_window=9), "train.family.sg")
 
 
+@pytest.mark.parametrize("step", [1e-300, 0.01])
+def test_a_resampling_step_far_finer_than_the_bands_is_rejected_before_the_grid_is_built(step):
+    """The kind of the drift gate's alpha 1e-300: a tiny value that would have the stage allocate without end."""
+    bands = [f"wl_{350 + 2 * i}" for i in range(60)]
+    with pytest.raises(ParamsError, match="train.family.sg.resample_step: .* adds no information"):
+        build_preprocessing(bands, PreprocessingParams(resample_step=step), "train.family.sg")
+    assert [n for n, _ in build_preprocessing(bands, PreprocessingParams(resample_step=1))] == ["resample"]
+
+
 def test_same_data_and_params_give_the_same_model(ssp_slice):
     spectra, target, _ = ssp_slice
     first = fit_model(spectra, target, FAST)

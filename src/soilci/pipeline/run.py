@@ -13,11 +13,12 @@ finished stages recorded.
 from __future__ import annotations
 
 import contextlib
+import signal
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from soil_contracts.errors import ContractError, Interrupted
+from soil_contracts.errors import ContractError, ExitCode, Interrupted
 from soil_contracts.git import git_branch
 from soil_contracts.records import RegisteredVersion, RunRecord, StageRecord
 from soilci.errors import ConfigError, DockerUnavailable, SoilCIError, StageFailed
@@ -27,10 +28,34 @@ from soilci.pipeline.lock import TreeLock
 from soilci.pipeline.progress import Progress
 from soilci.pipeline.register import REGISTERED_FILE, register_stage
 from soilci.pipeline.runners import ContainerRunner, LocalRunner, hand_back, written_tops
+from soilci.revision import tree_state
 
 # Stages whose exit code 1 is a verdict (the gate said no), not a crash.
 GATES = {"drift": "drift gate", "evaluate": "benchmark RMSE ceiling"}
 LOG_TAIL_LINES = 15
+# What a stage's exit code says (soil_contracts.errors.ExitCode): only 70, or a signal, is a crash.
+EXIT_MEANINGS = {
+    ExitCode.VERDICT: ("failed", ""),
+    ExitCode.BAD_INPUT: ("refused its input", "bad input or params"),
+    ExitCode.UNAVAILABLE: ("could not reach a service it needs", "unavailable"),
+    ExitCode.BUILD_FAILED: ("could not build an image", "build failed"),
+    ExitCode.UNTRUSTED_MODEL: ("refused an untrusted model", "untrusted model"),
+    ExitCode.INTERNAL: ("crashed", "an internal error, traceback in its log"),
+}
+
+
+def exit_meaning(code: int, *, with_code: bool = True) -> str:
+    """What a stage's exit ``code`` means: ``refused its input (exit 2: bad input or params)``, or without
+    the code ``refused its input``; a death by signal is named (``was killed by SIGKILL (exit 137)``)."""
+    if code in EXIT_MEANINGS:
+        phrase, detail = EXIT_MEANINGS[code]
+    elif code > 128 and code - 128 in {s.value for s in signal.Signals}:
+        phrase, detail = f"was killed by {signal.Signals(code - 128).name}", ""
+    else:
+        phrase, detail = "failed", ""
+    if not with_code:
+        return phrase
+    return f"{phrase} (exit {code}{f': {detail}' if detail else ''})"
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -180,6 +205,8 @@ class PipelineRun:
     def finish(self, code: int, stopped_at: str | None = None) -> None:
         """Write run.json; as root in someone else's tree, hand what the run wrote back to its owner."""
         self.record.exit_code, self.record.stopped_at = code, stopped_at
+        # As the run ends: the pipeline's own writes (dvc.lock, outputs) are left out of the digest.
+        self.record.commit, self.record.tree = tree_state(self.root)
         self.record.seconds = round(time.monotonic() - self.started, 2)
         self.record.images = dict(self.runner.images) if self.runner else {}
         self.record.save(self.run_dir / "run.json")
@@ -274,7 +301,7 @@ class PipelineRun:
                 self.progress.info(_tail(log))
                 self.finish(1, stage.name)
                 return 1
-            self.progress.done(stage.name, f"crashed with exit code {code}", style="red", seconds=rec.seconds)
+            self.progress.done(stage.name, exit_meaning(code), style="red", seconds=rec.seconds)
             self._crashed(stage, code, log)
         return 0
 
@@ -300,9 +327,11 @@ class PipelineRun:
     def _crashed(self, stage: dvc.Stage, code: int, log: Path) -> None:
         self.finish(code, stage.name)
         tail = _tail(log)
+        phrase = exit_meaning(code, with_code=False)
         raise StageFailed(
             stage.name, code,
-            f"stage {stage.name!r} failed with exit code {code} ({stage.cmd}); log: {log}"
+            f"stage {stage.name!r} failed with exit code {code}{'' if phrase == 'failed' else f': it {phrase}'} "
+            f"({stage.cmd}); log: {log}"
             + (f"\n--- last lines ---\n{tail}" if tail else ""),
         )
 
@@ -336,7 +365,7 @@ class PipelineRun:
         t0 = time.monotonic()
         code = self._execute(stage, log)
         if code != 0:
-            self.progress.done(stage.name, f"failed with exit code {code}", style="red",
+            self.progress.done(stage.name, exit_meaning(code), style="red",
                                seconds=time.monotonic() - t0)
             self._crashed(stage, code, log)
         try:

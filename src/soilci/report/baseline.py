@@ -26,6 +26,7 @@ from pydantic import Field
 from soil_contracts._record import Record
 from soil_contracts.errors import ContractError
 from soilci.errors import ConfigError
+from soilci.revision import tree_state
 
 REMOTE_DIR = "soilci-results"  # under the DVC remote's root, beside DVC's own files/ folder
 LOCAL_DIR = Path(".soilci") / "results"
@@ -39,10 +40,6 @@ FILES = {  # record field -> result file in the working tree
     "model": "models/model/soilci.json",
     "dvc_lock": "dvc.lock",
 }
-# A tree whose tracked files differ from the commit in these only still is that commit's run.
-RUN_OUTPUTS = ("dvc.lock", "metrics/", "reports/", "data/", "models/", "runs/", ".gitignore")
-
-
 class ResultsRecord(Record):
     """``soilci-results/<commit>.json``: one pipeline run's results at a commit, as text of each file."""
 
@@ -74,12 +71,8 @@ def _git(root: Path, *args: str) -> str | None:
 
 def clean_commit(root: Path) -> str | None:
     """HEAD's commit when the tracked files match it (except the pipeline's outputs); else None."""
-    head = _git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
-    status = _git(root, "status", "--porcelain", "--untracked-files=no")
-    if not head or status is None:
-        return None
-    changed = [line[3:] for line in status.splitlines()]
-    return head if all(path.startswith(RUN_OUTPUTS) for path in changed) else None
+    commit, changes = tree_state(root)
+    return commit if changes == "" else None
 
 
 def collect(root: Path, commit: str) -> ResultsRecord:

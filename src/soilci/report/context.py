@@ -12,6 +12,7 @@ from soilci.report.compare import RmseDifference, bootstrap_rmse_difference
 from soilci.report.inputs import (
     DriftResult,
     Revision,
+    gate_stop,
     latest_run,
     read_base,
     read_drift,
@@ -30,7 +31,9 @@ class ReportContext:
 
     ``pr`` holds only what this run produced: when the run stopped (a stage is stale, or the drift gate
     failed), the metrics, predictions and model left in the tree by an earlier run are not this PR's,
-    so ``pr`` has none and ``stopped`` is true.
+    so ``pr`` has none and ``stopped`` is true. When this tree's run stopped at evaluate's gate
+    (``evaluate.rmse_max``), its metrics are this PR's and ``stopped`` is false. ``run`` is the latest
+    run only when it is of this tree (``inputs.latest_run``).
     """
 
     base: Revision
@@ -60,9 +63,16 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
     base = read_base(repo, base_ref)
     drift = read_drift(repo)
     stale = stale_stages(repo)
+    run = latest_run(repo)  # None unless the latest run is of this tree (commit and uncommitted changes)
+    said_no = gate_stop(run)
+    if stale and "drift" in stale and said_no != "drift":  # drift.json is another tree's, or an earlier run's
+        drift = DriftResult(None, "The drift gate did not run on this tree.", None, None, [], None)
+    # evaluate's gate said no (evaluate.rmse_max): its metrics and predictions are this run's, and the
+    # verdict quotes them (SOP rule 2), as a failed drift gate's drift.json is quoted.
+    evaluated = said_no == "evaluate" and stale is not None and set(stale) <= {"evaluate"}
     # A stale stage, or a gate that stopped the run: what an earlier run left in the tree (metrics,
     # predictions, model) does not describe this PR. Everything below reads the current side only.
-    stopped = bool(stale) or drift.status == "fail"
+    stopped = (bool(stale) and not evaluated) or drift.status == "fail"
     pr = read_working_tree(repo)
     current = replace(pr, metrics=None, predictions=None, identity=None) if stopped else pr
     incomparable = None if stopped else incomparability(base.identity, current.identity,
@@ -71,13 +81,15 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
     if base.predictions is not None and current.predictions is not None and not incomparable:
         difference = bootstrap_rmse_difference(base.predictions, current.predictions)
     rmse_max = read_rmse_ceiling(repo)
-    run = latest_run(repo)
     failure = stage_failure(repo, run) if stale else ""  # an old run's failure says nothing of a current tree
     library = read_library(repo)
     if drift.status == "no_reference" and replaced_base(library):
         drift = replace(drift, replaced_base=replaced_base(library), summary=(
             f"No unchanged reference: the base has library batches, but the branch replaced or removed every one "
             f"of them ({replaced_base(library)}), so the new samples were compared with nothing."))
+    not_run = ""
+    if stale and run is None:
+        not_run = f"{pr.short}{' with these uncommitted changes' if pr.dirty else ''}"
     verdict = decide(
         drift_status=drift.status,
         pr_metrics=current.metrics,
@@ -93,6 +105,7 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
         failure=failure,
         replaced_base=drift.replaced_base,
         conflicts=value_conflicts(library),
+        not_run=not_run,
     )
     reset_assets(assets)
     # Errors in different units or on different samples do not share axes: draw the PR's alone.

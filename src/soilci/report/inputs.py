@@ -20,6 +20,7 @@ from soil_contracts.records import RunRecord
 from soilci.errors import ConfigError
 from soilci.report.attribution import attribute, effects_first
 from soilci.report.comparable import Identity, parse_identity
+from soilci.revision import changed_files, tree_state
 
 METRICS_PATH = "metrics/metrics.json"
 PREDICTIONS_PATH = "metrics/predictions.csv"
@@ -29,8 +30,6 @@ LOCK_PATH = "dvc.lock"
 PARAMS_PATH = "params.yaml"
 TRAINING_FILES = ("reference.parquet", "incoming.parquet")
 RESIDUAL_TOLERANCE = 2e-6  # evaluate rounds each column to 6 decimals
-# Changes to these do not make the code differ from HEAD: they are what the pipeline writes.
-PIPELINE_OUTPUTS = ("dvc.lock", "metrics/", "reports/", ".gitignore")
 
 
 @dataclass(frozen=True)
@@ -200,10 +199,7 @@ def read_working_tree(repo: Path) -> Revision:
     revision = git_revision(repo, env=False)
     sha = None if revision == UNKNOWN else revision.removesuffix("-dirty")
     # Uncommitted changes other than the pipeline's own outputs mean the code differs from HEAD.
-    status = git_run(repo, "status", "--porcelain", "--untracked-files=no").stdout.splitlines()
-    dirty = any(
-        not line[3:].startswith(PIPELINE_OUTPUTS) and not line[3:].endswith(".gitignore") for line in status
-    )
+    dirty = bool(changed_files(repo))
     metrics_file, preds_file, lock_file = repo / METRICS_PATH, repo / PREDICTIONS_PATH, repo / LOCK_PATH
     metrics_text = metrics_file.read_text() if metrics_file.exists() else None
     return Revision(
@@ -342,14 +338,37 @@ def stale_stages(repo: Path) -> list[str] | None:
 
 
 def latest_run(repo: Path) -> RunRecord | None:
-    """The latest ``soilci pipeline`` run (runs/<run_id>/run.json); None if none, or it is unreadable."""
+    """The latest ``soilci pipeline`` run (runs/<run_id>/run.json) when it is a run of this tree: of its HEAD
+    commit and, when the record has it, of its uncommitted changes (``soilci.revision.tree_state``); else None.
+
+    runs/, metrics/ and reports/ are not in git: they keep what the last run wrote, whichever branch or
+    commit was checked out then. A run of another one says nothing of this tree (and its outputs may have
+    replaced this tree's), so it is not used; nor is an unreadable record, or one without a commit.
+    """
     runs = sorted((repo / "runs").glob("*/run.json"))
     if not runs:
         return None
     try:
-        return RunRecord.load(runs[-1])
+        run = RunRecord.load(runs[-1])
     except ContractError:
         return None
+    commit, changes = tree_state(repo)
+    if commit is None or run.commit != commit or (run.tree is not None and run.tree != changes):
+        return None
+    return run
+
+
+def gate_stop(run: RunRecord | None) -> str | None:
+    """The stage whose gate said no in ``run`` (it stopped there with exit 1: ``drift`` or ``evaluate``), else None.
+
+    A gate's stage writes its outputs before it says no (drift.json; evaluate's metrics and predictions),
+    but the pipeline does not record them in dvc.lock, so the next run asks the gate again: DVC calls the
+    stage stale, yet its outputs in the tree are this run's.
+    """
+    if run is None or run.exit_code != 1 or run.stopped_at is None:
+        return None
+    rec = next((s for s in run.stages if s.name == run.stopped_at), None)
+    return rec.name if rec is not None and rec.outcome == "failed" and rec.exit_code == 1 else None
 
 
 def reproduced_stages(run: RunRecord) -> list[str]:

@@ -57,6 +57,7 @@ def decide(
     failure: str = "",
     replaced_base: str = "",
     conflicts: str = "",
+    not_run: str = "",
 ) -> Verdict:
     """Apply docs/SOP.md's merge rules in order; the first that matches decides.
 
@@ -78,6 +79,9 @@ def decide(
         replaced_base: with ``no_reference``, the base's batches the branch replaced or removed, in words
             (``inputs.replaced_base``): then the base has batches, none unchanged; "" when it has none.
         conflicts: copies of one spectrum with different lab values (``inputs.value_conflicts``), "" if none.
+        not_run: the commit (``abc1234``, ``with these uncommitted changes``) no pipeline run is of, when
+            stages are stale and the latest run is of another tree (``inputs.latest_run``); "" otherwise.
+        pr_metrics must be this tree's only (``context.build_context`` drops an earlier run's).
 
     The percentages are the RMSE change in the metrics (as the headline and the metrics table show it);
     the paired bootstrap decides only whether the change is real.
@@ -93,13 +97,17 @@ def decide(
                               "from the reference set, whatever the accepted ones do")
     if drift_status == "fail":
         return Verdict(BLOCK, "the drift gate failed: the incoming samples differ from the reference set")
+    # Before the stale rule: a run that stopped at evaluate's own gate leaves evaluate stale, with metrics.
+    if rmse_max is not None and pr_metrics and "rmse" in pr_metrics and pr_metrics["rmse"] > rmse_max:
+        return Verdict(BLOCK, f"benchmark RMSE {pr_metrics['rmse']:.3f} is above evaluate.rmse_max {rmse_max:g}")
     if stale or pr_metrics is None or "rmse" not in pr_metrics:
         missing = f" (not up to date: {', '.join(stale)})" if stale else ""
+        if not_run:
+            return Verdict(BLOCK, f"the pipeline has not been run for this commit ({not_run}), so there are no "
+                                  f"current benchmark metrics{missing}")
         stopped = f"; {failure}" if failure else ""
         return Verdict(BLOCK, f"the pipeline did not finish, so there are no current benchmark metrics{missing}"
                               f"{stopped}")
-    if rmse_max is not None and pr_metrics["rmse"] > rmse_max:
-        return Verdict(BLOCK, f"benchmark RMSE {pr_metrics['rmse']:.3f} is above the ceiling {rmse_max:g}")
     # 4a: different targets or benchmarks: the absolute numbers are all there is
     if incomparable:
         return Verdict(NOT_COMPARABLE, "base and PR measure different things, so their numbers are not compared: "

@@ -52,6 +52,11 @@ class RunRecord(Record):
     mode: Literal["containers", "local"]
     started: str  # ISO 8601, UTC
     repo: str
+    # The tree the run's results belong to, so a report never quotes another branch's or commit's run:
+    # HEAD's SHA (None: no git), and a digest of the uncommitted changes to tracked files outside the
+    # pipeline's outputs ("" when none; None: not recorded). soilci.revision.tree_state computes both.
+    commit: str | None = None
+    tree: str | None = None
     stages: list[StageRecord] = Field(default_factory=list)
     pull: str | None = None
     exit_code: int | None = None

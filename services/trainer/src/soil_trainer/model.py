@@ -26,6 +26,8 @@ from soil_trainer.config import PreprocessingParams, TrainParams
 from soil_trainer.errors import DataError, ParamsError
 from soil_trainer.select import MemberScore, choose, cv_splits, score_grid, score_pls
 
+RESAMPLE_MAX_FACTOR = 4  # a resampling grid may have at most this many times the spectra's bands
+
 
 def resampling_matrix(positions: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
     """Linear interpolation onto an ascending grid with ``step`` spacing: ``spectra @ W``.
@@ -62,7 +64,16 @@ def build_preprocessing(bands: list[str], params: PreprocessingParams, where: st
         steps.append(("log10", FunctionTransformer(np.log10)))
         steps.append(("absorbance", FunctionTransformer(np.negative)))
     if params.resample_step:
-        weights, grid = resampling_matrix(band_positions(bands), params.resample_step)
+        positions = band_positions(bands)
+        span = float(np.max(positions) - np.min(positions)) if len(positions) else 0.0
+        # Checked before the grid is built: a tiny step (a typo like 1e-300) would allocate without end.
+        if span / params.resample_step + 1 > RESAMPLE_MAX_FACTOR * len(bands):
+            raise ParamsError(
+                f"{where}.resample_step: {params.resample_step:g} makes more than {RESAMPLE_MAX_FACTOR} times "
+                f"the {len(bands)} bands' points over their {span:g}-unit range; interpolating finer than the "
+                "native spacing adds no information (use at least the band spacing)"
+            )
+        weights, grid = resampling_matrix(positions, params.resample_step)
         if len(grid) < 2:
             raise ParamsError(
                 f"{where}.resample_step: {params.resample_step} leaves fewer than 2 grid points"

@@ -1,0 +1,70 @@
+"""What the report takes from the tree: only this tree's run, and a gate's outputs when its run stopped there."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from soil_contracts.records import RunRecord
+from soilci.cli import main
+from soilci.report.blocks import fmt_num
+from tests.report.results import git
+
+
+def _set(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def _report(root: Path, capsys) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["report", "--base", "main", "--repo", str(root), "--out-dir", str(root / "out")])
+    return code, (root / "out" / "report.md").read_text()
+
+
+def test_a_run_stopped_by_evaluates_ceiling_is_reported_with_its_rmse(published_project, capsys, monkeypatch):
+    """The new-user trial: rmse_max 0.62 under an RMSE of 0.643 gave "benchmark not evaluated" and n/a in
+    the table, because the failed evaluate counted as stale; SOP rule 2 could never fire."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
+    root = published_project
+    _set(root / "params.yaml", "  rmse_max: null", "  rmse_max: 0.01")  # below any real RMSE
+    assert main(["pipeline", "--local", "--base", "main", "--repo", str(root)]) == 1
+    assert "benchmark RMSE ceiling failed (exit 1)" in capsys.readouterr().err
+    run = RunRecord.load(max((root / "runs").glob("*/run.json")))
+    assert run.stopped_at == "evaluate" and run.exit_code == 1
+    rmse = json.loads((root / "metrics" / "metrics.json").read_text())["rmse"]  # kept, as drift.json is
+
+    code, md = _report(root, capsys)
+    assert code == 1
+    assert "🔴 Do not merge" in md and f"Benchmark RMSE {rmse:.3f} is above evaluate.rmse_max 0.01." in md
+    assert f"→ {fmt_num(rmse)}" in md  # the headline's and the table's numbers, not n/a
+    assert "benchmark not evaluated" not in md and "no current benchmark metrics" not in md
+
+
+def test_another_branchs_failed_run_is_not_quoted_on_this_one(published_project, capsys, monkeypatch):
+    """The new-user trial: on branch B, without a run, the reason quoted branch A's failed stage."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    root = published_project
+    git(root, "checkout", "-qb", "branch-a")
+    _set(root / "params.yaml", "  min_rows: 20", "  min_rows: 100000")  # more rows than the library has
+    git(root, "commit", "-qm", "A: a drift.min_rows the data cannot meet", "params.yaml")
+    capsys.readouterr()
+    assert main(["pipeline", "--local", "--base", "main", "--repo", str(root)]) == 2
+    err = capsys.readouterr().err
+    # A clean refusal of bad input is not a crash (the trial's "drift crashed with exit code 2").
+    assert re.search(r"drift +refused its input \(exit 2: bad input or params\)", err) and "crashed" not in err
+    assert "stage 'drift' failed with exit code 2: it refused its input" in err
+    code, md = _report(root, capsys)
+    assert code == 1 and "drift (exit 2): " in md and "drift.min_rows" in md  # branch A's own report says why
+
+    git(root, "checkout", "-q", "main")
+    git(root, "checkout", "-qb", "branch-b")
+    _set(root / "params.yaml", "  seed: 2025", "  seed: 7")
+    git(root, "commit", "-qm", "B: another seed", "params.yaml")
+    sha = git(root, "rev-parse", "HEAD")
+    code, md = _report(root, capsys)
+    assert code == 1 and "drift.min_rows" not in md and "(exit 2)" not in md
+    assert f"The pipeline has not been run for this commit ({sha[:7]}), so there are no current" in md
+    assert "Data Drift Check: Not run" in md  # drift.json is gone with A's run: nothing checked B
