@@ -36,11 +36,9 @@ GIT_BACKENDS = ("scmrepo's fallback git backends: a DVC call dulwich does not im
 ALLOWED: dict[str, dict[str, str]] = {
     "drift": {
         "contourpy": "matplotlib's required dependency, imported only to draw contours; the figure has none",
-        "tzdata": "pandas' required dependency, the IANA zone data for time-zone-aware columns; spectra have none",
     },
     "trainer": {
         "contourpy": "matplotlib's required dependency, imported only to draw contours; the plots have none",
-        "tzdata": "pandas' required dependency, the IANA zone data for time-zone-aware columns; spectra have none",
     },
     "model-api": {},
     "soilci": {
@@ -57,9 +55,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "pygit2": GIT_BACKENDS,
         "smmap": GIT_BACKENDS,
     },
-    "mlflow": {
-        "tzdata": "pandas' required dependency, the IANA zone data for time-zone-aware columns; runs have none",
-    },
+    "mlflow": {},
 }
 
 
