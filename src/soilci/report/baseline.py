@@ -40,6 +40,8 @@ FILES = {  # record field -> result file in the working tree
     "model": "models/model/soilci.json",
     "dvc_lock": "dvc.lock",
 }
+
+
 class ResultsRecord(Record):
     """``soilci-results/<commit>.json``: one pipeline run's results at a commit, as text of each file."""
 

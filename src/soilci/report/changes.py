@@ -119,13 +119,15 @@ def value_conflicts(library: LibrarySummary | None, limit: int = 3) -> str:
     return named + (f" and {len(found) - limit} more" if len(found) > limit else "")
 
 
-def read_changes(repo: Path, base_sha: str, base_model: str | None = None) -> Changes:
+def read_changes(repo: Path, base_sha: str, base_model: str | None = None,
+                 library: LibrarySummary | None = None) -> Changes:
     """Gather the "What changed" facts; unreadable or missing files leave their part empty, never fail.
 
     ``base_model``: the base model's soilci.json text when git does not hold it (main's published results).
+    ``library``: the tree's ``data/library.json`` when the caller has read it already (``read_library``).
     """
     tree_params = repo / PARAMS_PATH
-    library = read_library(repo)
+    library = library if library is not None else read_library(repo)
     model_file = repo / MODEL_PATH
     return Changes(
         params=params_diff(git_show(repo, base_sha, PARAMS_PATH),

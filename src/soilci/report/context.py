@@ -83,10 +83,11 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
     rmse_max = read_rmse_ceiling(repo)
     failure = stage_failure(repo, run) if stale else ""  # an old run's failure says nothing of a current tree
     library = read_library(repo)
-    if drift.status == "no_reference" and replaced_base(library):
-        drift = replace(drift, replaced_base=replaced_base(library), summary=(
+    replaced = replaced_base(library)
+    if drift.status == "no_reference" and replaced:
+        drift = replace(drift, replaced_base=replaced, summary=(
             f"No unchanged reference: the base has library batches, but the branch replaced or removed every one "
-            f"of them ({replaced_base(library)}), so the new samples were compared with nothing."))
+            f"of them ({replaced}), so the new samples were compared with nothing."))
     not_run = ""
     if stale and run is None:
         not_run = f"{pr.short}{' with these uncommitted changes' if pr.dirty else ''}"
@@ -110,7 +111,7 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
     reset_assets(assets)
     # Errors in different units or on different samples do not share axes: draw the PR's alone.
     plotted_base = replace(base, predictions=None) if incomparable else base
-    changes = read_changes(repo, base.sha, base.model_text)
+    changes = read_changes(repo, base.sha, base.model_text, library)
     if stopped:
         changes = replace(changes, model=None)
     return ReportContext(
