@@ -130,7 +130,7 @@ def _fake_soilci_metadata(site: Path, *requires: str) -> None:
 
 
 def test_missing_requirements_walks_the_extra_and_its_requirements_markers_evaluated(tmp_path, monkeypatch):
-    from soilci.pipeline.runners import missing_requirements
+    from soilci.pipeline.requirements import missing_requirements
 
     _fake_soilci_metadata(
         tmp_path, "no-such-base-dist", "no-such-dist-a; extra == 'local'", "soil-drift[files]; extra == 'local'",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from soil_contracts.redact import redact
 from soilci.errors import LocalStagesUnavailable, StageFailed
 from soilci.pipeline.dvc import Stage
 from soilci.pipeline.interrupt import stop_timeout
+from soilci.pipeline.requirements import LOCAL_EXTRA, missing_requirements
 from soilci.pipeline.stage_images import ensure_image
 
 # Containers run as this user when the driver is root and the tree is root's (the images' user).
@@ -38,9 +38,6 @@ STAGE_LABEL = "org.soilci.stage"
 PROJECT_LABEL = "org.soilci.project"  # the tree a stage container writes into
 DOCKER_RUN_FAILED = 125  # as `docker run` exits when the container itself cannot start
 LOCAL_TRACKING_DIR = "mlruns"  # relative: the same folder of the tree inside a container and here
-LOCAL_EXTRA = "local"  # soilci's extra with everything the stage commands import (pyproject.toml)
-# A Requires-Dist line's name and extras (PEP 508): "soil-drift[files,plot]>=0.1 ; extra == 'local'".
-REQUIREMENT_HEAD = re.compile(r"\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[(?P<extras>[^\]]*)\])?")
 
 OnLine = Callable[[str], None]
 
@@ -295,53 +292,6 @@ class ContainerRunner:
             "security_opt": ["no-new-privileges"],
             **self.network_options(stage),
         }
-
-
-def missing_requirements(dist: str = "soilci", extra: str = LOCAL_EXTRA) -> list[str]:
-    """Distributions that ``dist``'s ``extra`` brings, directly or through their requirements, and that are
-    not installed.
-
-    Walks the installed metadata (``Requires-Dist``) breadth first from the requirements only the extra adds,
-    markers evaluated for this interpreter and the extras asked for; versions are not compared, only presence.
-    Returns ``"name (needed by parent)"`` strings, nearest first; empty when everything is installed.
-    """
-    from collections import deque
-    from importlib import metadata
-
-    from packaging.markers import Marker
-    from packaging.utils import canonicalize_name
-
-    missing: dict[str, str] = {}
-    seen: set[tuple[str, frozenset[str]]] = set()
-    todo = deque([(dist, frozenset({extra}), "")])
-    while todo:
-        name, extras, parent = todo.popleft()
-        key = (canonicalize_name(name), extras)
-        if key in seen:
-            continue
-        seen.add(key)
-        try:  # found by its dist-info folder's name; only the distributions on the walk parse their METADATA
-            requires = metadata.distribution(name).requires or []
-        except metadata.PackageNotFoundError:
-            missing.setdefault(key[0], f"{key[0]} (needed by {parent})" if parent else key[0])
-            continue
-        for text in requires:
-            # Name, extras and marker only: packaging's Requirement parses every version specifier too, most
-            # of the cost here (measured), and versions are not compared.
-            spec, _, marker_text = text.partition(";")
-            head = REQUIREMENT_HEAD.match(spec)
-            if head is None:
-                continue
-            marker = Marker(marker_text) if marker_text.strip() else None
-            if not parent:  # the top: what the extra adds, not what the distribution needs anyway
-                wanted = marker is not None and marker.evaluate({"extra": extra}) and not marker.evaluate(
-                    {"extra": ""})
-            else:
-                wanted = marker is None or any(marker.evaluate({"extra": e}) for e in extras | {""})
-            if wanted:
-                extras_asked = frozenset(e.strip() for e in (head["extras"] or "").split(",") if e.strip())
-                todo.append((head["name"], extras_asked, key[0]))
-    return list(missing.values())
 
 
 class LocalRunner:
