@@ -130,13 +130,17 @@ class PipelineRun:
         self.runner: ContainerRunner | LocalRunner | None = None
 
     def _check_inputs(self) -> None:
-        """Refuse (exit 2, before anything is written) a bad params.yaml, undeclared or outside inputs, and outputs
-        committed to git."""
+        """Refuse (exit 2, before anything is written) a bad params.yaml, undeclared or outside inputs, a library
+        folder that is not a complete batch, and outputs committed to git."""
+        from soil_contracts.library import incomplete_batches
         from soilci.library.verbs import load_spec
         from soilci.params import validate_params_file
 
         validate_params_file(self.root / "params.yaml")  # all stages' sections, before the first one runs
-        dvc.check_inputs(self.root, self.stages, load_spec(self.root, None).path)
+        spec = load_spec(self.root, None)
+        dvc.check_inputs(self.root, self.stages, spec.path)
+        if problems := incomplete_batches(self.root, spec):  # prepare would refuse them too, after the pull
+            raise ConfigError("; ".join(problems))
         dvc.check_outputs_not_in_git(self.root, self.stages)
 
     def run(self, *, base: str | None = None, push_outputs: bool, register: bool, branch: str | None) -> int:

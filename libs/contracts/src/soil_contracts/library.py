@@ -112,6 +112,45 @@ class LibrarySpec(BaseModel):
         return Path(root) / self.path / BENCHMARK_DIR
 
 
+def incomplete_batches(root: Path, spec: LibrarySpec) -> list[str]:
+    """What is wrong with each entry of ``<library>/batches/`` that is not a complete batch, one line each.
+
+    A batch folder holds ``batch.yaml`` and its spectra (``spectra.parquet``, or the ``spectra.parquet.dvc``
+    that ``dvc pull`` fetches it by). Anything else there is refused rather than skipped, because a skipped
+    folder is data the run silently ignores, e.g. the untracked ``spectra.parquet`` that ``git checkout`` of a
+    branch without the batch leaves behind, which ``git add library`` then commits. Hidden entries left by an
+    interrupted import (``.<id>.*``) count too; hidden files (``.gitignore``) do not.
+
+    Returns:
+        One sentence per incomplete entry naming the folder, what is missing and how to fix it; [] if none.
+    """
+    base = Path(root) / spec.path / BATCHES_DIR
+    if not base.is_dir():
+        return []
+    found = []
+    for entry in sorted(base.iterdir()):
+        rel = f"{spec.path.rstrip('/')}/{BATCHES_DIR}/{entry.name}"
+        if entry.is_file():
+            if not entry.name.startswith("."):
+                found.append(f"{rel}: a file directly under {BATCHES_DIR}/, where only batch folders belong; "
+                             "remove it")
+            continue
+        if entry.name.startswith("."):
+            found.append(f"{rel}/: left by an interrupted import (not a batch); remove it (rm -r {rel})")
+            continue
+        has_meta = (entry / BATCH_FILE).is_file()
+        has_spectra = (entry / SPECTRA_FILE).is_file() or (entry / f"{SPECTRA_FILE}.dvc").is_file()
+        if has_meta and has_spectra:
+            continue
+        held = sorted(p.name for p in entry.iterdir()) if entry.is_dir() else []
+        missing = " and ".join(n for n, ok in ((BATCH_FILE, has_meta), (SPECTRA_FILE, has_spectra)) if not ok)
+        found.append(f"{rel}/: not a complete batch, {missing} missing (it holds {', '.join(held) or 'nothing'}; "
+                     "often left untracked after 'git checkout' of a branch without this batch); remove it "
+                     f"(rm -r {rel}; 'git rm -r' if it was committed) or re-import it (soilci library import "
+                     f"FILE --batch {entry.name} ...)")
+    return found
+
+
 class SourceFile(BaseModel):
     """Where a batch came from and what it was before import normalised it."""
 

@@ -9,7 +9,7 @@ import pytest
 from soil_contracts.library import Scale
 from soil_trainer.errors import DataError
 from soil_trainer.library.importer import BatchRequest, import_batch
-from soil_trainer.library.store import read_batch
+from soil_trainer.library.store import list_batch_dirs, read_batch
 
 from .conftest import UNITS, bands_of
 
@@ -253,3 +253,30 @@ def test_a_unit_without_a_declared_range_is_imported_unchecked_and_batch_yaml_sa
     result = import_batch(request(source, axis="wavelength_nm", targets={"SOC_target": "mmol/L"}), spec, tmp_path)
     assert result.batch.meta.target_ranges == {"SOC_target": None}
     assert "target_ranges:\n  SOC_target: null\n" in (result.batch.path / "batch.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("leave", "message"),
+    [
+        ({"lab-2023/spectra.parquet": b"x"}, "library/batches/lab-2023/: not a complete batch, batch.yaml missing "
+                                             "(it holds spectra.parquet;"),
+        ({"lab-2023/spectra.parquet.dvc": b"outs: []"}, "batch.yaml missing (it holds spectra.parquet.dvc;"),
+        ({"lab-2023/batch.yaml": b"id: lab-2023"}, "lab-2023/: not a complete batch, spectra.parquet missing"),
+        ({"lab-2023/.gitignore": b"/spectra.parquet"}, "batch.yaml and spectra.parquet missing (it holds .gitignore;"),
+        ({".lab-2023.k2j4/spectra.parquet": b"x"}, "library/batches/.lab-2023.k2j4/: left by an interrupted import"),
+        ({"spectra.parquet": b"x"}, "library/batches/spectra.parquet: a file directly under batches/"),
+    ],
+)
+def test_a_folder_under_batches_that_is_not_a_complete_batch_is_refused_not_skipped(tmp_path, spec, leave, message):
+    import_batch(request("limesoda:SSP.460", folds=[3]), spec, tmp_path)
+    (tmp_path / "library" / "batches" / ".gitignore").write_text("")  # hidden files beside batches are fine
+    list_batch_dirs(tmp_path, spec)
+    for rel, content in leave.items():
+        path = tmp_path / "library" / "batches" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    with pytest.raises(DataError, match="holds 1 entry that no run would read") as caught:
+        list_batch_dirs(tmp_path, spec)
+    assert message in str(caught.value)
+    with pytest.raises(DataError, match="no run would read"):  # and no other batch is imported beside it
+        import_batch(request("limesoda:SSP.460", "lab-2024-b", folds=[4]), spec, tmp_path)

@@ -19,6 +19,7 @@ from soil_contracts.library import (
     SPECTRA_FILE,
     BatchMetadata,
     LibrarySpec,
+    incomplete_batches,
 )
 from soil_trainer.errors import DataError
 from soil_trainer.library.content import content_sha256
@@ -102,8 +103,16 @@ def read_batch(directory: Path, spec: LibrarySpec) -> Batch:
 
 
 def list_batch_dirs(root: Path, spec: LibrarySpec) -> list[Path]:
-    """The library's batch folders (those with a batch.yaml), sorted by name."""
+    """The library's batch folders, sorted by name.
+
+    Raises:
+        DataError: an entry of ``batches/`` is not a complete batch (``soil_contracts.library.incomplete_batches``
+            names each, what it lacks and how to fix it): it is never skipped.
+    """
     base = Path(root) / spec.path / BATCHES_DIR
     if not base.is_dir():
         return []
+    if problems := incomplete_batches(root, spec):
+        raise DataError(f"{spec.path}/{BATCHES_DIR} holds {len(problems)} entr{'y' if len(problems) == 1 else 'ies'} "
+                        "that no run would read (a batch is never skipped): " + "; ".join(problems))
     return sorted(p for p in base.iterdir() if p.is_dir() and (p / BATCH_FILE).exists())
