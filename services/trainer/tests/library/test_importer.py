@@ -258,8 +258,8 @@ def test_a_unit_without_a_declared_range_is_imported_unchecked_and_batch_yaml_sa
 @pytest.mark.parametrize(
     ("leave", "message"),
     [
-        ({"lab-2023/spectra.parquet": b"x"}, "library/batches/lab-2023/: not a complete batch, batch.yaml missing "
-                                             "(it holds spectra.parquet;"),
+        ({"lab-2023/spectra.parquet": b"x"}, ("library/batches/lab-2023/: not a complete batch, batch.yaml missing "
+                                              "(it holds spectra.parquet;")),
         ({"lab-2023/spectra.parquet.dvc": b"outs: []"}, "batch.yaml missing (it holds spectra.parquet.dvc;"),
         ({"lab-2023/batch.yaml": b"id: lab-2023"}, "lab-2023/: not a complete batch, spectra.parquet missing"),
         ({"lab-2023/.gitignore": b"/spectra.parquet"}, "batch.yaml and spectra.parquet missing (it holds .gitignore;"),
