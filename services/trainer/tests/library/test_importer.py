@@ -108,7 +108,8 @@ def write_text(path, text):
         ("duplicated_column", "duplicated columns 350"),
         ("semicolon", "semicolon-separated"),
         ("decimal_comma", "decimal comma"),
-        ("short_range", "canonical grid needs 350-2495"),
+        ("short_range", "the file's bands cover 368-2498 nm, but the library's grid needs 350-2495 nm "
+                        "(params.yaml library.grid): missing 350-368 nm"),
         ("missing_target", "target column(s) SOC_target not in the file"),
         ("index_column", "looks like a saved pandas index"),
         ("non_finite", "is not a finite number"),
@@ -280,3 +281,64 @@ def test_a_folder_under_batches_that_is_not_a_complete_batch_is_refused_not_skip
     assert message in str(caught.value)
     with pytest.raises(DataError, match="no run would read"):  # and no other batch is imported beside it
         import_batch(request("limesoda:SSP.460", "lab-2024-b", folds=[4]), spec, tmp_path)
+
+
+def test_a_two_band_file_is_refused_not_filled_to_the_grid(tmp_path, spec, fold3):
+    """The trial's input: two columns (350 and 2500 nm) imported as 430 bands, 428 of them made up."""
+    source = export(fold3[["sample_id", "SOC_target", "wl_350", "wl_2498"]], tmp_path / "two.csv",
+                    lambda b: f"{nm(b):g}")
+    with pytest.raises(DataError) as info:
+        import_batch(request(source, axis="wavelength_nm"), spec, tmp_path)
+    assert ("the file has 2 band(s), one only every 2148 nm at its widest (between 350 and 2498 nm), while the "
+            "library's grid has one every 5 nm: 429 of its 430 bands would be filled by interpolation, never "
+            "measured") in str(info.value)
+    assert not (tmp_path / "library").exists()
+
+
+@pytest.mark.parametrize(
+    ("cut", "message"),
+    [
+        # Water bands cut out of an ASD export: 1340-1460 nm holds no band, the file has one every 2-4 nm.
+        ((1340, 1460), "the file has gaps in its bands (none between 1337-1462 nm, where it has one every 3 nm): "
+                       "25 grid band(s) there would be filled by interpolation"),
+        # A detector gap as in LimeSoDa MG.44 (no band over 59.6 nm where it has one every ~5 nm).
+        ((1011, 1070), "none between 1009-1071 nm, where it has one every 3 nm): 13 grid band(s)"),
+    ],
+)
+def test_a_gap_wider_than_the_files_own_sampling_is_refused_naming_it_with_units(tmp_path, spec, fold3, cut,
+                                                                                   message):
+    kept = [b for b in bands_of(fold3) if not cut[0] <= nm(b) <= cut[1]]
+    source = export(fold3[["sample_id", "SOC_target", *kept]], tmp_path / "gap.csv", lambda b: f"{nm(b):g}")
+    with pytest.raises(DataError) as info:
+        import_batch(request(source, axis="wavelength_nm"), spec, tmp_path)
+    assert message in str(info.value)
+
+
+def test_the_files_own_uneven_sampling_and_a_missing_band_are_not_gaps(tmp_path, spec, fold3):
+    # SSP.460 steps 1-2 nm below 1000 nm and 4-5 nm above (integer headers); one band less is bridged.
+    bands = [b for b in bands_of(fold3) if b != "wl_1499"]
+    source = export(fold3[["sample_id", "SOC_target", *bands]], tmp_path / "one_less.csv", lambda b: f"{nm(b):g}")
+    assert import_batch(request(source, axis="wavelength_nm"), spec, tmp_path).batch.meta.source.bands == 829
+
+
+def test_wavenumber_headers_rounded_to_0_1_cm1_import_within_their_precision(tmp_path, spec, fold3, canonical):
+    """The trial's input: LimeSoDa-style wn_ headers at 0.1 cm-1 (wl_350 -> wn_28571.4 = 350.00035 nm) were
+    refused because the first band missed the grid's 350 nm by less than the headers' own precision."""
+    source = export(fold3, tmp_path / "wn.parquet", lambda b: f"wn_{1e7 / nm(b):.1f}")
+    got = import_batch(request(source), spec, tmp_path).batch.frame
+    assert got.shape == canonical.shape
+    # Rounding the header moves a band by at most 0.05 cm-1 = 0.03 nm: the spectra barely change.
+    np.testing.assert_allclose(got.iloc[:, 2:].to_numpy(float), canonical.iloc[:, 2:].to_numpy(float), atol=0.02)
+
+
+def test_a_wavenumber_library_names_the_missing_range_in_cm1(tmp_path):
+    from soil_contracts.bands import SpectralAxis
+    from soil_contracts.library import Grid, LibrarySpec
+
+    mir = LibrarySpec(axis=SpectralAxis.WAVENUMBER_CM1, grid=Grid(start=600, stop=4000, step=2))
+    with pytest.raises(DataError) as info:  # LimeSoDa O.32: wn_3800 to wn_751.1
+        import_batch(request("limesoda:O.32"), mir, tmp_path)
+    assert ("the file's bands cover 751.1-3800 cm-1, but the library's grid needs 600-4000 cm-1 (params.yaml "
+            "library.grid): missing 600-751.1 cm-1 and 3800-4000 cm-1") in str(info.value)
+    inside = LibrarySpec(axis=SpectralAxis.WAVENUMBER_CM1, grid=Grid(start=800, stop=3700, step=2))
+    assert import_batch(request("limesoda:O.32"), inside, tmp_path).batch.meta.source.bands == 1637

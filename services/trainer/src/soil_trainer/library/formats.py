@@ -28,6 +28,7 @@ from soil_trainer.errors import DataError
 
 NUMERIC_HEADER = re.compile(r"^\d+(?:\.\d+)?$")
 OSSL_HEADER = re.compile(r"^scan_(?P<kind>visnir|nir|mir)\.(?P<position>\d+(?:\.\d+)?)_(?P<suffix>ref|abs)$")
+POSITION_TEXT = re.compile(r"\d+(?:\.\d+)?")  # the last number in a band header is its position
 INDEX_HEADER = re.compile(r"^(Unnamed: ?\d+|index|level_0)$")
 LIMESODA_PREFIX = "limesoda:"
 
@@ -42,6 +43,7 @@ class RawSpectra:
         values: (n, p) float64 spectra on the source scale.
         targets: target columns present in the file (float64, NaN = waiting for a lab value).
         style: header style (``numeric``, ``ossl``, ``limesoda``).
+        decimals: decimals of the most precise band header (``wn_3797.1``: 1), the positions' precision.
         axis: the axis the header implies, or None when only the metadata can say.
         scale_hint: the scale the header implies (OSSL ``_abs``), or None.
         ignored: other columns, kept out of the batch.
@@ -57,6 +59,7 @@ class RawSpectra:
     axis: SpectralAxis | None = None
     scale_hint: Scale | None = None
     ignored: list[str] = field(default_factory=list)
+    decimals: int = 0
 
 
 def read_source(source: str, *, id_column: str, targets: list[str], folds: list[int] | None = None) -> RawSpectra:
@@ -177,8 +180,10 @@ def _from_frame(frame: pd.DataFrame, source: str, fmt: str, *, id_column: str, t
     values = np.column_stack([_numbers(frame[c], source, c, allow_missing=False) for c in bands])
     target_frame = pd.DataFrame({t: _numbers(frame[t], source, t, allow_missing=True) for t in targets})
     ignored = [c for c in columns if c not in bands and c != id_column and c not in targets]
+    decimals = max(len(POSITION_TEXT.findall(c)[-1].partition(".")[2]) for c in bands)
     return RawSpectra(source=source, format=fmt, ids=ids, positions=positions, values=values,
-                      targets=target_frame, style=style, axis=axis, scale_hint=scale, ignored=ignored)
+                      targets=target_frame, style=style, axis=axis, scale_hint=scale, ignored=ignored,
+                      decimals=decimals)
 
 
 def _numbers(column: pd.Series, source: str, name: str, *, allow_missing: bool) -> np.ndarray:

@@ -16,10 +16,12 @@ from soil_trainer.errors import DataError
 from soil_trainer.library.content import Duplicate, content_sha256, find_duplicates
 from soil_trainer.library.formats import RawSpectra, read_source
 from soil_trainer.library.normalize import (
+    check_sampling,
     check_scale,
     check_visible_slope,
     convert_axis,
     convert_scale,
+    half_ulp,
     resample,
 )
 from soil_trainer.library.schema import MAX_LISTED, validate_batch
@@ -69,8 +71,10 @@ def canonical_frame(raw: RawSpectra, req: BatchRequest, spec: LibrarySpec) -> pd
                         raw.source)
     check_scale(raw.values, scale, raw.ids, raw.source)
     values = convert_scale(raw.values, scale, spec.scale)
+    check_sampling(raw.positions, axis, spec.grid, spec.axis, raw.decimals, raw.source)
     positions = convert_axis(raw.positions, axis, spec.axis)
-    canonical = resample(positions, values, spec.grid, raw.source)
+    precision = float(half_ulp(raw.positions, axis, spec.axis, raw.decimals).max())
+    canonical = resample(positions, values, spec.grid, raw.source, tolerance=precision, unit=spec.axis.unit)
     bands = spec.grid.columns(spec.axis)
     frame = pd.concat(
         [pd.DataFrame({SAMPLE_ID: raw.ids.astype(str)}),
