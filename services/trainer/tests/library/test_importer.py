@@ -108,8 +108,8 @@ def write_text(path, text):
         ("duplicated_column", "duplicated columns 350"),
         ("semicolon", "semicolon-separated"),
         ("decimal_comma", "decimal comma"),
-        ("short_range", "the file's bands cover 368-2498 nm, but the library's grid needs 350-2495 nm "
-                        "(params.yaml library.grid): missing 350-368 nm"),
+        ("short_range", ("the file's bands cover 368-2498 nm, but the library's grid needs 350-2495 nm "
+                        "(params.yaml library.grid): missing 350-368 nm")),
         ("missing_target", "target column(s) SOC_target not in the file"),
         ("index_column", "looks like a saved pandas index"),
         ("non_finite", "is not a finite number"),
@@ -299,8 +299,8 @@ def test_a_two_band_file_is_refused_not_filled_to_the_grid(tmp_path, spec, fold3
     ("cut", "message"),
     [
         # Water bands cut out of an ASD export: 1340-1460 nm holds no band, the file has one every 2-4 nm.
-        ((1340, 1460), "the file has gaps in its bands (none between 1337-1462 nm, where it has one every 3 nm): "
-                       "25 grid band(s) there would be filled by interpolation"),
+        ((1340, 1460), ("the file has gaps in its bands (none between 1337-1462 nm, where it has one every 3 nm): "
+                       "25 grid band(s) there would be filled by interpolation")),
         # A detector gap as in LimeSoDa MG.44 (no band over 59.6 nm where it has one every ~5 nm).
         ((1011, 1070), "none between 1009-1071 nm, where it has one every 3 nm): 13 grid band(s)"),
     ],
