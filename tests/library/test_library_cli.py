@@ -170,3 +170,35 @@ def test_a_spectra_file_left_by_git_checkout_without_its_batch_is_refused_everyw
         assert "rm -r library/batches/lab-2024-05" in err and "--batch lab-2024-05" in err, err
     assert not (project / "library" / "batches" / "other").exists()
     assert not (project / "runs").exists() or not any((project / "runs").iterdir())  # refused before any stage
+
+
+def test_after_a_branch_switch_another_branchs_spectra_are_named_as_such_and_dvc_checkout_mends_it(
+        project, prepared_data, tmp_path, capsys):
+    """The trial's finding: after 'git checkout', importing a new batch failed with a column check about another
+    batch, whose spectra.parquet (left by DVC as it was) belonged to the other branch's batch.yaml."""
+    git_commit(project, "main: the demo library")
+    source = export(prepared_data, tmp_path / "lab.csv")
+    both = tmp_path / "lab-ph.csv"
+    pd.read_csv(source).assign(pH_target=6.5).to_csv(both, index=False)
+    subprocess.run(["git", "checkout", "-qb", "soc-only"], cwd=project, check=True)
+    assert main(import_args(source, project, "--target", "SOC_target=%")) == 0
+    git_commit(project, "soc-only: lab-2024-05 with SOC")
+    subprocess.run(["git", "checkout", "-q", "main"], cwd=project, check=True)
+    subprocess.run(["rm", "-r", "library/batches/lab-2024-05"], cwd=project, check=True)
+    subprocess.run(["git", "checkout", "-qb", "with-ph"], cwd=project, check=True)
+    assert main(import_args(both, project, "--target", "SOC_target=%", "--target", "pH_target=pH")) == 0
+    git_commit(project, "with-ph: lab-2024-05 with SOC and pH")
+    subprocess.run(["git", "checkout", "-q", "soc-only"], cwd=project, check=True)  # leaves with-ph's spectra
+    capsys.readouterr()
+
+    other = import_args(export(prepared_data, tmp_path / "other.csv"), project, "--target", "SOC_target=%")
+    other[other.index("--batch") + 1] = "other"
+    assert main(other) == 2
+    err = capsys.readouterr().err
+    assert "other.csv was not imported: the library's batch 'lab-2024-05', read to find duplicates" in err
+    assert ("lab-2024-05/spectra.parquet: not the version spectra.parquet.dvc names" in err
+            and "run 'dvc checkout" in err), err
+    assert "pandera" not in err and "schema" not in err
+    subprocess.run([str(BIN / "dvc"), "checkout", "-q", "library/batches/lab-2024-05/spectra.parquet"],
+                   cwd=project, check=True)
+    assert main(other) == 0

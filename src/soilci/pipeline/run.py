@@ -221,8 +221,11 @@ class PipelineRun:
         """The library's DVC-tracked spectra: pull what is missing, cache what is present but uncached.
 
         Raises:
-            ConfigError: tracked files are missing here and in the remote (exit 2, naming them).
+            ConfigError: tracked files are missing here and in the remote, or are not the version their .dvc
+                files name (another branch's: exit 2, naming them and 'dvc checkout').
         """
+        from soil_contracts.library import dvc_pointer_mismatch
+
         def absent(data: dict[str, dict[str, str]]) -> list[str]:
             return sorted(path for outs in data.values() for path in outs if not (self.root / path).exists())
 
@@ -237,6 +240,10 @@ class PipelineRun:
             raise ConfigError(f"{', '.join(missing[:5])}: tracked by DVC but neither here nor in the DVC remote; "
                               "'dvc push' them from where they were imported ('soilci library demo' rebuilds "
                               "the demo library's)")
+        # Before caching what DVC's cache lacks: never record another branch's spectra under this branch's .dvc.
+        mismatched = [m for outs in data.values() for path in outs if (m := dvc_pointer_mismatch(self.root / path))]
+        if mismatched:
+            raise ConfigError("; ".join(mismatched))
         uncached = [f for f, outs in data.items() if set(outs.values()) == {"not in cache"}]
         if uncached:
             dvc.cache_tracked(self.root, uncached)

@@ -13,6 +13,7 @@ column per band of the canonical grid (``wl_<nm>`` or ``wn_<cm-1>``) in the cano
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 from pathlib import Path
 
@@ -149,6 +150,41 @@ def incomplete_batches(root: Path, spec: LibrarySpec) -> list[str]:
                      f"(rm -r {rel}; 'git rm -r' if it was committed) or re-import it (soilci library import "
                      f"FILE --batch {entry.name} ...)")
     return found
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)  # DVC's content address
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dvc_pointer_mismatch(path: Path) -> str | None:
+    """Why ``path`` (a batch's ``spectra.parquet``) is not the version its ``<path>.dvc`` names; None if it is
+    (or has no ``.dvc`` file).
+
+    git checkout switches ``batch.yaml`` and the ``.dvc`` file but leaves DVC's files as they were, so after a
+    branch switch a batch can pair this branch's metadata with another branch's rows. Compared: size, then
+    DVC's md5 of the file's bytes (``hash: md5``, DVC 3).
+    """
+    import yaml
+
+    path = Path(path)
+    pointer = path.with_name(path.name + ".dvc")
+    if not pointer.is_file() or not path.is_file():
+        return None
+    try:
+        outs = (yaml.safe_load(pointer.read_text()) or {}).get("outs") or []
+        recorded = next(o for o in outs if o.get("path") == path.name)
+    except (yaml.YAMLError, AttributeError, StopIteration):
+        return f"{pointer}: not a DVC file naming {path.name}; restore it from git"
+    size, md5 = recorded.get("size"), recorded.get("md5")
+    if (size is None or path.stat().st_size == size) and (not md5 or _md5(path) == md5):
+        return None
+    return (f"{path}: not the version {pointer.name} names (md5 {md5}): the spectra are another branch's (git "
+            f"checkout leaves DVC's files as they were) or were re-imported without DVC; run 'dvc checkout {path}' "
+            f"after switching branches, or 'dvc add {path}' after a --no-dvc import")
 
 
 class SourceFile(BaseModel):

@@ -342,3 +342,48 @@ def test_a_wavenumber_library_names_the_missing_range_in_cm1(tmp_path):
             "library.grid): missing 600-751.1 cm-1 and 3800-4000 cm-1") in str(info.value)
     inside = LibrarySpec(axis=SpectralAxis.WAVENUMBER_CM1, grid=Grid(start=800, stop=3700, step=2))
     assert import_batch(request("limesoda:O.32"), inside, tmp_path).batch.meta.source.bands == 1637
+
+
+def test_repeated_or_empty_sample_ids_are_named_with_their_data_rows(tmp_path, spec, fold3):
+    """The trial's input (dupid.csv): pandera's "sample_id, row 0: field_uniqueness" for the first two rows."""
+    repeated = fold3.copy()
+    repeated.loc[1, "sample_id"] = repeated.loc[0, "sample_id"]
+    repeated.loc[7, "sample_id"] = repeated.loc[5, "sample_id"]
+    source = export(repeated, tmp_path / "dupid.csv", lambda b: f"{nm(b):g}")
+    with pytest.raises(DataError) as info:
+        import_batch(request(source, axis="wavelength_nm"), spec, tmp_path)
+    first, sixth = fold3.sample_id[0], fold3.sample_id[5]
+    assert (f"2 sample id(s) used more than once in column 'sample_id' ({first} in data rows 1 and 2; {sixth} in "
+            "data rows 6 and 8; rows counted from 1 below the header)") in str(info.value)
+    empty = fold3.copy()
+    empty.loc[3, "sample_id"] = " "
+    source = export(empty, tmp_path / "empty_id.csv", lambda b: f"{nm(b):g}")
+    with pytest.raises(DataError, match=r"1 sample\(s\) without an id in column 'sample_id' \(data rows 4,"):
+        import_batch(request(source, axis="wavelength_nm"), spec, tmp_path)
+    assert not (tmp_path / "library").exists()
+
+
+def test_a_stored_batch_is_checked_against_its_own_batch_yaml_and_the_grid_saying_which(tmp_path, spec):
+    import shutil
+
+    from soil_contracts.library import Grid, LibrarySpec
+
+    soc = import_batch(request("limesoda:SSP.460", "soc", folds=[3]), spec, tmp_path).batch.path
+    both = import_batch(request("limesoda:SSP.460", "both", folds=[4], targets=UNITS), spec, tmp_path).batch.path
+    saved = (soc / "spectra.parquet").read_bytes()
+    shutil.copy2(both / "spectra.parquet", soc / "spectra.parquet")  # another import's rows beside soc's batch.yaml
+    with pytest.raises(DataError, match=r"its columns \['sample_id', 'SOC_target', 'pH_target', 'Clay_target'\] are "
+                                        r"not those of batch.yaml next to it \(\['sample_id', 'SOC_target'\]\)"):
+        read_batch(soc, spec)
+    (soc / "spectra.parquet").write_bytes(saved)
+    coarser = LibrarySpec(grid=Grid(start=350, stop=2495, step=10))
+    with pytest.raises(DataError, match=r"its 430 bands \(wl_350-wl_2495\) are not the 215 of params.yaml "
+                                        r"library.grid \(wl_350-wl_2490, step 10 nm\)"):
+        read_batch(soc, coarser)
+    frame = pd.read_parquet(soc / "spectra.parquet")
+    frame.loc[1, "sample_id"] = frame.loc[0, "sample_id"]  # edited by hand
+    frame.to_parquet(soc / "spectra.parquet", index=False)
+    with pytest.raises(DataError) as info:
+        read_batch(soc, spec)
+    assert "(rows counted from 1 below the header): sample_id, data row 1: repeated sample id" in str(info.value)
+    assert "field_uniqueness" not in str(info.value)
