@@ -292,6 +292,9 @@ def test_a_two_band_file_is_refused_not_filled_to_the_grid(tmp_path, spec, fold3
     assert ("the file has 2 band(s), one only every 2148 nm at its widest (between 350 and 2498 nm), while the "
             "library's grid has one every 5 nm: 429 of its 430 bands would be filled by interpolation, never "
             "measured") in str(info.value)
+    one = export(fold3[["sample_id", "SOC_target", "wl_350"]], tmp_path / "one.csv", lambda b: f"{nm(b):g}")
+    with pytest.raises(DataError, match=r"the file has one band \(350 nm\); a spectrum needs the grid's 350-2495 nm"):
+        import_batch(request(one, axis="wavelength_nm"), spec, tmp_path)
     assert not (tmp_path / "library").exists()
 
 

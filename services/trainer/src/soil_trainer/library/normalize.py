@@ -166,6 +166,9 @@ def check_sampling(positions: np.ndarray, axis: SpectralAxis, grid: Grid, grid_a
     """
     own = np.sort(np.asarray(positions, np.float64))
     target = np.asarray(grid.positions())
+    if len(own) < 2:
+        raise DataError(f"{source}: the file has one band ({own[0]:g} {axis.unit}); a spectrum needs the grid's "
+                        f"{_span(target[0], target[-1], grid_axis.unit)} measured")
     x_raw = _to_grid_units(own, axis, grid_axis)
     order = np.argsort(x_raw)
     x, tol = x_raw[order], half_ulp(own, axis, grid_axis, decimals)[order]
