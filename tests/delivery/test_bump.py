@@ -160,3 +160,24 @@ def test_bump_never_moves_a_slot_to_an_older_model_version(repo, capsys):
     assert len(log(repo)) == 2 and 'model-version: "8"' in show(repo, "green/release.yaml")
     assert main(["bump", "--manifests-repo", repo, "--image", IMAGE_A, "--allow-downgrade"]) == 0
     assert 'model-version: "7"' in show(repo, "green/release.yaml")
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--model-version", "8"], ["--model-version 8", "0123456789ab-v7", "version 7"]),
+        (["--git-revision", "fedcba987654" + "0" * 28], ["--git-revision fedcba987654", "0123456789ab-v7"]),
+    ],
+)
+def test_bump_refuses_a_version_or_revision_that_disagrees_with_the_image_tag(repo, capsys, flags, named):
+    # The new-user trial's input: an image tagged v7 bumped with --model-version 8 was pinned as v8.
+    assert main(["bump", "--manifests-repo", repo, "--image", IMAGE_A, *flags]) == 2
+    err = capsys.readouterr().err
+    assert all(text in err for text in named), err
+    assert len(log(repo)) == 1  # nothing committed
+
+
+def test_bump_accepts_a_version_and_full_revision_that_match_the_tag(repo):
+    flags = ["--model-version", "7", "--git-revision", "0123456789ab" + "0" * 28]
+    assert main(["bump", "--manifests-repo", repo, "--image", IMAGE_A, *flags]) == 0
+    assert log(repo)[0].startswith("staging: green runs soil-soc v7")

@@ -136,3 +136,69 @@ def test_impossible_target_values_exit_2_naming_the_samples_and_write_nothing(pr
     assert "2 target value(s) impossible for their unit: SOC_target in '%'" in err
     assert f"{rows.sample_id[0]} (row 1) = 1e+06" in err and f"{rows.sample_id[5]} (row 6) = -3" in err
     assert not (project / "library" / "batches" / "lab-2024-05").exists()
+
+
+def git_commit(project: Path, message: str) -> None:
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], cwd=project,
+                   check=True)
+
+
+def test_a_spectra_file_left_by_git_checkout_without_its_batch_is_refused_everywhere(project, prepared_data,
+                                                                                     tmp_path, capsys, monkeypatch):
+    """The trial's input: a batch imported on a branch, then 'git checkout main' leaves its DVC-ignored
+    spectra.parquet behind without batch.yaml; 'git add library' committed it and every run skipped it (🟢)."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
+    git_commit(project, "main: the demo library")
+    subprocess.run(["git", "checkout", "-qb", "lab"], cwd=project, check=True)
+    assert main(import_args(export(prepared_data, tmp_path / "lab.csv"), project, "--target", "SOC_target=%")) == 0
+    git_commit(project, "lab: batch lab-2024-05")
+    subprocess.run(["git", "checkout", "-q", "main"], cwd=project, check=True)
+    leftover = project / "library" / "batches" / "lab-2024-05"
+    assert [p.name for p in leftover.iterdir()] == ["spectra.parquet"]  # what git checkout leaves
+    git_commit(project, "main: git add library, as the README says")
+    capsys.readouterr()
+
+    other = import_args(export(prepared_data, tmp_path / "other.csv"), project, "--target", "SOC_target=%")
+    other[other.index("--batch") + 1] = "other"
+    commands = [["library", "list", "--repo", str(project)], other,
+                ["pipeline", "--local", "--base", "main", "--repo", str(project)]]
+    for args in commands:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert "library/batches/lab-2024-05/: not a complete batch, batch.yaml missing" in err, err
+        assert "rm -r library/batches/lab-2024-05" in err and "--batch lab-2024-05" in err, err
+    assert not (project / "library" / "batches" / "other").exists()
+    assert not (project / "runs").exists() or not any((project / "runs").iterdir())  # refused before any stage
+
+
+def test_after_a_branch_switch_another_branchs_spectra_are_named_as_such_and_dvc_checkout_mends_it(
+        project, prepared_data, tmp_path, capsys):
+    """The trial's finding: after 'git checkout', importing a new batch failed with a column check about another
+    batch, whose spectra.parquet (left by DVC as it was) belonged to the other branch's batch.yaml."""
+    git_commit(project, "main: the demo library")
+    source = export(prepared_data, tmp_path / "lab.csv")
+    both = tmp_path / "lab-ph.csv"
+    pd.read_csv(source).assign(pH_target=6.5).to_csv(both, index=False)
+    subprocess.run(["git", "checkout", "-qb", "soc-only"], cwd=project, check=True)
+    assert main(import_args(source, project, "--target", "SOC_target=%")) == 0
+    git_commit(project, "soc-only: lab-2024-05 with SOC")
+    subprocess.run(["git", "checkout", "-q", "main"], cwd=project, check=True)
+    subprocess.run(["rm", "-r", "library/batches/lab-2024-05"], cwd=project, check=True)
+    subprocess.run(["git", "checkout", "-qb", "with-ph"], cwd=project, check=True)
+    assert main(import_args(both, project, "--target", "SOC_target=%", "--target", "pH_target=pH")) == 0
+    git_commit(project, "with-ph: lab-2024-05 with SOC and pH")
+    subprocess.run(["git", "checkout", "-q", "soc-only"], cwd=project, check=True)  # leaves with-ph's spectra
+    capsys.readouterr()
+
+    other = import_args(export(prepared_data, tmp_path / "other.csv"), project, "--target", "SOC_target=%")
+    other[other.index("--batch") + 1] = "other"
+    assert main(other) == 2
+    err = capsys.readouterr().err
+    assert "other.csv was not imported: the library's batch 'lab-2024-05', read to find duplicates" in err
+    assert ("lab-2024-05/spectra.parquet: not the version spectra.parquet.dvc names" in err
+            and "run 'dvc checkout" in err), err
+    assert "pandera" not in err and "schema" not in err
+    subprocess.run([str(BIN / "dvc"), "checkout", "-q", "library/batches/lab-2024-05/spectra.parquet"],
+                   cwd=project, check=True)
+    assert main(other) == 0

@@ -13,7 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from soil_contracts.library import LibrarySummary
 from soilci.cli import main
+from soilci.report.changes import filled_by_branch
 from tests.support import add_batch
 
 pytestmark = pytest.mark.slow
@@ -157,6 +159,12 @@ def test_lab_values_sent_later_as_a_new_batch_are_trained_on_and_the_counts_add_
     assert ("**Data**: 368 training rows = 368 reference + 0 new; 46 duplicate rows dropped (the spectrum of a "
             "sample already in the library: tested and trained on once), 46 of them pending copies whose lab "
             "value another copy brings (that copy is trained on)") in md
+    # A PR that only sends lab values is not "no new samples" (the trial's report said so under 🟢).
+    assert filled_by_branch(LibrarySummary.load(root / "data" / "library.json")) == (
+        "46 pending samples got lab values from p2")
+    assert "**Data Drift Check: No new spectra**" in md and "No new samples" not in md
+    assert ("No new spectra relative to the base, so nothing to test for drift; 46 pending samples got lab values "
+            "from p2, which are trained on from now on.") in md
 
 
 def test_replacing_the_bases_only_batch_is_reported_as_such(project, capsys, monkeypatch, tmp_path):

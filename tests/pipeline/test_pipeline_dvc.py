@@ -50,3 +50,18 @@ def test_library_spectra_missing_here_and_in_the_remote_are_bad_input_not_a_cras
     (project / "library" / "benchmark" / "spectra.parquet").unlink()
     with pytest.raises(ConfigError, match="library/benchmark/spectra.parquet: tracked by DVC but neither here"):
         PipelineRun(project, local=True)._settle_tracked_data()
+
+
+def test_library_spectra_of_another_version_than_their_dvc_file_names_are_bad_input(project):
+    """After 'git checkout' DVC's files stay as they were: the spectra can be another branch's. DVC's status calls
+    them "not in cache" when this version was never cached here, and caching them would rewrite the .dvc file."""
+    import pandas as pd
+
+    from soilci.errors import ConfigError
+    from soilci.pipeline.run import PipelineRun
+
+    path = project / "library" / "benchmark" / "spectra.parquet"
+    pd.read_parquet(path).head(10).to_parquet(path, index=False)
+    with pytest.raises(ConfigError, match=r"library/benchmark/spectra.parquet: not the version spectra.parquet.dvc "
+                                          r"names .* run 'dvc checkout"):
+        PipelineRun(project, local=True)._settle_tracked_data()

@@ -7,7 +7,14 @@ import pytest
 
 from soil_contracts.library import BatchState, LibrarySummary
 from soilci.cli import main
-from soilci.report.changes import ABSENT, ParamChange, params_diff, replaced_base, value_conflicts
+from soilci.report.changes import (
+    ABSENT,
+    ParamChange,
+    filled_by_branch,
+    params_diff,
+    replaced_base,
+    value_conflicts,
+)
 from soilci.report.inputs import DriftResult
 from tests.report.results import git, run_report
 from tests.support import add_batch
@@ -81,3 +88,20 @@ def test_conflicting_lab_values_are_named_with_both_values():
     assert value_conflicts(library(("lab-a", "added"), duplicates=[dup, filled])) == "b-1 in lab-b (2.1) vs a-1 in lab-a (1.6)"
     assert value_conflicts(library(("lab-a", "added"), duplicates=[filled])) == ""
     assert value_conflicts(None) == ""
+
+
+def test_lab_values_the_branch_brings_for_pending_samples_are_counted_with_their_batch():
+    def filled(of_batch: str, sample: str = "a-1") -> dict:
+        return {"sample": sample, "batch": "p1", "of": f"{sample}-values", "of_batch": of_batch, "rms": 0.0,
+                "kind": "filled"}
+
+    sent = library(("p1", "unchanged"), ("p2", "added"), duplicates=[filled("p2"), filled("p2", "a-2")])
+    assert filled_by_branch(sent) == "2 pending samples got lab values from p2"
+    one = library(("p1", "unchanged"), ("p2", "replaced"), duplicates=[filled("p2")])
+    assert filled_by_branch(one) == "1 pending sample got its lab value from p2"
+    # Filled at the base already (both batches unchanged): not this PR's doing.
+    assert filled_by_branch(library(("p1", "unchanged"), ("p2", "unchanged"), duplicates=[filled("p2")])) == ""
+    assert filled_by_branch(None) == ""
+    drift = DriftResult("no_candidate", "", None, None, [], None, filled=filled_by_branch(sent))
+    assert drift.word == "No new spectra"
+    assert DriftResult("no_candidate", "", None, None, [], None).word == "No new samples"

@@ -43,6 +43,8 @@ def diff(finding: str, delta: float = -0.1) -> RmseDifference:
         ({"difference": diff("noise", -0.02), "pr_metrics": {"rmse": 0.98}}, READY, "no worse (-2.0%"),
         ({}, READY, "improvement is real"),
         ({"drift_status": "no_candidate"}, READY, "improvement is real; no new samples"),  # docs/SOP.md's 🟢
+        ({"drift_status": "no_candidate", "filled": "46 pending samples got lab values from p2"}, READY,
+         "improvement is real; no new spectra; 46 pending samples got lab values from p2"),  # lab values only
     ],
 )
 def test_verdict_follows_the_sop_rules_in_order(kwargs, level, words):

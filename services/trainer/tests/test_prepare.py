@@ -58,7 +58,8 @@ def test_prepare_is_deterministic(project: Path, prepared_data: Path):
         ("prepare", {"unit": "g/kg"}, "SOC_target is in '%', params.yaml prepare.unit says 'g/kg'"),
         ("prepare", {"colour": "blue"}, "prepare.colour"),
         ("library", {"scale": "absorbance"}, "stored as wavelength_nm/reflectance_percent"),
-        ("library", {"grid": {"start": 350, "stop": 2495, "step": 10}}, "columns are not the canonical ones"),
+        ("library", {"grid": {"start": 350, "stop": 2495, "step": 10}},
+         "are not the 215 of params.yaml library.grid (wl_350-wl_2490, step 10 nm)"),
         ("library", {"duplicate_rms": -1}, "library.duplicate_rms"),
     ],
 )

@@ -32,11 +32,19 @@ def bump_request(
     model_version: str | None = None,
     git_revision: str | None = None,
 ) -> BumpRequest:
-    """Check ``image`` is pinned by digest; take model version and git revision from its tag if not given."""
+    """Check ``image`` is pinned by digest; take model version and git revision from its tag if not given.
+
+    Raises:
+        ConfigError (exit 2): no digest; no version or revision (neither given nor in the tag); a given
+            ``--model-version`` or ``--git-revision`` that disagrees with the tag's (``<gitrev>-v<version>``),
+            which would pin an image under another release's name.
+    """
     ref = ImageRef.parse(image)
     if not ref.digest:
         raise ConfigError(f"--image {image!r}: pin it by digest (REF@sha256:...), as publish-image prints it")
     match = TAG_PATTERN.match(ref.tag or "")
+    if match:
+        _check_agrees_with_tag(ref.tag, match["version"], match["rev"], model_version, git_revision)
     model_version = model_version or (match["version"] if match else None)
     git_revision = git_revision or (match["rev"] if match else None)
     if not model_version or not git_revision:
@@ -56,6 +64,22 @@ def bump_request(
         model_name=model_name, model_version=str(model_version), git_revision=git_revision
     )
     return BumpRequest(image=ref, release=release)
+
+
+def _check_agrees_with_tag(tag: str, tag_version: str, tag_rev: str, model_version: str | None,
+                           git_revision: str | None) -> None:
+    """Refuse a given version or revision that the image's own tag contradicts (versions compare as numbers,
+    revisions by prefix: the tag carries a short commit id)."""
+    if model_version is not None and str(model_version).strip().isdigit() and int(model_version) != int(tag_version):
+        raise ConfigError(f"--model-version {model_version} disagrees with the image tag {tag!r}, which is "
+                          f"version {tag_version}; bump the image that was built for version {model_version}, "
+                          "or drop --model-version to take it from the tag")
+    if git_revision is not None:
+        given, tagged = git_revision.removesuffix("-dirty"), tag_rev.removesuffix("-dirty")
+        if not (given.startswith(tagged) or tagged.startswith(given)) or (
+                git_revision.endswith("-dirty") != tag_rev.endswith("-dirty")):
+            raise ConfigError(f"--git-revision {git_revision} disagrees with the image tag {tag!r}, which was "
+                              f"built from {tag_rev}; drop --git-revision to take it from the tag")
 
 
 def request_from_record(path: Path) -> BumpRequest:

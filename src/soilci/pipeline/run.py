@@ -130,13 +130,17 @@ class PipelineRun:
         self.runner: ContainerRunner | LocalRunner | None = None
 
     def _check_inputs(self) -> None:
-        """Refuse (exit 2, before anything is written) a bad params.yaml, undeclared or outside inputs, and outputs
-        committed to git."""
+        """Refuse (exit 2, before anything is written) a bad params.yaml, undeclared or outside inputs, a library
+        folder that is not a complete batch, and outputs committed to git."""
+        from soil_contracts.library import incomplete_batches
         from soilci.library.verbs import load_spec
         from soilci.params import validate_params_file
 
         validate_params_file(self.root / "params.yaml")  # all stages' sections, before the first one runs
-        dvc.check_inputs(self.root, self.stages, load_spec(self.root, None).path)
+        spec = load_spec(self.root, None)
+        dvc.check_inputs(self.root, self.stages, spec.path)
+        if problems := incomplete_batches(self.root, spec):  # prepare would refuse them too, after the pull
+            raise ConfigError("; ".join(problems))
         dvc.check_outputs_not_in_git(self.root, self.stages)
 
     def run(self, *, base: str | None = None, push_outputs: bool, register: bool, branch: str | None) -> int:
@@ -217,8 +221,11 @@ class PipelineRun:
         """The library's DVC-tracked spectra: pull what is missing, cache what is present but uncached.
 
         Raises:
-            ConfigError: tracked files are missing here and in the remote (exit 2, naming them).
+            ConfigError: tracked files are missing here and in the remote, or are not the version their .dvc
+                files name (another branch's: exit 2, naming them and 'dvc checkout').
         """
+        from soil_contracts.library import dvc_pointer_mismatch
+
         def absent(data: dict[str, dict[str, str]]) -> list[str]:
             return sorted(path for outs in data.values() for path in outs if not (self.root / path).exists())
 
@@ -233,6 +240,10 @@ class PipelineRun:
             raise ConfigError(f"{', '.join(missing[:5])}: tracked by DVC but neither here nor in the DVC remote; "
                               "'dvc push' them from where they were imported ('soilci library demo' rebuilds "
                               "the demo library's)")
+        # Before caching what DVC's cache lacks: never record another branch's spectra under this branch's .dvc.
+        mismatched = [m for outs in data.values() for path in outs if (m := dvc_pointer_mismatch(self.root / path))]
+        if mismatched:
+            raise ConfigError("; ".join(mismatched))
         uncached = [f for f, outs in data.items() if set(outs.values()) == {"not in cache"}]
         if uncached:
             dvc.cache_tracked(self.root, uncached)

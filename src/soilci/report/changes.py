@@ -119,6 +119,21 @@ def value_conflicts(library: LibrarySummary | None, limit: int = 3) -> str:
     return named + (f" and {len(found) - limit} more" if len(found) > limit else "")
 
 
+def filled_by_branch(library: LibrarySummary | None) -> str:
+    """Pending samples whose lab value a batch this branch adds or replaces brings (``46 pending samples got lab
+    values from p2``), or "". A PR that only sends lab values adds no new spectra, but it is not "no new
+    samples" either: these rows are trained on from now on."""
+    if library is None:
+        return ""
+    changed = {b.id for b in library.batches if b.status in {"added", "replaced"}}
+    found = [d for d in library.duplicates if d.get("kind") == "filled" and d.get("of_batch") in changed]
+    if not found:
+        return ""
+    sources = sorted({str(d["of_batch"]) for d in found})
+    what = "pending sample got its lab value" if len(found) == 1 else "pending samples got lab values"
+    return f"{len(found)} {what} from {', '.join(sources)}"
+
+
 def read_changes(repo: Path, base_sha: str, base_model: str | None = None,
                  library: LibrarySummary | None = None) -> Changes:
     """Gather the "What changed" facts; unreadable or missing files leave their part empty, never fail.

@@ -6,7 +6,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from soil_contracts.records import RunRecord
-from soilci.report.changes import Changes, read_changes, read_library, replaced_base, value_conflicts
+from soilci.report.changes import (
+    Changes,
+    filled_by_branch,
+    read_changes,
+    read_library,
+    replaced_base,
+    value_conflicts,
+)
 from soilci.report.comparable import incomparability
 from soilci.report.compare import RmseDifference, bootstrap_rmse_difference
 from soilci.report.inputs import (
@@ -88,6 +95,11 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
         drift = replace(drift, replaced_base=replaced, summary=(
             f"No unchanged reference: the base has library batches, but the branch replaced or removed every one "
             f"of them ({replaced}), so the new samples were compared with nothing."))
+    filled = filled_by_branch(library)
+    if drift.status == "no_candidate" and filled:
+        drift = replace(drift, filled=filled, summary=(
+            f"No new spectra relative to the base, so nothing to test for drift; {filled}, which are trained on "
+            "from now on."))
     not_run = ""
     if stale and run is None:
         not_run = f"{pr.short}{' with these uncommitted changes' if pr.dirty else ''}"
@@ -107,6 +119,7 @@ def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:
         replaced_base=drift.replaced_base,
         conflicts=value_conflicts(library),
         not_run=not_run,
+        filled=filled,
     )
     reset_assets(assets)
     # Errors in different units or on different samples do not share axes: draw the PR's alone.

@@ -233,6 +233,7 @@ class DriftResult:
     accepted: tuple[dict, ...] = ()  # candidate batches whose drift a lead accepted: batch, rows, reason, by
     others: dict | None = None  # the batches without acceptance: batches, rows, result ("drift", "no drift", ...)
     replaced_base: str = ""  # no_reference although the base has batches: those the branch replaced or removed
+    filled: str = ""  # no_candidate although the branch brings lab values for pending samples (changes.filled_by_branch)
 
     @property
     def accepted_text(self) -> str:
@@ -262,10 +263,13 @@ class DriftResult:
 
     @property
     def word(self) -> str:
-        """``Passed``, ``Warning``, ``Failed``, ``No new samples``, ``No reference yet`` (``No unchanged
-        reference`` when the branch replaced or removed the base's batches) or ``Not run``."""
+        """``Passed``, ``Warning``, ``Failed``, ``No new samples`` (``No new spectra`` when the branch brings lab
+        values for pending samples), ``No reference yet`` (``No unchanged reference`` when the branch replaced or
+        removed the base's batches) or ``Not run``."""
         if self.status == "no_reference" and self.replaced_base:
             return "No unchanged reference"
+        if self.status == "no_candidate" and self.filled:
+            return "No new spectra"
         return DRIFT_WORDS.get(self.status or "", "Not run")
 
     @property

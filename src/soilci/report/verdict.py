@@ -58,6 +58,7 @@ def decide(
     replaced_base: str = "",
     conflicts: str = "",
     not_run: str = "",
+    filled: str = "",
 ) -> Verdict:
     """Apply docs/SOP.md's merge rules in order; the first that matches decides.
 
@@ -81,6 +82,8 @@ def decide(
         conflicts: copies of one spectrum with different lab values (``inputs.value_conflicts``), "" if none.
         not_run: the commit (``abc1234``, ``with these uncommitted changes``) no pipeline run is of, when
             stages are stale and the latest run is of another tree (``inputs.latest_run``); "" otherwise.
+        filled: pending samples whose lab values the branch's batches bring (``changes.filled_by_branch``),
+            "" if none: with ``no_candidate`` the PR sent lab values, not no samples.
         pr_metrics must be this tree's only (``context.build_context`` drops an earlier run's).
 
     The percentages are the RMSE change in the metrics (as the headline and the metrics table show it);
@@ -147,5 +150,7 @@ def decide(
         "no change": "the model's benchmark predictions are unchanged",
         "noise": f"benchmark RMSE is no worse ({fmt_pct(rel)}, within noise)",
     }[difference.finding]
-    drift = "no new samples" if drift_status == "no_candidate" else "no data drift"
+    drift = "no data drift"
+    if drift_status == "no_candidate":
+        drift = f"no new spectra; {filled}" if filled else "no new samples"
     return Verdict(READY, f"{reason}; {drift}")

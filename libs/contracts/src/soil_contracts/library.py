@@ -13,6 +13,7 @@ column per band of the canonical grid (``wl_<nm>`` or ``wn_<cm-1>``) in the cano
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 from pathlib import Path
 
@@ -110,6 +111,80 @@ class LibrarySpec(BaseModel):
 
     def benchmark_dir(self, root: Path) -> Path:
         return Path(root) / self.path / BENCHMARK_DIR
+
+
+def incomplete_batches(root: Path, spec: LibrarySpec) -> list[str]:
+    """What is wrong with each entry of ``<library>/batches/`` that is not a complete batch, one line each.
+
+    A batch folder holds ``batch.yaml`` and its spectra (``spectra.parquet``, or the ``spectra.parquet.dvc``
+    that ``dvc pull`` fetches it by). Anything else there is refused rather than skipped, because a skipped
+    folder is data the run silently ignores, e.g. the untracked ``spectra.parquet`` that ``git checkout`` of a
+    branch without the batch leaves behind, which ``git add library`` then commits. Hidden entries left by an
+    interrupted import (``.<id>.*``) count too; hidden files (``.gitignore``) do not.
+
+    Returns:
+        One sentence per incomplete entry naming the folder, what is missing and how to fix it; [] if none.
+    """
+    base = Path(root) / spec.path / BATCHES_DIR
+    if not base.is_dir():
+        return []
+    found = []
+    for entry in sorted(base.iterdir()):
+        rel = f"{spec.path.rstrip('/')}/{BATCHES_DIR}/{entry.name}"
+        if entry.is_file():
+            if not entry.name.startswith("."):
+                found.append(f"{rel}: a file directly under {BATCHES_DIR}/, where only batch folders belong; "
+                             "remove it")
+            continue
+        if entry.name.startswith("."):
+            found.append(f"{rel}/: left by an interrupted import (not a batch); remove it (rm -r {rel})")
+            continue
+        has_meta = (entry / BATCH_FILE).is_file()
+        has_spectra = (entry / SPECTRA_FILE).is_file() or (entry / f"{SPECTRA_FILE}.dvc").is_file()
+        if has_meta and has_spectra:
+            continue
+        held = sorted(p.name for p in entry.iterdir()) if entry.is_dir() else []
+        missing = " and ".join(n for n, ok in ((BATCH_FILE, has_meta), (SPECTRA_FILE, has_spectra)) if not ok)
+        found.append(f"{rel}/: not a complete batch, {missing} missing (it holds {', '.join(held) or 'nothing'}; "
+                     "often left untracked after 'git checkout' of a branch without this batch); remove it "
+                     f"(rm -r {rel}; 'git rm -r' if it was committed) or re-import it (soilci library import "
+                     f"FILE --batch {entry.name} ...)")
+    return found
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)  # DVC's content address
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dvc_pointer_mismatch(path: Path) -> str | None:
+    """Why ``path`` (a batch's ``spectra.parquet``) is not the version its ``<path>.dvc`` names; None if it is
+    (or has no ``.dvc`` file).
+
+    git checkout switches ``batch.yaml`` and the ``.dvc`` file but leaves DVC's files as they were, so after a
+    branch switch a batch can pair this branch's metadata with another branch's rows. Compared: size, then
+    DVC's md5 of the file's bytes (``hash: md5``, DVC 3).
+    """
+    import yaml
+
+    path = Path(path)
+    pointer = path.with_name(path.name + ".dvc")
+    if not pointer.is_file() or not path.is_file():
+        return None
+    try:
+        outs = (yaml.safe_load(pointer.read_text()) or {}).get("outs") or []
+        recorded = next(o for o in outs if o.get("path") == path.name)
+    except (yaml.YAMLError, AttributeError, StopIteration):
+        return f"{pointer}: not a DVC file naming {path.name}; restore it from git"
+    size, md5 = recorded.get("size"), recorded.get("md5")
+    if (size is None or path.stat().st_size == size) and (not md5 or _md5(path) == md5):
+        return None
+    return (f"{path}: not the version {pointer.name} names (md5 {md5}): the spectra are another branch's (git "
+            f"checkout leaves DVC's files as they were) or were re-imported without DVC; run 'dvc checkout {path}' "
+            f"after switching branches, or 'dvc add {path}' after a --no-dvc import")
 
 
 class SourceFile(BaseModel):

@@ -9,7 +9,7 @@ import pytest
 from soil_contracts.library import Scale
 from soil_trainer.errors import DataError
 from soil_trainer.library.importer import BatchRequest, import_batch
-from soil_trainer.library.store import read_batch
+from soil_trainer.library.store import list_batch_dirs, read_batch
 
 from .conftest import UNITS, bands_of
 
@@ -108,7 +108,8 @@ def write_text(path, text):
         ("duplicated_column", "duplicated columns 350"),
         ("semicolon", "semicolon-separated"),
         ("decimal_comma", "decimal comma"),
-        ("short_range", "canonical grid needs 350-2495"),
+        ("short_range", ("the file's bands cover 368-2498 nm, but the library's grid needs 350-2495 nm "
+                        "(params.yaml library.grid): missing 350-368 nm")),
         ("missing_target", "target column(s) SOC_target not in the file"),
         ("index_column", "looks like a saved pandas index"),
         ("non_finite", "is not a finite number"),
@@ -253,3 +254,139 @@ def test_a_unit_without_a_declared_range_is_imported_unchecked_and_batch_yaml_sa
     result = import_batch(request(source, axis="wavelength_nm", targets={"SOC_target": "mmol/L"}), spec, tmp_path)
     assert result.batch.meta.target_ranges == {"SOC_target": None}
     assert "target_ranges:\n  SOC_target: null\n" in (result.batch.path / "batch.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("leave", "message"),
+    [
+        ({"lab-2023/spectra.parquet": b"x"}, ("library/batches/lab-2023/: not a complete batch, batch.yaml missing "
+                                              "(it holds spectra.parquet;")),
+        ({"lab-2023/spectra.parquet.dvc": b"outs: []"}, "batch.yaml missing (it holds spectra.parquet.dvc;"),
+        ({"lab-2023/batch.yaml": b"id: lab-2023"}, "lab-2023/: not a complete batch, spectra.parquet missing"),
+        ({"lab-2023/.gitignore": b"/spectra.parquet"}, "batch.yaml and spectra.parquet missing (it holds .gitignore;"),
+        ({".lab-2023.k2j4/spectra.parquet": b"x"}, "library/batches/.lab-2023.k2j4/: left by an interrupted import"),
+        ({"spectra.parquet": b"x"}, "library/batches/spectra.parquet: a file directly under batches/"),
+    ],
+)
+def test_a_folder_under_batches_that_is_not_a_complete_batch_is_refused_not_skipped(tmp_path, spec, leave, message):
+    import_batch(request("limesoda:SSP.460", folds=[3]), spec, tmp_path)
+    (tmp_path / "library" / "batches" / ".gitignore").write_text("")  # hidden files beside batches are fine
+    list_batch_dirs(tmp_path, spec)
+    for rel, content in leave.items():
+        path = tmp_path / "library" / "batches" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    with pytest.raises(DataError, match="holds 1 entry that no run would read") as caught:
+        list_batch_dirs(tmp_path, spec)
+    assert message in str(caught.value)
+    with pytest.raises(DataError, match="no run would read"):  # and no other batch is imported beside it
+        import_batch(request("limesoda:SSP.460", "lab-2024-b", folds=[4]), spec, tmp_path)
+
+
+def test_a_two_band_file_is_refused_not_filled_to_the_grid(tmp_path, spec, fold3):
+    """The trial's input: two columns (350 and 2500 nm) imported as 430 bands, 428 of them made up."""
+    source = export(fold3[["sample_id", "SOC_target", "wl_350", "wl_2498"]], tmp_path / "two.csv",
+                    lambda b: f"{nm(b):g}")
+    with pytest.raises(DataError) as info:
+        import_batch(request(source, axis="wavelength_nm"), spec, tmp_path)
+    assert ("the file has 2 band(s), one only every 2148 nm at its widest (between 350 and 2498 nm), while the "
+            "library's grid has one every 5 nm: 429 of its 430 bands would be filled by interpolation, never "
+            "measured") in str(info.value)
+    one = export(fold3[["sample_id", "SOC_target", "wl_350"]], tmp_path / "one.csv", lambda b: f"{nm(b):g}")
+    with pytest.raises(DataError, match=r"the file has one band \(350 nm\); a spectrum needs the grid's 350-2495 nm"):
+        import_batch(request(one, axis="wavelength_nm"), spec, tmp_path)
+    assert not (tmp_path / "library").exists()
+
+
+@pytest.mark.parametrize(
+    ("cut", "message"),
+    [
+        # Water bands cut out of an ASD export: 1340-1460 nm holds no band, the file has one every 2-4 nm.
+        ((1340, 1460), ("the file has gaps in its bands (none between 1337-1462 nm, where it has one every 3 nm): "
+                       "25 grid band(s) there would be filled by interpolation")),
+        # A detector gap as in LimeSoDa MG.44 (no band over 59.6 nm where it has one every ~5 nm).
+        ((1011, 1070), "none between 1009-1071 nm, where it has one every 3 nm): 13 grid band(s)"),
+    ],
+)
+def test_a_gap_wider_than_the_files_own_sampling_is_refused_naming_it_with_units(tmp_path, spec, fold3, cut,
+                                                                                   message):
+    kept = [b for b in bands_of(fold3) if not cut[0] <= nm(b) <= cut[1]]
+    source = export(fold3[["sample_id", "SOC_target", *kept]], tmp_path / "gap.csv", lambda b: f"{nm(b):g}")
+    with pytest.raises(DataError) as info:
+        import_batch(request(source, axis="wavelength_nm"), spec, tmp_path)
+    assert message in str(info.value)
+
+
+def test_the_files_own_uneven_sampling_and_a_missing_band_are_not_gaps(tmp_path, spec, fold3):
+    # SSP.460 steps 1-2 nm below 1000 nm and 4-5 nm above (integer headers); one band less is bridged.
+    bands = [b for b in bands_of(fold3) if b != "wl_1499"]
+    source = export(fold3[["sample_id", "SOC_target", *bands]], tmp_path / "one_less.csv", lambda b: f"{nm(b):g}")
+    assert import_batch(request(source, axis="wavelength_nm"), spec, tmp_path).batch.meta.source.bands == 829
+
+
+def test_wavenumber_headers_rounded_to_0_1_cm1_import_within_their_precision(tmp_path, spec, fold3, canonical):
+    """The trial's input: LimeSoDa-style wn_ headers at 0.1 cm-1 (wl_350 -> wn_28571.4 = 350.00035 nm) were
+    refused because the first band missed the grid's 350 nm by less than the headers' own precision."""
+    source = export(fold3, tmp_path / "wn.parquet", lambda b: f"wn_{1e7 / nm(b):.1f}")
+    got = import_batch(request(source), spec, tmp_path).batch.frame
+    assert got.shape == canonical.shape
+    # Rounding the header moves a band by at most 0.05 cm-1 = 0.03 nm: the spectra barely change.
+    np.testing.assert_allclose(got.iloc[:, 2:].to_numpy(float), canonical.iloc[:, 2:].to_numpy(float), atol=0.02)
+
+
+def test_a_wavenumber_library_names_the_missing_range_in_cm1(tmp_path):
+    from soil_contracts.bands import SpectralAxis
+    from soil_contracts.library import Grid, LibrarySpec
+
+    mir = LibrarySpec(axis=SpectralAxis.WAVENUMBER_CM1, grid=Grid(start=600, stop=4000, step=2))
+    with pytest.raises(DataError) as info:  # LimeSoDa O.32: wn_3800 to wn_751.1
+        import_batch(request("limesoda:O.32"), mir, tmp_path)
+    assert ("the file's bands cover 751.1-3800 cm-1, but the library's grid needs 600-4000 cm-1 (params.yaml "
+            "library.grid): missing 600-751.1 cm-1 and 3800-4000 cm-1") in str(info.value)
+    inside = LibrarySpec(axis=SpectralAxis.WAVENUMBER_CM1, grid=Grid(start=800, stop=3700, step=2))
+    assert import_batch(request("limesoda:O.32"), inside, tmp_path).batch.meta.source.bands == 1637
+
+
+def test_repeated_or_empty_sample_ids_are_named_with_their_data_rows(tmp_path, spec, fold3):
+    """The trial's input (dupid.csv): pandera's "sample_id, row 0: field_uniqueness" for the first two rows."""
+    repeated = fold3.copy()
+    repeated.loc[1, "sample_id"] = repeated.loc[0, "sample_id"]
+    repeated.loc[7, "sample_id"] = repeated.loc[5, "sample_id"]
+    source = export(repeated, tmp_path / "dupid.csv", lambda b: f"{nm(b):g}")
+    with pytest.raises(DataError) as info:
+        import_batch(request(source, axis="wavelength_nm"), spec, tmp_path)
+    first, sixth = fold3.sample_id[0], fold3.sample_id[5]
+    assert (f"2 sample id(s) used more than once in column 'sample_id' ({first} in data rows 1 and 2; {sixth} in "
+            "data rows 6 and 8; rows counted from 1 below the header)") in str(info.value)
+    empty = fold3.copy()
+    empty.loc[3, "sample_id"] = " "
+    source = export(empty, tmp_path / "empty_id.csv", lambda b: f"{nm(b):g}")
+    with pytest.raises(DataError, match=r"1 sample\(s\) without an id in column 'sample_id' \(data rows 4,"):
+        import_batch(request(source, axis="wavelength_nm"), spec, tmp_path)
+    assert not (tmp_path / "library").exists()
+
+
+def test_a_stored_batch_is_checked_against_its_own_batch_yaml_and_the_grid_saying_which(tmp_path, spec):
+    import shutil
+
+    from soil_contracts.library import Grid, LibrarySpec
+
+    soc = import_batch(request("limesoda:SSP.460", "soc", folds=[3]), spec, tmp_path).batch.path
+    both = import_batch(request("limesoda:SSP.460", "both", folds=[4], targets=UNITS), spec, tmp_path).batch.path
+    saved = (soc / "spectra.parquet").read_bytes()
+    shutil.copy2(both / "spectra.parquet", soc / "spectra.parquet")  # another import's rows beside soc's batch.yaml
+    with pytest.raises(DataError, match=r"its columns \['sample_id', 'SOC_target', 'pH_target', 'Clay_target'\] are "
+                                        r"not those of batch.yaml next to it \(\['sample_id', 'SOC_target'\]\)"):
+        read_batch(soc, spec)
+    (soc / "spectra.parquet").write_bytes(saved)
+    coarser = LibrarySpec(grid=Grid(start=350, stop=2495, step=10))
+    with pytest.raises(DataError, match=r"its 430 bands \(wl_350-wl_2495\) are not the 215 of params.yaml "
+                                        r"library.grid \(wl_350-wl_2490, step 10 nm\)"):
+        read_batch(soc, coarser)
+    frame = pd.read_parquet(soc / "spectra.parquet")
+    frame.loc[1, "sample_id"] = frame.loc[0, "sample_id"]  # edited by hand
+    frame.to_parquet(soc / "spectra.parquet", index=False)
+    with pytest.raises(DataError) as info:
+        read_batch(soc, spec)
+    assert "(rows counted from 1 below the header): sample_id, data row 1: repeated sample id" in str(info.value)
+    assert "field_uniqueness" not in str(info.value)

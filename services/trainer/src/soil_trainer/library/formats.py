@@ -28,6 +28,7 @@ from soil_trainer.errors import DataError
 
 NUMERIC_HEADER = re.compile(r"^\d+(?:\.\d+)?$")
 OSSL_HEADER = re.compile(r"^scan_(?P<kind>visnir|nir|mir)\.(?P<position>\d+(?:\.\d+)?)_(?P<suffix>ref|abs)$")
+POSITION_TEXT = re.compile(r"\d+(?:\.\d+)?")  # the last number in a band header is its position
 INDEX_HEADER = re.compile(r"^(Unnamed: ?\d+|index|level_0)$")
 LIMESODA_PREFIX = "limesoda:"
 
@@ -42,6 +43,7 @@ class RawSpectra:
         values: (n, p) float64 spectra on the source scale.
         targets: target columns present in the file (float64, NaN = waiting for a lab value).
         style: header style (``numeric``, ``ossl``, ``limesoda``).
+        decimals: decimals of the most precise band header (``wn_3797.1``: 1), the positions' precision.
         axis: the axis the header implies, or None when only the metadata can say.
         scale_hint: the scale the header implies (OSSL ``_abs``), or None.
         ignored: other columns, kept out of the batch.
@@ -57,6 +59,7 @@ class RawSpectra:
     axis: SpectralAxis | None = None
     scale_hint: Scale | None = None
     ignored: list[str] = field(default_factory=list)
+    decimals: int = 0
 
 
 def read_source(source: str, *, id_column: str, targets: list[str], folds: list[int] | None = None) -> RawSpectra:
@@ -174,11 +177,39 @@ def _from_frame(frame: pd.DataFrame, source: str, fmt: str, *, id_column: str, t
     if missing:
         raise DataError(f"{source}: target column(s) {', '.join(missing)} not in the file")
     ids = frame[id_column].astype(str).str.strip().to_numpy()
+    check_ids(ids, source, id_column)
     values = np.column_stack([_numbers(frame[c], source, c, allow_missing=False) for c in bands])
     target_frame = pd.DataFrame({t: _numbers(frame[t], source, t, allow_missing=True) for t in targets})
     ignored = [c for c in columns if c not in bands and c != id_column and c not in targets]
+    decimals = max(len(POSITION_TEXT.findall(c)[-1].partition(".")[2]) for c in bands)
     return RawSpectra(source=source, format=fmt, ids=ids, positions=positions, values=values,
-                      targets=target_frame, style=style, axis=axis, scale_hint=scale, ignored=ignored)
+                      targets=target_frame, style=style, axis=axis, scale_hint=scale, ignored=ignored,
+                      decimals=decimals)
+
+
+def check_ids(ids: np.ndarray, source: str, id_column: str, limit: int = 5) -> None:
+    """Refuse empty or repeated sample ids, naming them with their data rows (1 = the row below the header).
+
+    Raises:
+        DataError: ``Z-F3-12 in data rows 1 and 2``; up to ``limit`` ids, and how many more.
+    """
+    empty = np.flatnonzero(pd.isna(ids) | np.isin(ids, ["", "nan", "None"]))
+    if empty.size:
+        rows = ", ".join(str(i + 1) for i in empty[:limit]) + (f" and {empty.size - limit} more" if empty.size > limit
+                                                               else "")
+        raise DataError(f"{source}: {empty.size} sample(s) without an id in column {id_column!r} (data rows {rows}, "
+                        "counted from 1 below the header); every sample needs its own id")
+    seen: dict[str, list[int]] = {}
+    for row, sample in enumerate(ids, start=1):
+        seen.setdefault(str(sample), []).append(row)
+    repeated = {k: v for k, v in seen.items() if len(v) > 1}
+    if repeated:
+        named = "; ".join(f"{k} in data rows {', '.join(map(str, v[:-1]))} and {v[-1]}"
+                          for k, v in list(repeated.items())[:limit])
+        more = f" and {len(repeated) - limit} more" if len(repeated) > limit else ""
+        raise DataError(f"{source}: {len(repeated)} sample id(s) used more than once in column {id_column!r} "
+                        f"({named}{more}; rows counted from 1 below the header); give each sample its own id, or "
+                        "remove the repeated rows (a re-measurement of a sample gets an id of its own)")
 
 
 def _numbers(column: pd.Series, source: str, name: str, *, allow_missing: bool) -> np.ndarray:

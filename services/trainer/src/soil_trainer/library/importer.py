@@ -16,10 +16,12 @@ from soil_trainer.errors import DataError
 from soil_trainer.library.content import Duplicate, content_sha256, find_duplicates
 from soil_trainer.library.formats import RawSpectra, read_source
 from soil_trainer.library.normalize import (
+    check_sampling,
     check_scale,
     check_visible_slope,
     convert_axis,
     convert_scale,
+    half_ulp,
     resample,
 )
 from soil_trainer.library.schema import MAX_LISTED, validate_batch
@@ -69,8 +71,10 @@ def canonical_frame(raw: RawSpectra, req: BatchRequest, spec: LibrarySpec) -> pd
                         raw.source)
     check_scale(raw.values, scale, raw.ids, raw.source)
     values = convert_scale(raw.values, scale, spec.scale)
+    check_sampling(raw.positions, axis, spec.grid, spec.axis, raw.decimals, raw.source)
     positions = convert_axis(raw.positions, axis, spec.axis)
-    canonical = resample(positions, values, spec.grid, raw.source)
+    precision = float(half_ulp(raw.positions, axis, spec.axis, raw.decimals).max())
+    canonical = resample(positions, values, spec.grid, raw.source, tolerance=precision, unit=spec.axis.unit)
     bands = spec.grid.columns(spec.axis)
     frame = pd.concat(
         [pd.DataFrame({SAMPLE_ID: raw.ids.astype(str)}),
@@ -125,6 +129,15 @@ def _sha256(source: str) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
+def _read_other(directory: Path, spec: LibrarySpec, source: str) -> Batch:
+    """A batch already in the library, read to find the new samples' duplicates; its errors say whose they are."""
+    try:
+        return read_batch(directory, spec)
+    except DataError as exc:
+        raise DataError(f"{source} was not imported: the library's batch {directory.name!r}, read to find duplicates "
+                        f"of the new samples, is refused itself (fix it first): {exc}") from None
+
+
 def import_batch(req: BatchRequest, spec: LibrarySpec, root: Path, *, benchmark: bool = False,
                  replace: bool = False) -> ImportResult:
     """Read, normalise, check against the library and write one batch (or the benchmark set).
@@ -143,7 +156,7 @@ def import_batch(req: BatchRequest, spec: LibrarySpec, root: Path, *, benchmark:
     new = frame[spec.grid.columns(spec.axis)].to_numpy(np.float64)
     result_dups: list[Duplicate] = []
     if not benchmark and spec.benchmark_dir(root).exists():
-        bench = read_batch(spec.benchmark_dir(root), spec)
+        bench = _read_other(spec.benchmark_dir(root), spec, req.source)
         leaks = find_duplicates(frame[SAMPLE_ID].to_numpy(), new, bench.frame[SAMPLE_ID].to_numpy(),
                                 bench.spectra, np.full(len(bench.frame), "benchmark"), spec.duplicate_rms)
         if leaks:
@@ -151,7 +164,7 @@ def import_batch(req: BatchRequest, spec: LibrarySpec, root: Path, *, benchmark:
             raise DataError(f"{req.source}: {len(leaks)} sample(s) duplicate benchmark samples ({named}); "
                             "the benchmark must stay unseen: remove them from the batch")
     if not benchmark:
-        others = [read_batch(d, spec) for d in list_batch_dirs(root, spec) if d.name != req.batch_id]
+        others = [_read_other(d, spec, req.source) for d in list_batch_dirs(root, spec) if d.name != req.batch_id]
         if others:
             old = np.vstack([b.spectra for b in others])
             ids = np.concatenate([b.frame[SAMPLE_ID].to_numpy() for b in others])

@@ -59,9 +59,23 @@ def validate_batch(frame: pd.DataFrame, bands: list[str], targets: list[str], wh
         lines = []
         for _, case in cases.head(MAX_LISTED).iterrows():
             row = case.get("index")
-            row_text = f", row {int(row)}" if pd.notna(row) else ""
+            row_text = f", data row {int(row) + 1}" if pd.notna(row) else ""
             lines.append(f"{case.get('column') or case.get('schema_context')}{row_text}: "
-                         f"{case.get('check')} (value {case.get('failure_case')!r})")
+                         f"{_in_words(str(case.get('check')))} (value {case.get('failure_case')!r})")
         more = f" and {len(cases) - MAX_LISTED} more" if len(cases) > MAX_LISTED else ""
-        raise DataError(f"{where}: {len(cases)} schema failure(s){more}: " + "; ".join(lines)) from None
+        raise DataError(f"{where}: {len(cases)} value(s) not allowed{more} (rows counted from 1 below the header): "
+                        + "; ".join(lines)) from None
+
+
+# pandera's check names, in the words of the batch's rules (docs/LIBRARY.md)
+CHECK_WORDS = {"field_uniqueness": "repeated sample id (each sample needs its own)", "not_nullable": "empty cell",
+               "column_in_dataframe": "column missing"}
+
+
+def _in_words(check: str) -> str:
+    if check.startswith("str_length"):
+        return "empty sample id"
+    if check.startswith("dtype("):
+        return f"not stored as {check.removeprefix('dtype(').rstrip(')').strip(chr(39))}"
+    return CHECK_WORDS.get(check, check)
 

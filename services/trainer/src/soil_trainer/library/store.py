@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from soil_contracts.bands import is_band
 from soil_contracts.errors import ContractError
 from soil_contracts.library import (
     BATCH_FILE,
@@ -19,6 +20,8 @@ from soil_contracts.library import (
     SPECTRA_FILE,
     BatchMetadata,
     LibrarySpec,
+    dvc_pointer_mismatch,
+    incomplete_batches,
 )
 from soil_trainer.errors import DataError
 from soil_trainer.library.content import content_sha256
@@ -72,8 +75,9 @@ def read_batch(directory: Path, spec: LibrarySpec) -> Batch:
     """Read and validate one batch against its metadata and the canonical form.
 
     Raises:
-        DataError: metadata invalid, spectra missing (run ``dvc pull``), not canonical, or its content
-            hash differs from the metadata's (the file changed without re-import).
+        DataError: metadata invalid, spectra missing (run ``dvc pull``) or not the version the batch's
+            ``spectra.parquet.dvc`` names (run ``dvc checkout``), columns of another import or another grid,
+            not canonical, or its content hash differs from the metadata's (changed without re-import).
     """
     directory = Path(directory)
     try:
@@ -88,10 +92,13 @@ def read_batch(directory: Path, spec: LibrarySpec) -> Batch:
     path = directory / SPECTRA_FILE
     if not path.exists():
         raise DataError(f"{path}: missing; fetch it with 'dvc pull' (or 'dvc checkout')")
+    if mismatch := dvc_pointer_mismatch(path):
+        raise DataError(mismatch)
     try:
         frame = pd.read_parquet(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a corrupt file
         raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
+    _check_columns(frame, meta, spec, path)
     frame = validate_batch(frame, spec.grid.columns(spec.axis), list(meta.targets), str(path))
     if len(frame) != meta.rows:
         raise DataError(f"{path}: {len(frame)} rows, the metadata says {meta.rows}")
@@ -101,9 +108,35 @@ def read_batch(directory: Path, spec: LibrarySpec) -> Batch:
     return Batch(meta=meta, frame=frame, path=directory)
 
 
+def _check_columns(frame: pd.DataFrame, meta: BatchMetadata, spec: LibrarySpec, path: Path) -> None:
+    """Say which of the two sources of the expected columns the file disagrees with: its batch.yaml (sample_id,
+    targets: the two files are of different imports) or params.yaml library.grid (the bands)."""
+    columns = [str(c) for c in frame.columns]
+    targets = [SAMPLE_ID, *meta.targets]
+    held = [c for c in columns if not is_band(c)]
+    if held != targets:
+        raise DataError(f"{path}: its columns {held} are not those of {BATCH_FILE} next to it ({targets}): the two "
+                        "files are of different imports (after a branch switch, 'dvc checkout' brings this "
+                        "branch's spectra; else re-import the batch with --replace)")
+    bands, grid = [c for c in columns if is_band(c)], spec.grid.columns(spec.axis)
+    if bands != grid and bands and columns[:len(targets)] == targets:
+        raise DataError(f"{path}: its {len(bands)} bands ({bands[0]}-{bands[-1]}) are not the {len(grid)} of "
+                        f"params.yaml library.grid ({grid[0]}-{grid[-1]}, step {spec.grid.step:g} "
+                        f"{spec.axis.unit}): it was imported on another grid (another branch's params.yaml?); "
+                        "re-import it with --replace, or keep the grid it was imported on")
+
+
 def list_batch_dirs(root: Path, spec: LibrarySpec) -> list[Path]:
-    """The library's batch folders (those with a batch.yaml), sorted by name."""
+    """The library's batch folders, sorted by name.
+
+    Raises:
+        DataError: an entry of ``batches/`` is not a complete batch (``soil_contracts.library.incomplete_batches``
+            names each, what it lacks and how to fix it): it is never skipped.
+    """
     base = Path(root) / spec.path / BATCHES_DIR
     if not base.is_dir():
         return []
+    if problems := incomplete_batches(root, spec):
+        raise DataError(f"{spec.path}/{BATCHES_DIR} holds {len(problems)} entr{'y' if len(problems) == 1 else 'ies'} "
+                        "that no run would read (a batch is never skipped): " + "; ".join(problems))
     return sorted(p for p in base.iterdir() if p.is_dir() and (p / BATCH_FILE).exists())
