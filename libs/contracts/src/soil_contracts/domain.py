@@ -15,7 +15,7 @@ from soil_contracts._record import Record
 from soil_contracts.library import Scale
 
 DOMAIN_FILE = "domain.json"
-DOMAIN_SCHEMA_VERSION = 1
+DOMAIN_SCHEMA_VERSION = 2  # 2: value_range.min_span; components >= the regressor's latent variables. 1 still reads.
 
 
 class DomainLimit(BaseModel):
@@ -42,6 +42,13 @@ class ValueRange(BaseModel):
 
     A spectrum whose largest value lies outside ``[max_low, max_high]`` or whose smallest is below
     ``min_low`` is on another scale. ``observed_min``/``observed_max``: over the calibration spectra.
+
+    ``min_span``: the smallest span (largest minus smallest value over the bands, in the scale's
+    units) a spectrum may have: half the smallest span of the calibration spectra. A flatter
+    spectrum (a constant 50% reflectance, a dark reference, a saturated detector) carries none of
+    the absorption features the model reads, whatever its preprocessing makes of it; it is out of
+    domain before any statistic. A plausibility rule, not a statistic: it adds no false alarms on
+    the calibration population. None in files written before it was recorded (not checked).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -51,6 +58,7 @@ class ValueRange(BaseModel):
     min_low: float
     observed_min: float
     observed_max: float
+    min_span: float | None = Field(default=None, ge=0)
 
 
 class ApplicabilityDomain(Record):
@@ -74,7 +82,7 @@ class ApplicabilityDomain(Record):
     kind: str = "applicability domain"
     FILE: ClassVar[str] = DOMAIN_FILE
 
-    schema_version: int = DOMAIN_SCHEMA_VERSION
+    schema_version: int = Field(default=DOMAIN_SCHEMA_VERSION, ge=1)
     features: list[str] = Field(default_factory=list)
     n_samples: int = Field(ge=2)
     n_features: int = Field(ge=1)
@@ -97,6 +105,9 @@ class ApplicabilityDomain(Record):
 
     @model_validator(mode="after")
     def _consistent(self) -> ApplicabilityDomain:
+        if self.schema_version > DOMAIN_SCHEMA_VERSION:
+            raise ValueError(f"schema_version {self.schema_version} is newer than this reader's "
+                             f"{DOMAIN_SCHEMA_VERSION}; upgrade soil-contracts (the model API) to serve this model")
         k = len(self.components)
         if len(self.mean) != self.n_features or any(len(row) != self.n_features for row in self.components):
             raise ValueError(f"mean and every component need {self.n_features} values (n_features)")

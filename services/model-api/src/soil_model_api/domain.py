@@ -47,6 +47,18 @@ class DomainJudge:
         width = domain.interval(domain.default_coverage)
         self.half_width, self.coverage = width.half_width, width.coverage
         self.target_min, self.target_max = domain.target_min, domain.target_max
+        self.min_span = domain.value_range.min_span  # None: a domain.json written before it was recorded
+
+    def too_flat(self, spectra: np.ndarray) -> list[float | None] | None:
+        """Per spectrum of the (n, n_bands) array, its span (max - min over the bands) when below the
+        domain's ``min_span`` (a flat, implausible spectrum), else None; None for the whole batch when
+        nothing is too flat or the domain records no ``min_span``."""
+        if self.domain is None or self.min_span is None:
+            return None
+        spans = np.ptp(spectra, axis=1)
+        if not (spans < self.min_span).any():
+            return None
+        return [float(s) if s < self.min_span else None for s in spans]
 
     def plausible(self, spectra: np.ndarray) -> bool:
         """True when every value of the (n, n_bands) array is finite and every spectrum is on the model's scale.
@@ -100,21 +112,29 @@ class DomainJudge:
         q = np.vecdot(centred, centred) - np.vecdot(scores, scores)  # row-wise squared norms
         return t2, np.maximum(q, 0.0, out=q)
 
-    def results(self, predictions: np.ndarray, scored: tuple[np.ndarray, np.ndarray] | None) -> list[dict[str, Any]]:
-        """One context object per prediction (see ``schemas.SpectrumResult``)."""
-        return self.assess(predictions, scored)[0]
+    def results(self, predictions: np.ndarray, scored: tuple[np.ndarray, np.ndarray] | None,
+                spectra: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """One context object per prediction (see ``schemas.SpectrumResult``); ``spectra``: the (n, n_bands)
+        input spectra, for the flatness check."""
+        return self.assess(predictions, scored, spectra)[0]
 
-    def assess(self, predictions: np.ndarray, scored: tuple[np.ndarray, np.ndarray] | None
-               ) -> tuple[list[dict[str, Any]], int]:
+    def assess(self, predictions: np.ndarray, scored: tuple[np.ndarray, np.ndarray] | None,
+               spectra: np.ndarray | None = None) -> tuple[list[dict[str, Any]], int]:
         """``results`` and how many of them are out of domain."""
         if scored is None:
             return self.contexts(predictions.tolist(), None, None)
-        return self.contexts(predictions.tolist(), scored[0].tolist(), scored[1].tolist())
+        flat = None if spectra is None else self.too_flat(spectra)
+        return self.contexts(predictions.tolist(), scored[0].tolist(), scored[1].tolist(), flat)
 
-    def contexts(self, values: list[float], t2s: list[float] | None, qs: list[float] | None
-                 ) -> tuple[list[dict[str, Any]], int]:
+    def contexts(self, values: list[float], t2s: list[float] | None, qs: list[float] | None,
+                 flat: list[float | None] | None = None) -> tuple[list[dict[str, Any]], int]:
         """One context object per prediction (``values``, with T2 and Q per spectrum or None: not judged)
         and how many are out of domain.
+
+        ``flat`` (from ``too_flat``): a spectrum's span where it is below ``min_span``, else None. An
+        out-of-domain spectrum gets no interval (``interval`` null, the reason says why): the conformal
+        half-width holds only for spectra of the calibration population, and a narrow band around a
+        prediction the model cannot vouch for would look confident.
 
         Per spectrum in Python floats: the same IEEE arithmetic as numpy's, without its per-call cost
         for the one or few spectra of most requests.
@@ -127,29 +147,33 @@ class DomainJudge:
         low, high = self.target_min, self.target_max
         out = []
         outside = 0
-        for value, t2, q in zip(values, t2s, qs, strict=True):
-            inside = not (t2 > t2_limit or q > q_limit)
+        for i, (value, t2, q) in enumerate(zip(values, t2s, qs, strict=True)):
+            span = flat[i] if flat is not None else None
+            inside = not (t2 > t2_limit or q > q_limit or span is not None)
             if not inside:
                 outside += 1
             out.append({
                 "value": value, "target": target, "unit": unit,
-                "interval": {"lower": value - half, "upper": value + half, "coverage": coverage},
+                "interval": {"lower": value - half, "upper": value + half, "coverage": coverage} if inside else None,
                 "t2": t2, "q": q, "in_domain": inside, "in_calibration_range": low <= value <= high,
-                "reason": None if inside else self.reason(t2, q),
+                "reason": None if inside else self.reason(t2, q, span),
             })
         return out, outside
 
-    def reason(self, t2: float, q: float) -> str:
-        """Which limit a spectrum exceeds and by how much, in words."""
+    def reason(self, t2: float, q: float, span: float | None = None) -> str:
+        """Which limit a spectrum exceeds and by how much, in words, and that it gets no interval."""
         parts = []
         pct = f"{self.confidence * 100:g}%"
+        if span is not None:
+            parts.append(f"the spectrum spans only {span:.4g} (largest minus smallest value); calibration spectra "
+                         f"span at least {2 * self.min_span:.4g} (a flat or implausible spectrum)")
         if t2 > self.t2_limit:
             parts.append(f"Hotelling T2 {t2:.4g} is {t2 / self.t2_limit:.2f}x its {pct} limit {self.t2_limit:.4g} "
                          "(an extreme combination of calibration features)")
         if q > self.q_limit:
             parts.append(f"Q residual {q:.4g} is {q / self.q_limit:.2f}x its {pct} limit {self.q_limit:.4g} "
                          "(a spectral shape the calibration spectra do not have)")
-        return "; ".join(parts)
+        return "; ".join(parts) + "; no interval: its coverage holds only for spectra like the calibration spectra"
 
     def summary(self) -> dict[str, Any] | None:
         """What GET /v1/model says about the domain."""

@@ -143,7 +143,7 @@ def answer_spectra(model: LoadedModel, serving: Serving, spectra: np.ndarray) ->
         scored = judge.score(features)
         if scored is not None:
             t2, q = scored[0].tolist(), scored[1].tolist()
-    results, outside = judge.contexts(values, t2, q)
+    results, outside = judge.contexts(values, t2, q, None if t2 is None else judge.too_flat(spectra))
     serving.count(len(values), outside)
     serving.live.observe(spectra, None if t2 is None else (t2, q), getattr(judge, "t2_limit", None),
                          getattr(judge, "q_limit", None))
