@@ -38,6 +38,7 @@ def distortions(spectra: np.ndarray) -> dict[str, np.ndarray]:
     return {
         "none": spectra,
         "offset +2% reflectance": spectra + 2.0,
+        "offset +1% reflectance": spectra + 1.0,
         "shift one band (to longer wl)": np.concatenate([spectra[:, :1], spectra[:, :-1]], axis=1),
         "shift one band (to shorter wl)": np.concatenate([spectra[:, 1:], spectra[:, -1:]], axis=1),
         "gain 0.7": spectra * 0.7,
