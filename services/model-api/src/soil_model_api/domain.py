@@ -16,6 +16,9 @@ from soil_contracts.domain import ApplicabilityDomain
 from soil_contracts.library import PLAUSIBLE_MAX, PLAUSIBLE_MIN, Scale, likely_scale
 from soil_model_api.validation import MAX_REPORTED, InvalidRequest, problem
 
+# What each artefact check's direction means, for reasons.
+ARTEFACT_WORDS = {"offset": "a constant added to every band (a reflectance offset: dark current, reference panel)",
+                  "gain": "every band scaled by one factor (a gain change: lamp, reference panel, distance)"}
 NO_DOMAIN = "the model carries no domain.json (trained before domains were recorded); not judged"
 # Above this no spectrum is on any scale (percent reflectance tops out near 100).
 PHYSICAL_MAX = max(high for _, high in PLAUSIBLE_MAX.values())
@@ -48,17 +51,37 @@ class DomainJudge:
         self.half_width, self.coverage = width.half_width, width.coverage
         self.target_min, self.target_max = domain.target_min, domain.target_max
         self.min_span = domain.value_range.min_span  # None: a domain.json written before it was recorded
+        self.artefacts = [(c.name, c.space, c.reference, np.asarray(c.weights, dtype=np.float64), c.offset,
+                           c.lower, c.upper) for c in domain.artefacts]
 
-    def too_flat(self, spectra: np.ndarray) -> list[float | None] | None:
-        """Per spectrum of the (n, n_bands) array, its span (max - min over the bands) when below the
-        domain's ``min_span`` (a flat, implausible spectrum), else None; None for the whole batch when
-        nothing is too flat or the domain records no ``min_span``."""
-        if self.domain is None or self.min_span is None:
+    def raw_findings(self, spectra: np.ndarray) -> list[str | None] | None:
+        """Checks on the raw (n, n_bands) spectra, before preprocessing: per spectrum, why it is out of
+        domain (too flat: span below ``min_span``; an artefact check's z outside its limits) or None;
+        None for the whole batch when every spectrum passes or the domain records no such checks.
+
+        Mirrors ``soil_trainer.domain.out_of_domain``'s raw part; z = weights @ s + offset, s the spectrum
+        in the check's space (``ArtefactCheck``): one product per check.
+        """
+        if self.domain is None or (self.min_span is None and not self.artefacts):
             return None
-        spans = np.ptp(spectra, axis=1)
-        if not (spans < self.min_span).any():
-            return None
-        return [float(s) if s < self.min_span else None for s in spans]
+        found: list[str | None] = [None] * spectra.shape[0]
+        if self.min_span is not None:
+            spans = np.ptp(spectra, axis=1)
+            for i in np.flatnonzero(spans < self.min_span):
+                found[i] = (f"the spectrum spans only {spans[i]:.4g} (largest minus smallest value); calibration "
+                            f"spectra span at least {2 * self.min_span:.4g} (a flat or implausible spectrum)")
+        for name, space, reference, weights, offset, lower, upper in self.artefacts:
+            if space == "input":
+                z = spectra @ weights + offset
+            else:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    z = np.log10(reference / spectra) @ weights + offset
+            for i in np.flatnonzero(~((z >= lower) & (z <= upper))):  # NaN: no absorbance, outside
+                what = ARTEFACT_WORDS.get(name, name)
+                text = (f"{name} check z {z[i]:.4g} is outside its limits {lower:.4g} .. {upper:.4g} "
+                        f"(the spectrum looks like a calibration spectrum with {what})")
+                found[i] = text if found[i] is None else f"{found[i]}; {text}"
+        return found if any(f is not None for f in found) else None
 
     def plausible(self, spectra: np.ndarray) -> bool:
         """True when every value of the (n, n_bands) array is finite and every spectrum is on the model's scale.
@@ -123,15 +146,15 @@ class DomainJudge:
         """``results`` and how many of them are out of domain."""
         if scored is None:
             return self.contexts(predictions.tolist(), None, None)
-        flat = None if spectra is None else self.too_flat(spectra)
-        return self.contexts(predictions.tolist(), scored[0].tolist(), scored[1].tolist(), flat)
+        raw = None if spectra is None else self.raw_findings(spectra)
+        return self.contexts(predictions.tolist(), scored[0].tolist(), scored[1].tolist(), raw)
 
     def contexts(self, values: list[float], t2s: list[float] | None, qs: list[float] | None,
-                 flat: list[float | None] | None = None) -> tuple[list[dict[str, Any]], int]:
+                 raw: list[str | None] | None = None) -> tuple[list[dict[str, Any]], int]:
         """One context object per prediction (``values``, with T2 and Q per spectrum or None: not judged)
         and how many are out of domain.
 
-        ``flat`` (from ``too_flat``): a spectrum's span where it is below ``min_span``, else None. An
+        ``raw`` (from ``raw_findings``): why a raw spectrum failed a check, else None. An
         out-of-domain spectrum gets no interval (``interval`` null, the reason says why): the conformal
         half-width holds only for spectra of the calibration population, and a narrow band around a
         prediction the model cannot vouch for would look confident.
@@ -148,25 +171,22 @@ class DomainJudge:
         out = []
         outside = 0
         for i, (value, t2, q) in enumerate(zip(values, t2s, qs, strict=True)):
-            span = flat[i] if flat is not None else None
-            inside = not (t2 > t2_limit or q > q_limit or span is not None)
+            finding = raw[i] if raw is not None else None
+            inside = not (t2 > t2_limit or q > q_limit or finding is not None)
             if not inside:
                 outside += 1
             out.append({
                 "value": value, "target": target, "unit": unit,
                 "interval": {"lower": value - half, "upper": value + half, "coverage": coverage} if inside else None,
                 "t2": t2, "q": q, "in_domain": inside, "in_calibration_range": low <= value <= high,
-                "reason": None if inside else self.reason(t2, q, span),
+                "reason": None if inside else self.reason(t2, q, finding),
             })
         return out, outside
 
-    def reason(self, t2: float, q: float, span: float | None = None) -> str:
+    def reason(self, t2: float, q: float, finding: str | None = None) -> str:
         """Which limit a spectrum exceeds and by how much, in words, and that it gets no interval."""
-        parts = []
+        parts = [finding] if finding is not None else []
         pct = f"{self.confidence * 100:g}%"
-        if span is not None:
-            parts.append(f"the spectrum spans only {span:.4g} (largest minus smallest value); calibration spectra "
-                         f"span at least {2 * self.min_span:.4g} (a flat or implausible spectrum)")
         if t2 > self.t2_limit:
             parts.append(f"Hotelling T2 {t2:.4g} is {t2 / self.t2_limit:.2f}x its {pct} limit {self.t2_limit:.4g} "
                          "(an extreme combination of calibration features)")
