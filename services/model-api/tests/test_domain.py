@@ -203,3 +203,17 @@ def test_a_schema_1_domain_still_serves_and_a_newer_one_is_refused_by_name(loade
     (tmp_path / "domain.json").write_text(json.dumps(data))
     with pytest.raises(ModelLoadError, match="schema_version 3 is newer than this reader's 2; upgrade"):
         read_domain(tmp_path)
+
+
+@pytest.mark.parametrize("change", [lambda x: x, lambda x: x * 0.7, lambda x: x + 1.0])
+def test_judge_flags_what_the_trainer_flags(loaded, benchmark, change):
+    """The served flag (T2, Q and the raw checks) is the trainer's reference ``out_of_domain``, spectrum by spectrum."""
+    from soil_trainer.domain import out_of_domain, preprocess
+
+    spectra = change(benchmark.spectra)
+    judge = DomainJudge(loaded.domain, None, "SOC_target", "%")
+    predictions, features = loaded.predict_with_features(spectra)
+
+    served = [not r["in_domain"] for r in judge.results(predictions, judge.score(features), spectra)]
+
+    assert served == out_of_domain(loaded.domain, spectra, preprocess(loaded.estimator, spectra)).tolist()

@@ -126,6 +126,12 @@ def test_t2_and_q_limits_hold_their_confidence_on_gaussian_data():
 
     assert t2_rate == pytest.approx(0.05, abs=0.025) and q_rate == pytest.approx(0.05, abs=0.025)
     assert "conformal" in domain.limit_method
+    # The offset check (1% per tail); its gain check needs positive values and is left out here.
+    (offset,) = domain.artefacts
+    z = new.to_numpy() @ np.asarray(offset.weights) + offset.offset
+    shifted = (new.to_numpy() + 1.0) @ np.asarray(offset.weights) + offset.offset
+    assert np.mean((z < offset.lower) | (z > offset.upper)) == pytest.approx(0.02, abs=0.015)
+    assert np.mean(shifted > offset.upper) > 0.9  # +1 on every one of 30 values, each of sd 0.3-10
 
 
 DISTORTIONS = {  # instrument changes, as bench/bench_domain_distortions.py measures them, and the least share

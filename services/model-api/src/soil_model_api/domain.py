@@ -51,37 +51,69 @@ class DomainJudge:
         self.half_width, self.coverage = width.half_width, width.coverage
         self.target_min, self.target_max = domain.target_min, domain.target_max
         self.min_span = domain.value_range.min_span  # None: a domain.json written before it was recorded
-        self.artefacts = [(c.name, c.space, c.reference, np.asarray(c.weights, dtype=np.float64), c.offset,
-                           c.lower, c.upper) for c in domain.artefacts]
+        # Artefact checks as two weight matrices (input space, absorbance), in that order of columns.
+        self.artefacts = [c for c in domain.artefacts if c.space == "input"] + [
+            c for c in domain.artefacts if c.space == "absorbance"]
+        self.artefact_names = [c.name for c in self.artefacts]
+        self.z_lower = np.array([c.lower for c in self.artefacts], dtype=np.float64)
+        self.z_upper = np.array([c.upper for c in self.artefacts], dtype=np.float64)
+        self.w_input = self.w_absorbance = None
+        inputs = [c for c in self.artefacts if c.space == "input"]
+        absorbance = [c for c in self.artefacts if c.space == "absorbance"]
+        if inputs:
+            self.w_input = np.column_stack([np.asarray(c.weights, dtype=np.float64) for c in inputs])
+            self.b_input = np.array([c.offset for c in inputs], dtype=np.float64)
+        if absorbance:
+            self.w_absorbance = np.column_stack([np.asarray(c.weights, dtype=np.float64) for c in absorbance])
+            self.b_absorbance = np.array([c.offset + math.log10(c.reference) * float(np.sum(c.weights))
+                                          for c in absorbance], dtype=np.float64)
 
     def raw_findings(self, spectra: np.ndarray) -> list[str | None] | None:
         """Checks on the raw (n, n_bands) spectra, before preprocessing: per spectrum, why it is out of
         domain (too flat: span below ``min_span``; an artefact check's z outside its limits) or None;
         None for the whole batch when every spectrum passes or the domain records no such checks.
 
-        Mirrors ``soil_trainer.domain.out_of_domain``'s raw part; z = weights @ s + offset, s the spectrum
-        in the check's space (``ArtefactCheck``): one product per check.
+        Mirrors ``soil_trainer.domain.out_of_domain``'s raw part. z = weights @ s + offset, s the spectrum
+        in the check's space (``ArtefactCheck``); in absorbance log10(reference / x) @ w is
+        log10(reference) sum(w) - log10(x) @ w, so every check is one column of two precomputed
+        matrices. The all-clear costs two reductions, a log10 and two small products; reasons are
+        written only for spectra that fail.
         """
         if self.domain is None or (self.min_span is None and not self.artefacts):
             return None
+        spans = spectra.max(axis=1) - spectra.min(axis=1) if self.min_span is not None else None
+        z = self._artefact_z(spectra)
+        bad = (spans < self.min_span) if spans is not None else np.zeros(spectra.shape[0], dtype=bool)
+        if z is not None:
+            bad = bad | ~((z >= self.z_lower) & (z <= self.z_upper)).all(axis=1)  # NaN: no absorbance, outside
+        if not bad.any():
+            return None
         found: list[str | None] = [None] * spectra.shape[0]
-        if self.min_span is not None:
-            spans = np.ptp(spectra, axis=1)
-            for i in np.flatnonzero(spans < self.min_span):
-                found[i] = (f"the spectrum spans only {spans[i]:.4g} (largest minus smallest value); calibration "
-                            f"spectra span at least {2 * self.min_span:.4g} (a flat or implausible spectrum)")
-        for name, space, reference, weights, offset, lower, upper in self.artefacts:
-            if space == "input":
-                z = spectra @ weights + offset
-            else:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    z = np.log10(reference / spectra) @ weights + offset
-            for i in np.flatnonzero(~((z >= lower) & (z <= upper))):  # NaN: no absorbance, outside
-                what = ARTEFACT_WORDS.get(name, name)
-                text = (f"{name} check z {z[i]:.4g} is outside its limits {lower:.4g} .. {upper:.4g} "
-                        f"(the spectrum looks like a calibration spectrum with {what})")
-                found[i] = text if found[i] is None else f"{found[i]}; {text}"
-        return found if any(f is not None for f in found) else None
+        for i in np.flatnonzero(bad):
+            parts = []
+            if spans is not None and spans[i] < self.min_span:
+                parts.append(f"the spectrum spans only {spans[i]:.4g} (largest minus smallest value); calibration "
+                             f"spectra span at least {2 * self.min_span:.4g} (a flat or implausible spectrum)")
+            for j, name in enumerate(self.artefact_names if z is not None else []):
+                value, lower, upper = z[i, j], self.z_lower[j], self.z_upper[j]
+                if not lower <= value <= upper:
+                    parts.append(f"{name} check z {value:.4g} is outside its limits {lower:.4g} .. {upper:.4g} "
+                                 f"(the spectrum looks like a calibration spectrum with "
+                                 f"{ARTEFACT_WORDS.get(name, 'an artefact')})")
+            found[i] = "; ".join(parts)
+        return found
+
+    def _artefact_z(self, spectra: np.ndarray) -> np.ndarray | None:
+        """(n, n_checks) artefact statistics, input-space checks first, then absorbance ones."""
+        if not self.artefacts:
+            return None
+        columns = []
+        if self.w_input is not None:
+            columns.append(spectra @ self.w_input + self.b_input)
+        if self.w_absorbance is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                columns.append(self.b_absorbance - np.log10(spectra) @ self.w_absorbance)
+        return columns[0] if len(columns) == 1 else np.hstack(columns)
 
     def plausible(self, spectra: np.ndarray) -> bool:
         """True when every value of the (n, n_bands) array is finite and every spectrum is on the model's scale.
