@@ -44,6 +44,7 @@ def distortions(spectra: np.ndarray) -> dict[str, np.ndarray]:
         "shift one band (to longer wl)": np.concatenate([spectra[:, :1], spectra[:, :-1]], axis=1),
         "shift one band (to shorter wl)": np.concatenate([spectra[:, 1:], spectra[:, -1:]], axis=1),
         "gain 0.7": spectra * 0.7,
+        "gain 0.9": spectra * 0.9,
         "flat 50% reflectance": np.full((3, spectra.shape[1]), 50.0),
     }
 

@@ -141,6 +141,7 @@ def test_model_info_describes_the_domain(service):
     assert domain["coverage"] == 0.9 and domain["half_width"] > 0
     assert domain["t2_limit"] > 0 and domain["q_limit"] > 0 and 1 <= domain["components"] <= 20
     assert domain["target_min"] < domain["target_max"]
+    assert domain["min_span"] > 0 and [c["name"] for c in domain["artefact_checks"]] == ["offset", "gain"]
 
 
 def test_judge_scores_as_the_trainer_does(loaded, benchmark):

@@ -236,7 +236,9 @@ class DomainJudge:
                 "flag_confidence": d.flag_confidence, "t2_limit": self.t2_limit, "q_limit": self.q_limit,
                 "target_min": d.target_min, "target_max": d.target_max, "coverage": self.coverage,
                 "half_width": self.half_width, "interval_method": d.interval_method, "limit_method": d.limit_method,
-                "n_samples": d.n_samples}
+                "n_samples": d.n_samples, "min_span": self.min_span,
+                "artefact_checks": [{"name": c.name, "space": c.space, "lower": c.lower, "upper": c.upper}
+                                    for c in self.artefacts]}
 
 
 def conversion_hint(scale: Scale) -> str:
