@@ -64,7 +64,7 @@ def refused(judge: DomainJudge, spectra: np.ndarray, named: str) -> float:
 def flagged(model, judge: DomainJudge, spectra: np.ndarray) -> tuple[float, np.ndarray]:
     """Share of spectra scored out of domain, and the predictions."""
     predictions, features = model.predict_with_features(spectra)
-    results = judge.results(predictions, judge.score(features))
+    results = judge.results(predictions, judge.score(features), spectra)
     return float(np.mean([r["in_domain"] is False for r in results])), predictions
 
 

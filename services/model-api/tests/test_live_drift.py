@@ -176,3 +176,24 @@ def test_serving_imports_the_gate_without_pandas_or_matplotlib():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("batch", [1, 40])  # the per-float path and the numpy path
+def test_flat_spectra_count_out_of_domain_in_the_window_even_below_both_limits(benchmark, batch):
+    """A flat spectrum is out of domain by the span check alone (T2 and Q below their limits here, as a
+    derivative model's features can leave them); the window's ratio counts it as the response does."""
+    from prometheus_client import CollectorRegistry
+
+    from soil_drift.config import DriftParams
+    from soil_model_api.live_drift import LiveDrift
+    from soil_model_api.metrics import LiveTrafficMetrics
+
+    bands = [f"wl_{350 + 5 * i}" for i in range(benchmark.spectra.shape[1])]
+    live = LiveDrift(None, bands, 100, DriftParams(), LiveTrafficMetrics(CollectorRegistry(), "m", "1", ""), "m")
+    spectra = benchmark.spectra[:batch]
+    flat = [None] * batch
+    flat[0] = 0.0
+
+    live.observe(spectra, ([0.5] * batch, [0.5] * batch), 1.0, 1.0, flat)
+
+    assert live.window.out_of_domain_ratio() == pytest.approx(1 / batch)

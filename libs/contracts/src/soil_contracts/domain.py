@@ -15,7 +15,7 @@ from soil_contracts._record import Record
 from soil_contracts.library import Scale
 
 DOMAIN_FILE = "domain.json"
-DOMAIN_SCHEMA_VERSION = 1
+DOMAIN_SCHEMA_VERSION = 2  # 2: value_range.min_span; components >= the regressor's latent variables. 1 still reads.
 
 
 class DomainLimit(BaseModel):
@@ -42,6 +42,13 @@ class ValueRange(BaseModel):
 
     A spectrum whose largest value lies outside ``[max_low, max_high]`` or whose smallest is below
     ``min_low`` is on another scale. ``observed_min``/``observed_max``: over the calibration spectra.
+
+    ``min_span``: the smallest span (largest minus smallest value over the bands, in the scale's
+    units) a spectrum may have: half the smallest span of the calibration spectra. A flatter
+    spectrum (a constant 50% reflectance, a dark reference, a saturated detector) carries none of
+    the absorption features the model reads, whatever its preprocessing makes of it; it is out of
+    domain before any statistic. A plausibility rule, not a statistic: it adds no false alarms on
+    the calibration population. None in files written before it was recorded (not checked).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -51,6 +58,33 @@ class ValueRange(BaseModel):
     min_low: float
     observed_min: float
     observed_max: float
+    min_span: float | None = Field(default=None, ge=0)
+
+
+class ArtefactCheck(BaseModel):
+    """A matched-filter test for one instrument artefact: a constant added to every band of the spectrum
+    in ``space`` (``input``: the model's input scale, a reflectance offset; ``absorbance``: log10 of
+    ``reference`` / x, where a constant is a gain change of the reflectance).
+
+    ``z = weights @ s + offset`` (s the spectrum in ``space``) is the generalised-likelihood-ratio
+    statistic for "calibration spectrum plus a constant" against the calibration spectra's covariance
+    (probabilistic PCA: the leading components plus an isotropic rest); the spectrum is out of domain
+    when ``z`` lies outside ``[lower, upper]``, conformal limits of out-of-fold z of the calibration
+    spectra (Kay 1998, *Fundamentals of Statistical Signal Processing II: Detection Theory*, ch. 7
+    (matched subspace detector); Tipping & Bishop 1999, J. R. Stat. Soc. B 61, 611-622 (PPCA);
+    Martens & Stark 1991, J. Pharm. Biomed. Anal. 9, 625-635, for additive and multiplicative
+    effects as the instrument and scatter artefacts of NIR spectra).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    space: str = Field(pattern="^(input|absorbance)$")
+    reference: float = Field(default=1.0, gt=0)
+    weights: list[float] = Field(min_length=1)
+    offset: float
+    lower: float
+    upper: float
 
 
 class ApplicabilityDomain(Record):
@@ -67,6 +101,8 @@ class ApplicabilityDomain(Record):
         scale, value_range: the input scale and its plausible values.
         intervals: conformal half-widths per coverage; ``default_coverage`` is the one served.
         interval_method: how the widths were calibrated (library, method, folds).
+        artefacts: matched-filter checks for instrument artefacts on the raw spectrum (schema 2;
+            empty in older files).
         limit_method: how the T2/Q limits were set; files written before it was recorded used the
             parametric limits (F distribution for T2, Jackson-Mudholkar for Q).
     """
@@ -74,7 +110,7 @@ class ApplicabilityDomain(Record):
     kind: str = "applicability domain"
     FILE: ClassVar[str] = DOMAIN_FILE
 
-    schema_version: int = DOMAIN_SCHEMA_VERSION
+    schema_version: int = Field(default=DOMAIN_SCHEMA_VERSION, ge=1)
     features: list[str] = Field(default_factory=list)
     n_samples: int = Field(ge=2)
     n_features: int = Field(ge=1)
@@ -94,9 +130,13 @@ class ApplicabilityDomain(Record):
     default_coverage: float = 0.9
     interval_method: str = ""
     limit_method: str = "parametric: F for Hotelling T2 (Tracy, Young & Mason 1992), Jackson-Mudholkar for Q"
+    artefacts: list[ArtefactCheck] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> ApplicabilityDomain:
+        if self.schema_version > DOMAIN_SCHEMA_VERSION:
+            raise ValueError(f"schema_version {self.schema_version} is newer than this reader's "
+                             f"{DOMAIN_SCHEMA_VERSION}; upgrade soil-contracts (the model API) to serve this model")
         k = len(self.components)
         if len(self.mean) != self.n_features or any(len(row) != self.n_features for row in self.components):
             raise ValueError(f"mean and every component need {self.n_features} values (n_features)")
@@ -106,6 +146,9 @@ class ApplicabilityDomain(Record):
             raise ValueError(f"flag_confidence {self.flag_confidence} has no entry in limits")
         if self.interval(self.default_coverage) is None:
             raise ValueError(f"default_coverage {self.default_coverage} has no entry in intervals")
+        n_bands = {len(check.weights) for check in self.artefacts}
+        if len(n_bands) > 1:
+            raise ValueError("every artefact check needs one weight per input band")
         return self
 
     def limit(self, confidence: float) -> DomainLimit | None:

@@ -135,9 +135,10 @@ class LiveDrift:
         self._lock = asyncio.Lock()  # one check at a time; later callers reuse its result
 
     def observe(self, spectra: np.ndarray, scored: tuple[np.ndarray, np.ndarray] | tuple[list, list] | None,
-                t2_limit: float | None, q_limit: float | None) -> None:
+                t2_limit: float | None, q_limit: float | None, flat: list[float | None] | None = None) -> None:
         """Record one accepted request: its spectra into the window, T2/Q (arrays or lists of floats,
-        one per spectrum) into the histograms."""
+        one per spectrum) into the histograms; ``flat`` (``DomainJudge.too_flat``) marks implausibly flat
+        spectra out of domain too."""
         outside = None
         if scored is not None and t2_limit and q_limit:
             t2, q = scored
@@ -152,6 +153,8 @@ class LiveDrift:
                 self.metrics.t2.observe_many(t2 / t2_limit)
                 self.metrics.q.observe_many(q / q_limit)
                 outside = (t2 > t2_limit) | (q > q_limit)
+            if flat is not None:
+                outside = [bool(o) or span is not None for o, span in zip(outside, flat, strict=True)]
         self.window.add(spectra, outside)
 
     async def check(self) -> DriftReport:

@@ -57,8 +57,12 @@ def load_from_dir(path: Path, registry: RegistryLineage | None = None, source: s
         )
     estimator = read_estimator(path)
     info = ModelInfo.describe(metadata, registry, bands, source or str(path))
+    domain = read_domain(path)
+    if domain is not None and any(len(c.weights) != len(bands) for c in domain.artefacts):
+        raise ModelLoadError(f"{path / ApplicabilityDomain.FILE}: artefact checks need one weight per input band "
+                             f"({len(bands)})")
     return LoadedModel(estimator=estimator, info=info, example=input_example(path, mlmodel, bands),
-                       domain=read_domain(path), calibration=read_calibration(path, bands))
+                       domain=domain, calibration=read_calibration(path, bands))
 
 
 def read_metadata(model_dir: Path) -> ModelMetadata | None:

@@ -32,10 +32,12 @@ class SpectrumResult(BaseModel):
     target: str | None = Field(description="What is predicted, e.g. SOC_target")
     unit: str | None = Field(description="The unit of value and interval, e.g. %")
     interval: PredictionInterval | None = Field(
-        description="Cross-conformal prediction interval (null: the model has no domain.json)")
+        description="Cross-conformal prediction interval (null: the spectrum is out of domain, so no "
+                    "interval's coverage holds for it, or the model has no domain.json)")
     t2: float | None = Field(description="Hotelling T2 of the preprocessed spectrum in the calibration PCA")
     q: float | None = Field(description="Q residual (squared distance from the calibration PCA subspace)")
-    in_domain: bool | None = Field(description="False when T2 or Q is above its limit (see GET /v1/model)")
+    in_domain: bool | None = Field(description="False when T2 or Q is above its limit or the raw spectrum fails "
+                                   "a check (flat, offset or gain artefact); see GET /v1/model")
     in_calibration_range: bool | None = Field(description="The value lies within the calibration target range")
     reason: str | None = Field(description="Which limit is exceeded and by how much; null when in the domain")
 

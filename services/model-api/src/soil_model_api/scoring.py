@@ -143,10 +143,11 @@ def answer_spectra(model: LoadedModel, serving: Serving, spectra: np.ndarray) ->
         scored = judge.score(features)
         if scored is not None:
             t2, q = scored[0].tolist(), scored[1].tolist()
-    results, outside = judge.contexts(values, t2, q)
+    raw = None if t2 is None else judge.raw_findings(spectra)
+    results, outside = judge.contexts(values, t2, q, raw)
     serving.count(len(values), outside)
     serving.live.observe(spectra, None if t2 is None else (t2, q), getattr(judge, "t2_limit", None),
-                         getattr(judge, "q_limit", None))
+                         getattr(judge, "q_limit", None), raw)
     # Constant fields are serialised once per model (``prefix``: the object up to ``"predictions"``);
     # only the predictions and their context change, serialised by one orjson call, its "{" cut.
     return serving.prefix + orjson.dumps({"predictions": values, "results": results})[1:]

@@ -20,7 +20,7 @@ from soil_contracts.domain import ApplicabilityDomain
 from soil_contracts.files import atomic_paths
 from soil_contracts.model import ModelMetadata
 from soil_trainer.config import EvaluateParams
-from soil_trainer.domain import preprocess, score_domain
+from soil_trainer.domain import out_of_domain, preprocess
 from soil_trainer.errors import DataError, GateError, ParamsError
 from soil_trainer.library.content import content_sha256
 from soil_trainer.saved_model import load_domain, load_model
@@ -66,12 +66,11 @@ def domain_metrics(
     """What serving's context is worth on the benchmark: the share of samples inside their served
     interval (``interval_coverage`` at ``interval_nominal``) and the share flagged out of domain."""
     width = domain.interval(domain.default_coverage)
-    limit = domain.limit(domain.flag_confidence)
-    t2, q = score_domain(domain, preprocess(pipeline, spectra))
+    flagged = out_of_domain(domain, spectra.to_numpy(dtype=float), preprocess(pipeline, spectra))
     return {
         "interval_nominal": width.coverage,
         "interval_coverage": float(np.mean(np.abs(observed - predicted) <= width.half_width)),
-        "out_of_domain_rate": float(np.mean((t2 > limit.t2) | (q > limit.q))),
+        "out_of_domain_rate": float(np.mean(flagged)),
     }
 
 
