@@ -9,6 +9,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+from soil_contracts.threads import POOL_VARIABLES
+
+# One BLAS/OpenMP thread per test process, as the stages have by default (soil_contracts.threads): the
+# suite runs three xdist workers on two cores beside stage processes and containers, where each worker's
+# OpenBLAS threads spin waiting for cores the others hold. Measured on 2 idle cores: twelve domain tests
+# (services/trainer/tests/test_domain.py) took 57 s of CPU and 34 s with the default pools, 20 s and 21 s
+# with one thread. scripts/test.sh sets the
+# variables before the workers start; these lines cover a bare `pytest` (pools not yet loaded read them)
+# and pytest_configure limits pools a plugin loaded already. A test that wants more sets its own.
+for _name in POOL_VARIABLES:
+    os.environ.setdefault(_name, "1")
+
 # DVC binds its log handlers to sys.stdout/stderr on import: import it now, with the session's streams,
 # not first inside a capsys test whose streams close after it (a later DVC warning then fails a pull).
 import dvc  # noqa: F401
@@ -23,6 +35,13 @@ VENV_BIN = Path(sys.executable).parent
 SHARED_FOLDERS = ("services/model-api/tests", "tests/delivery", "services/trainer/tests", "tests/report")
 # Under xdist these start first: the compose stack is the longest chain of waits, the folders the largest units.
 FIRST = ("tests/compose/test_compose_stack.py", *SHARED_FOLDERS)
+
+
+def pytest_configure(config):
+    """Limit the BLAS/OpenMP pools already loaded to the variables above (threadpoolctl, for the session)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]))
 
 
 def xdist_scope(nodeid: str) -> str:

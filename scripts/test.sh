@@ -7,4 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+# One BLAS/OpenMP thread per process unless the caller chose (conftest.py says why): three workers on two
+# cores otherwise spin OpenBLAS threads waiting for each other's cores.
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
 exec .venv/bin/python -m pytest -n "${SOILCI_TEST_WORKERS:-3}" --dist loadscope --no-loadscope-reorder "$@"
