@@ -282,31 +282,16 @@ def test_model_api_image_installs_only_what_serving_imports(docker_client, built
                                                                "uvicorn", "httptools", "fastapi-offline"})
 
 
-def test_mlflow_image_installs_only_what_the_server_imports(docker_client, built_images, trainer_probe,
-                                                            mlflow_probe):
-    """After the trainer tracked, logged and registered (trainer_probe), the API downloads the version; the UI."""
-    probe, server, url = mlflow_probe
-    _, work, _ = trainer_probe
-    registered = json.loads((work / "registered.json").read_text())
-    docker_client.containers.run(
-        built_images["model-api"], ["check"], network_mode="host", remove=True, labels=LABEL, environment={
-            "MODEL_URI": f"models:/{registered['name']}@staging", "MLFLOW_TRACKING_URI": url})
-    with httpx.Client(base_url=url, timeout=60) as client:
-        assert client.get("/").status_code == 200
-        assert client.get("/ajax-api/2.0/mlflow/experiments/search", params={"max_results": 10}).status_code == 200
-        assert client.post("/graphql", json={"query": "{ __typename }"}).status_code == 200
-    probe.stopped(server)
-    assert_imports_everything_it_installs(probe, "mlflow", {"mlflow", "sqlalchemy", "alembic", "uvicorn"})
-
-
-def test_soilci_image_installs_only_what_its_verbs_import(docker_client, built_images, mlflow_server,
+def test_soilci_image_installs_only_what_its_verbs_import(docker_client, built_images, mlflow_probe,
                                                           tmp_path: Path):
     """compose's `pipeline` service: `soilci library demo`, then `soilci pipeline --register`, as compose.yaml runs
-    them (stages in their own containers through the engine's socket), on a fresh clone's metadata-only library."""
+    them (stages in their own containers through the engine's socket), on a fresh clone's metadata-only library,
+    registering in compose's registry (soil-mlflow, whose probe the mlflow test reads after this one)."""
     import subprocess
 
     from soilci.images import resolve_base_image, stream_build
 
+    _, _, mlflow_url = mlflow_probe
     tag = f"soilci:test-{os.getpid()}-{secrets.token_hex(3)}"
     stream_build(docker_client, tag, path=str(REPO_ROOT), dockerfile="deploy/compose/Dockerfile",
                  buildargs={"BASE_IMAGE": resolve_base_image(docker_client)})
@@ -322,7 +307,7 @@ def test_soilci_image_installs_only_what_its_verbs_import(docker_client, built_i
         mount = {"volumes": {str(work): {"bind": str(work), "mode": "rw"},
                              "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"}},
                  "working_dir": str(work), "network_mode": "host", "read_only": False,
-                 "environment": {"MLFLOW_TRACKING_URI": mlflow_server, "SOILCI_STAGE_NETWORK": "host"}}
+                 "environment": {"MLFLOW_TRACKING_URI": mlflow_url, "SOILCI_STAGE_NETWORK": "host"}}
         probe.run(["library", "demo"], **mount)
         probe.run(["pipeline", "--register", "--branch", "main"], **mount)
         # The stages run only in their images here: --local refuses (exit 3) and names the extra.
@@ -335,3 +320,21 @@ def test_soilci_image_installs_only_what_its_verbs_import(docker_client, built_i
                                                                 "limesoda", "pandas"})
     finally:
         docker_client.images.remove(tag, noprune=True)
+
+
+def test_mlflow_image_installs_only_what_the_server_imports(docker_client, built_images, trainer_probe,
+                                                            mlflow_probe):
+    """After the trainer tracked, logged and registered (trainer_probe) and soilci's pipeline did (the soilci test
+    before this one), the API downloads the version; the UI."""
+    probe, server, url = mlflow_probe
+    _, work, _ = trainer_probe
+    registered = json.loads((work / "registered.json").read_text())
+    docker_client.containers.run(
+        built_images["model-api"], ["check"], network_mode="host", remove=True, labels=LABEL, environment={
+            "MODEL_URI": f"models:/{registered['name']}@staging", "MLFLOW_TRACKING_URI": url})
+    with httpx.Client(base_url=url, timeout=60) as client:
+        assert client.get("/").status_code == 200
+        assert client.get("/ajax-api/2.0/mlflow/experiments/search", params={"max_results": 10}).status_code == 200
+        assert client.post("/graphql", json={"query": "{ __typename }"}).status_code == 200
+    probe.stopped(server)
+    assert_imports_everything_it_installs(probe, "mlflow", {"mlflow", "sqlalchemy", "alembic", "uvicorn"})

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +27,6 @@ from soil_contracts.model import ModelMetadata
 from soil_contracts.model_file import DIGEST_TAG, TRUSTED_TYPES, model_digest
 from tests.support import REPO_ROOT
 
-VENV_BIN = Path(sys.executable).parent
 UNTRUSTED = 5  # soil_contracts.errors.ExitCode.UNTRUSTED_MODEL
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 
@@ -98,14 +98,54 @@ def register_version(tracking_uri: str, name: str, model_dir: Path, tags: dict[s
     return str(version.version), run.info.run_id
 
 
-def run_cli(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess:
-    base = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")}
-    return subprocess.run(args, check=False, env={**base, **env}, cwd=cwd, capture_output=True, text=True, timeout=300)
+@dataclass
+class Done:
+    returncode: int
+    stderr: str
 
 
-def model_api_check(tracking_uri: str, uri: str) -> subprocess.CompletedProcess:
-    return run_cli([str(VENV_BIN / "soil-model-api"), "check"],
-                   {"MODEL_URI": uri, "MLFLOW_TRACKING_URI": tracking_uri})
+# What a CLI reads from the environment about where its model and registry are: each call sets its own.
+SOURCE_ENV = ("MODEL_URI", "MODEL_DIR", "MLFLOW_TRACKING_URI", "DOCKER_HOST")
+
+
+@pytest.fixture
+def run_cli(monkeypatch, capsys):
+    """Run a console script's ``main`` in this process, with ``env`` as the only model/registry settings.
+
+    The entry points are ``sys.exit(main())``: ``main``'s return is the process's exit code, its messages
+    go to sys.stderr. In process, each call skips the 5-8 s of imports (sklearn, mlflow) a new
+    interpreter pays; a payload that ran would still create its marker file.
+    """
+    from soil_model_api.config import SOURCE_VARIABLES, get_settings
+
+    def run(main, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> Done:
+        with monkeypatch.context() as mp:
+            for var in (*SOURCE_VARIABLES, *SOURCE_ENV):
+                mp.delenv(var, raising=False)
+            for key, value in env.items():
+                mp.setenv(key, value)
+            if cwd is not None:
+                mp.chdir(cwd)
+            get_settings.cache_clear()
+            capsys.readouterr()
+            try:
+                code = main(argv)
+            finally:
+                get_settings.cache_clear()
+        return Done(code, capsys.readouterr().err)
+
+    return run
+
+
+@pytest.fixture
+def model_api_check(run_cli):
+    """``soil-model-api check`` of a registry version."""
+    from soil_model_api.cli import main
+
+    def check(tracking_uri: str, uri: str) -> Done:
+        return run_cli(main, ["check"], {"MODEL_URI": uri, "MLFLOW_TRACKING_URI": tracking_uri})
+
+    return check
 
 
 def test_the_case_payload_runs_when_unpickled(models, tmp_path):
@@ -117,7 +157,7 @@ def test_the_case_payload_runs_when_unpickled(models, tmp_path):
     assert marker.exists()
 
 
-def test_model_api_refuses_a_pickle_version_without_a_recorded_digest(models, mlflow_server):
+def test_model_api_refuses_a_pickle_version_without_a_recorded_digest(models, mlflow_server, model_api_check):
     register_version(mlflow_server, "integrity-untagged", models["evil"], tags={})
     done = model_api_check(mlflow_server, "models:/integrity-untagged@staging")
     assert done.returncode == UNTRUSTED, done.stderr
@@ -125,7 +165,7 @@ def test_model_api_refuses_a_pickle_version_without_a_recorded_digest(models, ml
     assert not models["marker"].exists()
 
 
-def test_model_api_refuses_a_pickle_version_even_when_its_digest_is_forged(models, mlflow_server):
+def test_model_api_refuses_a_pickle_version_even_when_its_digest_is_forged(models, mlflow_server, model_api_check):
     # Whoever can create a version can tag it: the digest passes, the format does not.
     register_version(mlflow_server, "integrity-forged", models["evil"], tags={DIGEST_TAG: model_digest(models["evil"])})
     done = model_api_check(mlflow_server, "models:/integrity-forged@staging")
@@ -134,7 +174,7 @@ def test_model_api_refuses_a_pickle_version_even_when_its_digest_is_forged(model
     assert not models["marker"].exists()
 
 
-def test_model_api_refuses_a_version_whose_files_changed_after_registration(models, mlflow_server):
+def test_model_api_refuses_a_version_whose_files_changed_after_registration(models, mlflow_server, model_api_check):
     from mlflow import MlflowClient
 
     version, run_id = register_version(mlflow_server, "integrity-tampered", models["good"],
@@ -148,16 +188,20 @@ def test_model_api_refuses_a_version_whose_files_changed_after_registration(mode
     assert "do not match the digest recorded at registration" in done.stderr
 
 
-def test_model_api_refuses_a_pickle_model_directory(models):
-    done = run_cli([str(VENV_BIN / "soil-model-api"), "check"], {"MODEL_DIR": str(models["evil"])})
+def test_model_api_refuses_a_pickle_model_directory(models, run_cli):
+    from soil_model_api.cli import main
+
+    done = run_cli(main, ["check"], {"MODEL_DIR": str(models["evil"])})
     assert done.returncode == UNTRUSTED, done.stderr
     assert "refusing to load a 'pickle' model" in done.stderr
     assert not models["marker"].exists()
 
 
-def test_evaluate_refuses_a_pickle_model_and_writes_nothing(models, prepared_data, tmp_path):
+def test_evaluate_refuses_a_pickle_model_and_writes_nothing(models, prepared_data, tmp_path, run_cli):
+    from soil_trainer.cli import main
+
     out = tmp_path / "metrics"
-    done = run_cli([str(VENV_BIN / "soil-trainer"), "evaluate", "--params", str(REPO_ROOT / "params.yaml"),
+    done = run_cli(main, ["evaluate", "--params", str(REPO_ROOT / "params.yaml"),
                     "--model-dir", str(models["evil"]), "--benchmark", str(prepared_data / "benchmark.parquet"),
                     "--metrics", str(out / "metrics.json"), "--predictions", str(out / "predictions.csv"),
                     "--plots-dir", str(out / "plots")], {})
@@ -167,12 +211,14 @@ def test_evaluate_refuses_a_pickle_model_and_writes_nothing(models, prepared_dat
     assert not models["marker"].exists()
 
 
-def test_register_refuses_a_pickle_model_and_creates_no_version(models, mlflow_server, tmp_path):
+def test_register_refuses_a_pickle_model_and_creates_no_version(models, mlflow_server, tmp_path, run_cli):
     from mlflow import MlflowClient
+
+    from soil_trainer.cli import main
 
     metrics = tmp_path / "metrics.json"
     metrics.write_text('{"rmse": 0.5}')
-    done = run_cli([str(VENV_BIN / "soil-trainer"), "register", "--params", str(REPO_ROOT / "params.yaml"),
+    done = run_cli(main, ["register", "--params", str(REPO_ROOT / "params.yaml"),
                     "--model-dir", str(models["evil"]), "--metrics", str(metrics), "--name", "integrity-register",
                     "--branch", "main"], {"MLFLOW_TRACKING_URI": mlflow_server})
     assert done.returncode == UNTRUSTED, done.stderr
@@ -182,12 +228,14 @@ def test_register_refuses_a_pickle_model_and_creates_no_version(models, mlflow_s
 
 
 @pytest.mark.parametrize("source", ["registry", "model-dir"])
-def test_publish_image_refuses_a_pickle_model_before_building(models, mlflow_server, tmp_path, source):
+def test_publish_image_refuses_a_pickle_model_before_building(models, mlflow_server, tmp_path, source, run_cli):
+    from soilci.cli import main
+
     name = "integrity-publish"
     version, _ = register_version(mlflow_server, name, models["evil"], tags={DIGEST_TAG: model_digest(models["evil"])})
     extra = ["--model-dir", str(models["evil"])] if source == "model-dir" else ["--tracking-uri", mlflow_server]
     out = tmp_path / "image.json"
-    done = run_cli([str(VENV_BIN / "soilci"), "publish-image", "--model-name", name, "--model-version", version,
+    done = run_cli(main, ["publish-image", "--model-name", name, "--model-version", version,
                     "--registry", "127.0.0.1:9/none", "--git-revision", REVISION,
                     "--service-image", "soil-model-api:never-built", "--out", str(out), "--quiet", *extra],
                    {"DOCKER_HOST": "unix:///nonexistent.sock"}, cwd=tmp_path)

@@ -35,10 +35,20 @@ def wait_ready(url: str, timeout: float = 60.0) -> httpx.Response:
         time.sleep(0.3)
 
 
-def test_image_serves_a_read_only_mounted_model_as_non_root(docker_client, built_images, model_dir, benchmark):
-    image = docker_client.images.get(built_images["model-api"])
+@pytest.fixture(scope="module")
+def served(docker_client, built_images, model_dir):
+    """The image serving a read-only mounted model as the Deployment runs it: {'container', 'url', 'limits'}.
+
+    Non-root on a read-only root filesystem, under the Deployment's memory and CPU limits, no capabilities,
+    restarted on failure (a restart would show in RestartCount). Both tests of this module use the one
+    container, the plain requests first, then the oversized bodies and the burst.
+    """
+    limits = deployment_limits()
+    memory = int(quantity(limits["memory"]))
     container = docker_client.containers.run(
-        image.id, detach=True, read_only=True, user="10001:10001", tmpfs={"/tmp": "rw,size=64m"},
+        built_images["model-api"], detach=True, read_only=True, user="10001:10001", tmpfs={"/tmp": "rw,size=64m"},
+        mem_limit=memory, memswap_limit=memory, nano_cpus=int(quantity(limits["cpu"]) * 1e9), cap_drop=["ALL"],
+        restart_policy={"Name": "on-failure"}, labels={"org.soilci.test": "model-api-image"},
         environment={"MODEL_DIR": "/models/model", "MODEL_API_SLOT": "blue", "MODEL_API_IMAGE_TAG": "sha-feed123"},
         volumes={str(model_dir): {"bind": "/models/model", "mode": "ro"}},
         ports={"8000/tcp": ("127.0.0.1", None)},
@@ -47,17 +57,22 @@ def test_image_serves_a_read_only_mounted_model_as_non_root(docker_client, built
         wait_healthy(container)
         container.reload()
         port = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
-        url = f"http://127.0.0.1:{port}"
-        ready = wait_ready(url)  # healthy means alive; the model may still be loading
-        info = httpx.get(f"{url}/v1/model", timeout=10).json()
-        resp = httpx.post(f"{url}/v1/predict", json={"spectra": benchmark.spectra.tolist()}, timeout=30)
-        drift = httpx.get(f"{url}/v1/drift", timeout=120)  # the drift gate's core runs in the image
-        docs_js = httpx.get(f"{url}/docs-assets/swagger-ui-bundle.js", timeout=10)  # the offline docs' assets
-        redoc_js = httpx.get(f"{url}/docs-assets/redoc.standalone.js", timeout=10)
-        memory = container.stats(stream=False)["memory_stats"].get("usage", 0)
-        uid = container.exec_run("id -u").output.decode().strip()
+        yield {"container": container, "url": f"http://127.0.0.1:{port}", "limits": limits}
     finally:
         container.remove(force=True)
+
+
+def test_image_serves_a_read_only_mounted_model_as_non_root(docker_client, built_images, served, benchmark):
+    image = docker_client.images.get(built_images["model-api"])
+    container, url = served["container"], served["url"]
+    ready = wait_ready(url)  # healthy means alive; the model may still be loading
+    info = httpx.get(f"{url}/v1/model", timeout=10).json()
+    resp = httpx.post(f"{url}/v1/predict", json={"spectra": benchmark.spectra.tolist()}, timeout=30)
+    drift = httpx.get(f"{url}/v1/drift", timeout=120)  # the drift gate's core runs in the image
+    docs_js = httpx.get(f"{url}/docs-assets/swagger-ui-bundle.js", timeout=10)  # the offline docs' assets
+    redoc_js = httpx.get(f"{url}/docs-assets/redoc.standalone.js", timeout=10)
+    memory = container.stats(stream=False)["memory_stats"].get("usage", 0)
+    uid = container.exec_run("id -u").output.decode().strip()
 
     assert ready.status_code == 200, ready.text
     assert resp.status_code == 200, resp.text
@@ -94,21 +109,12 @@ def quantity(value: str) -> float:
     return float(value)
 
 
-@pytest.fixture(scope="module")
-def model_api_image(docker_client) -> str:
-    """Only the model-api image (layers shared with ``built_images``), tagged per SOILCI_IMAGE_TAG."""
-    from soilci.images import build_image
-
-    return build_image("model-api", client=docker_client).tag
-
-
 def chunked(body: bytes, size: int = 1 << 20):
     for i in range(0, len(body), size):
         yield body[i:i + size]
 
 
-def test_no_body_or_burst_of_bodies_gets_the_container_oom_killed(docker_client, model_api_image, model_dir,
-                                                                  benchmark):
+def test_no_body_or_burst_of_bodies_gets_the_container_oom_killed(served, benchmark):
     """The reproducers' bodies (api_bad_requests) against the image under the Deployment's own limits.
 
     Before the body limit was derived and counted, one 50 MB spectrum or 24 MB of ``[],`` got the
@@ -117,55 +123,40 @@ def test_no_body_or_burst_of_bodies_gets_the_container_oom_killed(docker_client,
     import asyncio
     import json
 
-    limits = deployment_limits()
-    memory = int(quantity(limits["memory"]))
-    container = docker_client.containers.run(
-        model_api_image, detach=True, read_only=True, user="10001:10001", tmpfs={"/tmp": "rw,size=64m"},
-        mem_limit=memory, memswap_limit=memory, nano_cpus=int(quantity(limits["cpu"]) * 1e9), cap_drop=["ALL"],
-        restart_policy={"Name": "on-failure"}, labels={"org.soilci.test": "model-api-memory"},
-        environment={"MODEL_DIR": "/models/model"},
-        volumes={str(model_dir): {"bind": "/models/model", "mode": "ro"}},
-        ports={"8000/tcp": ("127.0.0.1", None)},
-    )
-    try:
-        wait_healthy(container)
-        container.reload()
-        url = f"http://127.0.0.1:{container.attrs['NetworkSettings']['Ports']['8000/tcp'][0]['HostPort']}"
-        assert wait_ready(url).status_code == 200
-        info = httpx.get(f"{url}/v1/model", timeout=10).json()
-        limit, max_batch = info["max_body_bytes"], info["max_batch"]
-        under = limit - 1024
-        bodies = {  # name: (body, streamed without a Content-Length)
-            "50 MB, one long spectrum": (b'{"spectra": [[' + b"1.0," * 12_500_000 + b"1.0]]}", False),
-            "50 MB, one long spectrum, streamed": (b'{"spectra": [[' + b"1.0," * 12_500_000 + b"1.0]]}", True),
-            "24 MB of []": (b'{"spectra": [[' + b"[]," * 8_000_000 + b"[]]]}", False),
-            "[] up to the limit, streamed": (b'{"spectra": [[' + b"[]," * (under // 3) + b"[]]]}", True),
-            "{} up to the limit": (b'{"spectra": [[' + b"{}," * (under // 3) + b"{}]]}", False),
-            "1.0 up to the limit": (b'{"spectra": [[' + b"1.0," * (under // 4) + b"1.0]]}", False),
-        }
-        headers = {"Content-Type": "application/json"}
-        single = {}
-        with httpx.Client(base_url=url, timeout=120, headers=headers) as client:
-            for name, (body, stream) in bodies.items():
-                single[name] = client.post("/v1/predict", content=chunked(body) if stream else body).status_code
+    container, url, limits = served["container"], served["url"], served["limits"]
+    assert wait_ready(url).status_code == 200
+    info = httpx.get(f"{url}/v1/model", timeout=10).json()
+    limit, max_batch = info["max_body_bytes"], info["max_batch"]
+    under = limit - 1024
+    bodies = {  # name: (body, streamed without a Content-Length)
+        "50 MB, one long spectrum": (b'{"spectra": [[' + b"1.0," * 12_500_000 + b"1.0]]}", False),
+        "50 MB, one long spectrum, streamed": (b'{"spectra": [[' + b"1.0," * 12_500_000 + b"1.0]]}", True),
+        "24 MB of []": (b'{"spectra": [[' + b"[]," * 8_000_000 + b"[]]]}", False),
+        "[] up to the limit, streamed": (b'{"spectra": [[' + b"[]," * (under // 3) + b"[]]]}", True),
+        "{} up to the limit": (b'{"spectra": [[' + b"{}," * (under // 3) + b"{}]]}", False),
+        "1.0 up to the limit": (b'{"spectra": [[' + b"1.0," * (under // 4) + b"1.0]]}", False),
+    }
+    headers = {"Content-Type": "application/json"}
+    single = {}
+    with httpx.Client(base_url=url, timeout=120, headers=headers) as client:
+        for name, (body, stream) in bodies.items():
+            single[name] = client.post("/v1/predict", content=chunked(body) if stream else body).status_code
 
-        # A burst: full batches by band name (valid, ~60% of the limit) and bodies of [] at the limit, at once.
-        rows = np.resize(benchmark.spectra, (max_batch, len(benchmark.bands)))
-        full = json.dumps({"spectra": [dict(zip(benchmark.bands, r.tolist(), strict=True)) for r in rows]}).encode()
-        burst_bodies = [full, bodies["[] up to the limit, streamed"][0]] * 4
+    # A burst: full batches by band name (valid, ~60% of the limit) and bodies of [] at the limit, at once.
+    rows = np.resize(benchmark.spectra, (max_batch, len(benchmark.bands)))
+    full = json.dumps({"spectra": [dict(zip(benchmark.bands, r.tolist(), strict=True)) for r in rows]}).encode()
+    burst_bodies = [full, bodies["[] up to the limit, streamed"][0]] * 4
 
-        async def burst():
-            async with httpx.AsyncClient(base_url=url, timeout=300, headers=headers) as client:
-                return await asyncio.gather(*(client.post("/v1/predict", content=b) for b in burst_bodies))
+    async def burst():
+        async with httpx.AsyncClient(base_url=url, timeout=300, headers=headers) as client:
+            return await asyncio.gather(*(client.post("/v1/predict", content=b) for b in burst_bodies))
 
-        burst_status = [r.status_code for r in asyncio.run(burst())]
-        after = httpx.post(f"{url}/v1/predict", json={"spectra": benchmark.spectra.tolist()}, timeout=60)
-        container.reload()
-        state = container.attrs["State"]
-        restarts = container.attrs["RestartCount"]
-        used = container.stats(stream=False)["memory_stats"].get("usage", 0)
-    finally:
-        container.remove(force=True)
+    burst_status = [r.status_code for r in asyncio.run(burst())]
+    after = httpx.post(f"{url}/v1/predict", json={"spectra": benchmark.spectra.tolist()}, timeout=60)
+    container.reload()
+    state = container.attrs["State"]
+    restarts = container.attrs["RestartCount"]
+    used = container.stats(stream=False)["memory_stats"].get("usage", 0)
 
     assert single == dict.fromkeys(bodies, 413), single
     assert burst_status == [200, 413] * 4, burst_status
