@@ -2,7 +2,9 @@
 
 Scalar columns get KS or chi-squared (two_sample.py); spectra get pooled-PCA features (spectral.py)
 and Hotelling's T^2 over the component scores (hotelling.py); level.py tests the whole-spectrum level at the
-same shape (gain or offset); regions.py names where the spectra moved.
+same shape (gain or offset); regions.py names where the spectra moved. Those modules import
+scipy.stats (about a second) in the functions that call it, so a gate with nothing to test (no
+candidate or no reference rows) never loads it.
 """
 
 from __future__ import annotations

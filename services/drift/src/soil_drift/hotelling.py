@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 from soil_drift.spectral import SEED
 from soil_drift.verdict import TestResult
@@ -57,6 +56,7 @@ def hotelling_test(ref_scores: np.ndarray, cand_scores: np.ndarray, n_tests: int
     else:
         pillai = min(observed / n, 1 - 1e-15)
         f_stat = pillai / (1 - pillai) * (n - k - 1) / k
+        from scipy import stats
         p = float(stats.f.sf(f_stat, k, n - k - 1))
         test = "hotelling-t2 (F)" if n > PERMUTATION_MAX_ROWS else (
             f"hotelling-t2 (F: a permutation p-value at alpha/{n_tests} needs {n_perm:.3g} permutations, "

@@ -6,7 +6,6 @@ Regions describe a drift the test family has already found; they never decide it
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from soil_drift.samples import DriftInputs
 from soil_drift.spectral import Projection, SpectralBasis, residual_moments
@@ -24,6 +23,7 @@ def welch(mean_a, var_a, n_a, mean_b, var_b, n_b):
         t = np.where(se > 0, (mean_b - mean_a) / se, 0.0)
         dof = (se2_a + se2_b) ** 2 / (se2_a**2 / max(n_a - 1, 1) + se2_b**2 / max(n_b - 1, 1))
     dof = np.where(np.isfinite(dof), dof, max(n_a + n_b - 2, 1))
+    from scipy import stats
     return t, 2 * stats.t.sf(np.abs(t), dof), se
 
 

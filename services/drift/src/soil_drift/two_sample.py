@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 from soil_drift.verdict import TestResult
 
@@ -42,6 +41,8 @@ def ecdf_distances(reference: np.ndarray, candidate: np.ndarray) -> tuple[float,
 
 def ks_p_value(statistic: float, reference: np.ndarray, candidate: np.ndarray) -> float:
     """scipy's two-sided two-sample KS p-value: exact up to 10,000 rows a side, else Smirnov's limit."""
+    from scipy import stats
+
     n_a, n_b = len(reference), len(candidate)
     if max(n_a, n_b) <= 10_000:
         return float(stats.ks_2samp(reference, candidate).pvalue)
@@ -79,6 +80,7 @@ def chi2_test(name: str, reference: np.ndarray, candidate: np.ndarray) -> TestRe
     if len(levels) < 2:
         stat, p = 0.0, 1.0
     else:
+        from scipy import stats
         res = stats.chi2_contingency(np.vstack([ref_counts, cand_counts]), correction=False)
         stat, p = float(res.statistic), float(res.pvalue)
     n = len(reference) + len(candidate)
@@ -91,6 +93,8 @@ def chi2_test(name: str, reference: np.ndarray, candidate: np.ndarray) -> TestRe
 
 def mann_whitney_test(name: str, reference: np.ndarray, candidate: np.ndarray, description: str) -> TestResult:
     """Location test along an artefact direction; statistic is the AUC (0.5: no shift)."""
+    from scipy import stats
+
     res = stats.mannwhitneyu(candidate, reference, alternative="two-sided")
     auc = float(res.statistic) / (len(reference) * len(candidate))
     effects = numeric_effects(reference, candidate)
