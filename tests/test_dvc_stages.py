@@ -6,6 +6,7 @@ Also: dvc repro runs every stage once, reruns only what a change touches, and th
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib
 import inspect
@@ -60,13 +61,23 @@ def imports_of(nodes) -> list[tuple[str, list[str]]]:
     return found
 
 
-def imported_files(cmd: str) -> set[str]:
-    """``traced_files(cmd)`` in a fresh interpreter: what other tests imported or patched cannot change it."""
-    script = "import json, sys; from tests.test_dvc_stages import traced_files; print(json.dumps(sorted(traced_files(sys.argv[1]))))"
-    proc = subprocess.run([sys.executable, "-c", script, cmd], cwd=REPO_ROOT, capture_output=True, text=True,
+def imported_files(name: str) -> set[str]:
+    """``traced_files`` of stage ``name``'s command (see ``traced_stage_files``)."""
+    return set(traced_stage_files()[STAGES[name]["cmd"]])
+
+
+@functools.cache
+def traced_stage_files() -> dict[str, list[str]]:
+    """``traced_files`` of every stage's command, in one fresh interpreter: what other tests imported or
+    patched cannot change it. One interpreter serves all commands: each trace starts a ModuleFinder of its
+    own, which reads the source files and not the interpreter's imported modules."""
+    script = ("import json, sys; from tests.test_dvc_stages import traced_files; "
+              "print(json.dumps({cmd: sorted(traced_files(cmd)) for cmd in sys.argv[1:]}))")
+    cmds = [stage["cmd"] for stage in STAGES.values()]
+    proc = subprocess.run([sys.executable, "-c", script, *cmds], cwd=REPO_ROOT, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, check=False)
     assert proc.returncode == 0, proc.stderr
-    return set(json.loads(proc.stdout))
+    return json.loads(proc.stdout)
 
 
 def traced_files(cmd: str) -> set[str]:
@@ -103,7 +114,7 @@ STAGES = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
 @pytest.mark.parametrize("name", list(STAGES))
 def test_each_stage_depends_on_exactly_the_code_its_command_imports(name):
     stage = STAGES[name]
-    imported = imported_files(stage["cmd"])
+    imported = imported_files(name)
     deps = code_deps(stage)
     assert any(f.startswith(TRAINER) or "soil_drift" in f for f in imported), imported  # the trace saw the package
     missing = sorted(f for f in imported if not any(covers(d, f) for d in deps))
@@ -113,7 +124,7 @@ def test_each_stage_depends_on_exactly_the_code_its_command_imports(name):
 
 
 def test_evaluate_imports_no_training_code():
-    imported = imported_files(STAGES["evaluate"]["cmd"])
+    imported = imported_files("evaluate")
     assert not {f"{TRAINER}/{m}.py" for m in ("train", "model", "tracking", "prepare", "dataset")} & imported
 
 
