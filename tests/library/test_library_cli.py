@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -12,8 +11,6 @@ import yaml
 
 from soilci.cli import main
 from tests.support import copy_project
-
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture
@@ -138,6 +135,14 @@ def test_impossible_target_values_exit_2_naming_the_samples_and_write_nothing(pr
     assert not (project / "library" / "batches" / "lab-2024-05").exists()
 
 
+def dvc_checkout(project: Path, target: str) -> None:
+    """``dvc checkout <target>`` in the project, through DVC's own Repo in process (no interpreter to start)."""
+    from dvc.repo import Repo
+
+    with Repo(str(project)) as repo:
+        repo.checkout(targets=[str(project / target)])
+
+
 def git_commit(project: Path, message: str) -> None:
     subprocess.run(["git", "add", "-A"], cwd=project, check=True)
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], cwd=project,
@@ -199,6 +204,5 @@ def test_after_a_branch_switch_another_branchs_spectra_are_named_as_such_and_dvc
     assert ("lab-2024-05/spectra.parquet: not the version spectra.parquet.dvc names" in err
             and "run 'dvc checkout" in err), err
     assert "pandera" not in err and "schema" not in err
-    subprocess.run([str(BIN / "dvc"), "checkout", "-q", "library/batches/lab-2024-05/spectra.parquet"],
-                   cwd=project, check=True)
+    dvc_checkout(project, "library/batches/lab-2024-05/spectra.parquet")
     assert main(other) == 0
