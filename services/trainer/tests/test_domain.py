@@ -155,19 +155,25 @@ def previous_domain(pipeline: Pipeline, training: pd.DataFrame, domain: Applicab
                                   "artefacts": []})
 
 
+@pytest.fixture(scope="module")
+def saved_and_previous(trained):
+    """The session model's pipeline, its saved domain, the previous rules' domain and the benchmark spectra,
+    read and refitted once for every distortion below."""
+    pipeline, meta = load_model(trained.model_dir)
+    domain = load_domain(trained.model_dir)
+    training = pd.read_parquet(trained.data / "training.parquet").dropna(subset=["SOC_target"])
+    bench = pd.read_parquet(trained.data / "benchmark.parquet")
+    return pipeline, domain, previous_domain(pipeline, training, domain, meta.bands), bench[meta.bands].to_numpy()
+
+
 @pytest.mark.parametrize("change", list(DISTORTIONS))
-def test_instrument_changes_that_move_predictions_are_mostly_out_of_domain(workspace, change):
+def test_instrument_changes_that_move_predictions_are_mostly_out_of_domain(saved_and_previous, change):
     """Default params, real LimeSoDa benchmark spectra. Reproducer: the domain kept 2 components (99% of
     the reflectance variance, mostly albedo) under a 9-component PLS, and a +2% offset stayed in domain
     for 87% of the spectra, a one-band shift for about 95%, while the offset doubled the RMSE."""
-    pipeline, meta = load_model(workspace.model_dir)
-    domain = load_domain(workspace.model_dir)
-    training = pd.read_parquet(workspace.data / "training.parquet").dropna(subset=["SOC_target"])
-    bench = pd.read_parquet(workspace.data / "benchmark.parquet")
-    spectra = bench[meta.bands].to_numpy()
+    pipeline, domain, old, spectra = saved_and_previous
     distort, least = DISTORTIONS[change]
     distorted = distort(spectra)
-    old = previous_domain(pipeline, training, domain, meta.bands)
 
     def flagged(dom: ApplicabilityDomain, x: np.ndarray) -> float:
         return float(np.mean(out_of_domain(dom, x, preprocess(pipeline, x))))

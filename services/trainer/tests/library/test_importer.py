@@ -44,8 +44,9 @@ def fold3(ssp460):
     return ssp460[ssp460.fold == 3].reset_index(drop=True)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def canonical(tmp_path_factory, spec):
+    """SSP.460 fold 3 imported from LimeSoDa once per module; the tests only read it."""
     root = tmp_path_factory.mktemp("limesoda")
     result = import_batch(request("limesoda:SSP.460", folds=[3]), spec, root)
     return result.batch.frame

@@ -18,11 +18,14 @@ MAX_LISTED = 5
 
 
 def _finite_bands(bands: list[str]):
-    def check(frame: pd.DataFrame) -> pd.DataFrame:
-        ok = pd.DataFrame(True, index=frame.index, columns=frame.columns)
+    def check(frame: pd.DataFrame) -> pd.DataFrame | bool:
         block = frame[bands]
         numeric = all(pd.api.types.is_float_dtype(t) for t in block.dtypes)
-        ok[bands] = np.isfinite(block.to_numpy(dtype=np.float64)) if numeric else False
+        finite = np.isfinite(block.to_numpy(dtype=np.float64)) if numeric else False
+        if numeric and finite.all():
+            return True  # a passed scalar: pandera would otherwise sift the frame-wide result column by column
+        ok = pd.DataFrame(True, index=frame.index, columns=frame.columns)
+        ok[bands] = finite
         return ok
 
     return check
