@@ -227,12 +227,9 @@ def manifests(published, tmp_path_factory) -> str:
     return bare
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def slots(manifests, docker_client, tmp_path_factory) -> dict:
-    """Each slot's rendered pod spec running in Docker: {'blue': (container, url, pod), ...}.
-
-    One pair for the session: test_manifests and test_promote share it (promote and rollback only
-    move the live selector, never a Deployment's image, so the pods stay what the render made)."""
+    """Each slot's rendered pod spec running in Docker: {'blue': (container, url, pod), ...}."""
     checkout = tmp_path_factory.mktemp("render") / "repo"
     subprocess.run(["git", "clone", "--quiet", manifests, str(checkout)], check=True)
     deployments = by_kind(render(checkout / OVERLAY), "Deployment")
