@@ -15,9 +15,8 @@ from soil_contracts.threads import POOL_VARIABLES
 # suite runs three xdist workers on two cores beside stage processes and containers, where each worker's
 # OpenBLAS threads spin waiting for cores the others hold. Measured on 2 idle cores: twelve domain tests
 # (services/trainer/tests/test_domain.py) took 57 s of CPU and 34 s with the default pools, 20 s and 21 s
-# with one thread. scripts/test.sh sets the
-# variables before the workers start; these lines cover a bare `pytest` (pools not yet loaded read them)
-# and pytest_configure limits pools a plugin loaded already. A test that wants more sets its own.
+# with one thread. scripts/test.sh sets the variables before the workers start; these lines cover a bare
+# `pytest` (pools not yet loaded read them) and pytest_configure limits pools a plugin loaded already.
 for _name in POOL_VARIABLES:
     os.environ.setdefault(_name, "1")
 

@@ -221,13 +221,12 @@ def _band_values(frame: pd.DataFrame, bands: list[str], source: str) -> np.ndarr
     """
     block = frame[bands]
     dtypes = set(block.dtypes)
-    if any(pd.api.types.is_bool_dtype(d) for d in dtypes):
-        pass
-    elif all(pd.api.types.is_numeric_dtype(d) for d in dtypes):
+    booleans = any(pd.api.types.is_bool_dtype(d) for d in dtypes)  # refused per column, by _numbers
+    if not booleans and all(pd.api.types.is_numeric_dtype(d) for d in dtypes):
         values = block.to_numpy(dtype=np.float64, na_value=np.nan)
         if np.isfinite(values).all():
             return np.ascontiguousarray(values)  # C order, as column_stack gave
-    elif len(dtypes) == 1:  # text (a CSV read as text): every cell in one column, parsed as one
+    elif not booleans and len(dtypes) == 1:  # text (a CSV read as text): every cell in one column, parsed as one
         cells = pd.Series(block.to_numpy().ravel(order="F"), dtype=dtypes.pop())
         try:
             parsed = _numbers(cells, source, "", allow_missing=False)
