@@ -147,3 +147,13 @@ def add_batch(project: Path, batch_id: str, frame, *, targets: dict[str, str] | 
     path = import_batch(req, load_spec(project, None), project).batch.path
     export.unlink()
     return path
+
+
+def set_dvc_remote(root: Path, remote: Path) -> None:
+    """Make ``remote`` the project's default DVC remote ``local``, as ``dvc remote add -d -f local REMOTE``
+    writes it into .dvc/config, with DVC's own config editor in this process (a `dvc` CLI costs ~1 CPU-s)."""
+    from dvc.config import Config
+
+    with Config(dvc_dir=str(root / ".dvc"), validate=False).edit("repo") as conf:
+        conf["remote"]["local"] = {"url": str(remote)}
+        conf["core"]["remote"] = "local"

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import copy_project
-
-BIN = Path(sys.executable).parent
+from tests.support import copy_project, set_dvc_remote
 
 
 @pytest.fixture
@@ -21,6 +18,5 @@ def project(tmp_path: Path) -> Path:
     """
     root = copy_project(tmp_path / "project", pr_batch=False)
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
-    subprocess.run([str(BIN / "dvc"), "remote", "add", "-d", "-f", "local", str(tmp_path / "remote")], cwd=root,
-                   check=True, capture_output=True)
+    set_dvc_remote(root, tmp_path / "remote")
     return root

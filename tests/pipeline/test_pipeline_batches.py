@@ -49,9 +49,7 @@ def summary(root: Path) -> dict:
     return json.loads((root / "data" / "library.json").read_text())
 
 
-def test_two_batch_prs_in_sequence_accumulate_and_each_is_the_only_candidate(project, prepared_data, monkeypatch,
-                                                                             capsys):
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
+def test_two_batch_prs_in_sequence_accumulate_and_each_is_the_only_candidate(project, prepared_data, monkeypatch):
     root = project
     git(root, "add", "-A")
     git(root, "commit", "-qm", "main: the demo library")
@@ -62,12 +60,10 @@ def test_two_batch_prs_in_sequence_accumulate_and_each_is_the_only_candidate(pro
     # PR 1 adds lab-a; merged into main.
     git(root, "checkout", "-qb", "pr-1")
     add_batch(root, "lab-a", first)
-    assert main(["pipeline", "--local", "--base", "main", "--repo", str(root)]) == 0
+    repro_drift(root, "main", monkeypatch)  # the checks below are on prepare's outputs and git's view of the tree
     s1 = summary(root)
     assert {b["id"]: b["status"] for b in s1["batches"]} == {"ssp460-campaign-1": "unchanged", "lab-a": "added"}
     assert (s1["reference_rows"], s1["candidate_rows"], s1["training_rows"]) == (322, 23, 345)
-    # dvc.lock is left untracked (docs/SOP.md), and the run says so: a new user saw it in git status unexplained.
-    assert "dvc.lock is untracked on purpose: leave it out of commits" in capsys.readouterr().err
     git(root, "add", "library")  # the batch, by its path, as docs/LIBRARY.md does it
     git(root, "commit", "-qm", "Batch lab-a")
     untracked = subprocess.run(["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True,
@@ -133,6 +129,12 @@ def test_the_same_samples_imported_as_two_batches_are_tested_and_trained_on_as_o
 
     import_fold3(root, "lab-b")  # the same 46 samples again, as a second batch
     assert main(["pipeline", "--local", "--base", "main", "--repo", str(root)]) == 0
+    # dvc.lock is left untracked (docs/SOP.md), and the run says so: a new user saw it in git status unexplained.
+    assert "dvc.lock is untracked on purpose: leave it out of commits" in capsys.readouterr().err
+    # Every other file the whole run wrote (data/, reports/, models/, metrics/, runs/, .soilci/) is git-ignored.
+    status = subprocess.run(["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True,
+                            check=True).stdout.splitlines()
+    assert [line for line in status if not line[3:].startswith("library/")] == ["?? dvc.lock"]
     twice = json.loads((root / "reports" / "drift.json").read_text())
     assert (twice["status"], twice["summary"]) == (once["status"], once["summary"])
     assert (twice["reference"]["rows"], twice["candidate"]["rows"]) == (322, 46)

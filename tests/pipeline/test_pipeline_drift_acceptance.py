@@ -1,6 +1,8 @@
 """A batch's recorded drift acceptance: real pipeline runs on real git branches, then the report.
 
-The gate warns instead of failing only when every new batch that drifts carries an acceptance.
+The gate warns instead of failing only when every new batch that drifts carries an acceptance. The first
+run is also `soilci pipeline --local --register` stopped at the drift gate: what it records, trains and
+registers (nothing), and the red report after it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from soil_contracts.records import RunRecord
 from soilci.cli import main
 from tests.support import add_batch
 
@@ -53,15 +56,28 @@ def test_an_accepted_offset_batch_warns_and_a_drifting_batch_without_acceptance_
     assert main(["library", "accept", "lab-o", "--reason", REASON, "--by", BY, "--repo", str(root)]) == 0
     add_batch(root, "lab-x", with_offset(fold3, 0.07, "-x"))  # drifts too, and nobody accepted it
 
-    # 1. The accepted batch beside an unaccepted drifting one: the gate still fails.
-    assert main(["pipeline", "--local", "--base", "main", "--repo", str(root)]) == 1
+    # 1. The accepted batch beside an unaccepted drifting one: the gate still fails. --local runs the stages
+    # here; stopped at the gate, the run trains nothing and, asked to register, registers nothing.
+    assert main(["pipeline", "--local", "--register", "--base", "main", "--repo", str(root)]) == 1
+    run = RunRecord.load(next((root / "runs").glob("*/run.json")))
+    assert run.mode == "local" and run.stopped_at == "drift"
+    assert [s.outcome for s in run.stages] == ["ran", "failed", "not run", "not run"]
+    assert "soil-drift check" in (root / run.stages[1].log).read_text()
     drift = json.loads((root / "reports" / "drift.json").read_text())
     assert drift["status"] == "fail"
+    assert (drift["reference"]["rows"], drift["candidate"]["rows"]) == (322, 2 * len(fold3))  # the PR's batches
+    assert drift["summary"] in capsys.readouterr().err  # the gate's reason, from the tail of its log
     assert drift["acceptance"]["accepted"] == [{"batch": "lab-o", "rows": len(fold3), "reason": REASON, "by": BY}]
     assert drift["acceptance"]["others"]["batches"] == ["lab-x"] and drift["acceptance"]["others"]["result"] == "drift"
+    assert not (root / "models" / "model").exists()  # nothing was trained on the drifted batches
+    assert not (root / "runs" / "registered.json").exists()  # nor registered
+    assert not (root / "report.md").exists()  # the report is `soilci report`'s, run next as in CI
     code, md = report(root, capsys)
     assert code == 1
     assert md.splitlines()[0].startswith("## 🔴 Do not merge")
+    assert "**Data Drift Check: Failed**" in md
+    assert "No base metrics at this revision" not in md  # not evaluated, which says more
+    assert "Not evaluated: the run stopped before the benchmark evaluation." in md
     assert "batches without a drift acceptance (lab-x) differ from the reference set" in md
     assert f"| lab-o | {len(fold3)} | {BY} | {REASON} |" in md  # who accepted what, and why
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,10 +21,9 @@ import yaml
 
 from soil_contracts.records import RegisteredVersion, RunRecord
 from soilci.cli import main
-from tests.support import PR_BATCH, add_batch, add_library, copy_project
+from tests.support import PR_BATCH, add_batch, add_library, copy_project, set_dvc_remote
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-BIN = Path(sys.executable).parent
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
 
 
@@ -73,8 +71,7 @@ def project(tmp_path_factory, built_images, mlflow_server, monkeypatch_module) -
     root = copy_project(tmp_path_factory.mktemp("pipeline") / "project", pr_batch=False)
     remote = tmp_path_factory.mktemp("dvc-remote")
     git(root, "init", "-q", "-b", "main")
-    subprocess.run([str(BIN / "dvc"), "remote", "add", "-d", "-f", "local", str(remote)], cwd=root, check=True,
-                   capture_output=True)
+    set_dvc_remote(root, remote)
     set_param(root, "train.pls.max_components", 8)
     set_param(root, "train.pls.cv_folds", 5)
     commit(root, "project")
