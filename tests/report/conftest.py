@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.report.results import commit_main_results, fit_predict, git
+from tests.report.results import commit_main_results, fit_predict, git, set_dvc_config
 from tests.support import copy_project
-
-DVC = str(Path(sys.executable).parent / "dvc")
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +23,7 @@ def new_project(root: Path) -> Path:
     a local DVC remote in ``root``/remote."""
     project = copy_project(root / "project", pr_batch=False)
     git(project, "init", "-q", "-b", "main")
-    subprocess.run([DVC, "remote", "add", "-d", "-f", "local", str(root / "remote")], cwd=project, check=True,
-                   capture_output=True)
+    set_dvc_config(project, remote=root / "remote", default=True)
     return project
 
 
@@ -59,6 +54,5 @@ def published_project(main_published: Path, tmp_path: Path) -> Path:
     for name in ("project", "remote"):
         shutil.copytree(main_published / name, tmp_path / name, symlinks=True)
     project = tmp_path / "project"
-    subprocess.run([DVC, "remote", "modify", "--local", "local", "url", str(tmp_path / "remote")], cwd=project,
-                   check=True, capture_output=True)
+    set_dvc_config(project, "local", remote=tmp_path / "remote")
     return project
