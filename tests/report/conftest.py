@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.report.results import commit_main_results, fit_predict, git
+from soilci.cli import main
+from tests.report.results import commit_main_results, fit_predict, git, make_repo, set_dvc_config
 from tests.support import copy_project
 
-DVC = str(Path(sys.executable).parent / "dvc")
 
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def models(prepared_data: Path) -> dict[str, tuple[dict, pd.DataFrame]]:
-    """A weak (1 PLS component) and a good (8) model: metrics.json content and predictions.csv rows."""
+    """A weak (1 PLS component) and a good (8) model: metrics.json content and predictions.csv rows.
+
+    Shared by every test of the worker: tests build new dicts and frames from them, never change them."""
     return {"weak": fit_predict(prepared_data, 1), "good": fit_predict(prepared_data, 8)}
+
+
+@pytest.fixture(scope="session")
+def better_report(tmp_path_factory, models) -> tuple[Path, str, int, str]:
+    """``soilci report`` of the weak model's results at the base and the good one's in the working tree,
+    made once for the tests that only read it (the same comparison each would make): the repo (its
+    report in ``out``), the base commit, the exit code and report.md."""
+    repo, sha = make_repo(tmp_path_factory.mktemp("better-report"), models["weak"], models["good"])
+    code = main(["report", "--base", sha, "--repo", str(repo), "--out-dir", str(repo / "out")])
+    return repo, sha, code, (repo / "out" / "report.md").read_text()
 
 
 def new_project(root: Path) -> Path:
@@ -27,8 +36,7 @@ def new_project(root: Path) -> Path:
     a local DVC remote in ``root``/remote."""
     project = copy_project(root / "project", pr_batch=False)
     git(project, "init", "-q", "-b", "main")
-    subprocess.run([DVC, "remote", "add", "-d", "-f", "local", str(root / "remote")], cwd=project, check=True,
-                   capture_output=True)
+    set_dvc_config(project, remote=root / "remote", default=True)
     return project
 
 
@@ -59,6 +67,5 @@ def published_project(main_published: Path, tmp_path: Path) -> Path:
     for name in ("project", "remote"):
         shutil.copytree(main_published / name, tmp_path / name, symlinks=True)
     project = tmp_path / "project"
-    subprocess.run([DVC, "remote", "modify", "--local", "local", "url", str(tmp_path / "remote")], cwd=project,
-                   check=True, capture_output=True)
+    set_dvc_config(project, "local", remote=tmp_path / "remote")
     return project

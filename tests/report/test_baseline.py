@@ -5,20 +5,21 @@ Real parts: git repositories and a clone, the real pipeline (--local), a local D
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from dvc.config import Config
 
 from soilci.cli import main
 from soilci.report.baseline import clean_commit, collect, publish
 from soilci.report.inputs import read_base
-from tests.report.results import git, write_results
+from tests.report.results import git, set_dvc_config, write_results
 from tests.support import REPO_ROOT, add_batch
 
 pytestmark = pytest.mark.slow
@@ -29,6 +30,14 @@ def changed_by_run(repo: Path) -> list[str]:
     staged = git(repo, "diff", "--cached", "--name-only").splitlines()
     untracked = git(repo, "ls-files", "--others", "--exclude-standard").splitlines()
     return sorted(staged + untracked)
+
+
+def metrics_diff(repo: Path, rev: str) -> dict:
+    """`dvc metrics diff <rev> --json` of the working tree, through DVC's own Repo in process."""
+    from dvc.repo import Repo
+
+    with contextlib.chdir(repo), Repo(str(repo)) as dvc:
+        return dvc.metrics.diff(a_rev=rev)["diff"]
 
 
 def test_prs_without_result_files_compare_with_mains_published_results_and_rebase_cleanly(
@@ -42,9 +51,12 @@ def test_prs_without_result_files_compare_with_mains_published_results_and_rebas
     assert record["commit"] == main_sha and "sample_id,observed,predicted,residual" in record["predictions"]
     assert changed_by_run(root) == ["dvc.lock"]  # nothing staged; metrics/ and reports/ are ignored
 
-    # PR A, in a fresh clone (no result files anywhere in git): fewer PLS components.
+    # PR A, in a fresh clone (no result files anywhere in git): fewer PLS components. The clone shares
+    # main's DVC cache (`dvc cache dir`, as clones on one machine do), so main's prepare and drift runs are
+    # restored from its run-cache; nothing here asks which stages ran.
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+    set_dvc_config(clone, "local", cache=root / ".dvc" / "cache")
     git(clone, "checkout", "-qb", "pr-a")
     params = clone / "params.yaml"
     params.write_text(params.read_text().replace("max_components: 20 ", "max_components: 3  "))
@@ -52,9 +64,7 @@ def test_prs_without_result_files_compare_with_mains_published_results_and_rebas
     assert main(["pipeline", "--local", "--base", "origin/main", "--repo", str(clone)]) == 0
     assert changed_by_run(clone) == ["dvc.lock"]
     # DVC's own diff has no main side: main's revision holds neither dvc.lock nor metrics/.
-    diff = subprocess.run([str(Path(sys.executable).parent / "dvc"), "metrics", "diff", "main", "--json"],
-                          cwd=clone, capture_output=True, text=True, check=True)
-    assert json.loads(diff.stdout)["metrics/metrics.json"]["rmse"]["old"] is None
+    assert metrics_diff(clone, "main")["metrics/metrics.json"]["rmse"]["old"] is None
     # README's "compare with main", verbatim, from the clone: main's numbers come from the remote.
     line = next(ln for ln in (REPO_ROOT / "README.md").read_text().splitlines() if "# compare with main" in ln)
     program, *args = line.split("#")[0].split()
@@ -112,8 +122,9 @@ def test_a_base_without_published_results_says_where_it_looked(project, capsys):
     assert main(["results", "pull", "--base", "main", "--repo", str(root), "--missing-ok"]) == 0
     assert "::warning title=No baseline::no results of main" in capsys.readouterr().out
     # ... but a remote that is not there is not "no record yet": it still fails.
-    subprocess.run([str(Path(sys.executable).parent / "dvc"), "remote", "remove", "local"], cwd=root, check=True,
-                   capture_output=True)
+    with Config(dvc_dir=str(root / ".dvc")).edit("repo") as conf:  # `dvc remote remove local`, in process
+        del conf["remote"]["local"]
+        del conf["core"]["remote"]
     assert main(["results", "pull", "--base", "main", "--repo", str(root), "--missing-ok"]) == 2
 
 

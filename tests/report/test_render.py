@@ -51,10 +51,9 @@ def rows_of(pixels: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:
 
 
 @needs_chromium
-def test_report_html_renders_with_verdict_badge_and_both_plots_above_the_fold(tmp_path, models, capsys):
+def test_report_html_renders_with_verdict_badge_and_both_plots_above_the_fold(tmp_path, better_report):
     """Render report.html at 1280x900 and look for the verdict colour, the badge and both histograms."""
-    repo, sha = make_repo(tmp_path, models["weak"], models["good"])
-    run_report(repo, sha, capsys)
+    repo = better_report[0]
     pixels = screenshot(repo / "out" / "report.html", tmp_path, 1280, 900)
     assert pixels.shape[:2] == (900, 1280)
 
@@ -84,16 +83,19 @@ DRIFT_ACCEPTED = {**DRIFT_FAIL, "status": "warn", "acceptance": {
     ("worse", "block", "Do not merge"), ("drift", "block", "Do not merge"), ("first", "review", "Needs review"),
     ("accepted", "review", "Needs review"), ("better", "ready", "Ready to merge"),
     ("old-base", "not_comparable", "Not comparable")])
-def test_decision_and_reason_stay_above_the_fold(tmp_path, models, capsys, case, level, title):
+def test_decision_and_reason_stay_above_the_fold(tmp_path, models, capsys, request, case, level, title):
     """On a small laptop screen (1280x640) the verdict line and the reason are the first things drawn:
     each verdict, a drift failure (its plot comes first) and an accepted drift (a long reason)."""
-    weak, good = models["weak"], models["good"]
-    old = ({k: v for k, v in weak[0].items() if k not in {"target", "unit", "benchmark_sha256"}}, weak[1])
-    base, pr = {"worse": (good, weak), "drift": (weak, good), "first": (None, good), "accepted": (weak, good),
-                "better": (weak, good), "old-base": (old, good)}[case]
-    drift = {"drift": DRIFT_FAIL, "accepted": DRIFT_ACCEPTED}.get(case, DRIFT_PASS)
-    repo, sha = make_repo(tmp_path, base, pr, pr_drift=drift)
-    run_report(repo, sha, capsys, "--exit-zero")
+    if case == "better":  # weak -> good, the drift gate passed: the session's report of that comparison
+        repo = request.getfixturevalue("better_report")[0]
+    else:
+        weak, good = models["weak"], models["good"]
+        old = ({k: v for k, v in weak[0].items() if k not in {"target", "unit", "benchmark_sha256"}}, weak[1])
+        base, pr = {"worse": (good, weak), "drift": (weak, good), "first": (None, good), "accepted": (weak, good),
+                    "old-base": (old, good)}[case]
+        drift = {"drift": DRIFT_FAIL, "accepted": DRIFT_ACCEPTED}.get(case, DRIFT_PASS)
+        repo, sha = make_repo(tmp_path, base, pr, pr_drift=drift)
+        run_report(repo, sha, capsys, "--exit-zero")
     html = (repo / "out" / "report.html").read_text()
     assert "<header>" in html and f"var(--{level})" in html and title in html
     pixels = screenshot(repo / "out" / "report.html", tmp_path, 1280, 640)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from tests.report.results import DRIFT_FAIL, make_repo, run_report
 
 
-def test_better_model_shows_both_values_the_difference_a_real_improvement_and_plots(tmp_path, models, capsys):
-    repo, sha = make_repo(tmp_path, models["weak"], models["good"])
-    code, md, _ = run_report(repo, sha, capsys)
+def test_better_model_shows_both_values_the_difference_a_real_improvement_and_plots(better_report, models):
+    repo, sha, code, md = better_report
     assert code == 0
     base_rmse, pr_rmse = models["weak"][0]["rmse"], models["good"][0]["rmse"]
     assert pr_rmse < base_rmse
@@ -76,9 +75,8 @@ def test_rmse_above_the_ceiling_blocks_the_merge(tmp_path, models, capsys):
     assert "is above evaluate.rmse_max 0.01" in md and "🔴 Do not merge" in md
 
 
-def test_absolute_quality_is_put_in_context_with_the_rpd_class_and_the_size_thresholds(tmp_path, models, capsys):
-    repo, sha = make_repo(tmp_path, models["weak"], models["good"])
-    _, md, _ = run_report(repo, sha, capsys)
+def test_absolute_quality_is_put_in_context_with_the_rpd_class_and_the_size_thresholds(better_report, models):
+    repo, _, _, md = better_report
     rpd = models["good"][0]["rpd"]
     line = next(line for line in md.splitlines() if line.startswith("Absolute quality: "))
     assert f"**RPD {rpd:.2f} is " in line and "(Chang et al. 2001: > 2 accurate, 1.4–2 fair, < 1.4 poor)" in line
