@@ -149,11 +149,18 @@ def add_batch(project: Path, batch_id: str, frame, *, targets: dict[str, str] | 
     return path
 
 
-def set_dvc_remote(root: Path, remote: Path) -> None:
-    """Make ``remote`` the project's default DVC remote ``local``, as ``dvc remote add -d -f local REMOTE``
-    writes it into .dvc/config, with DVC's own config editor in this process (a `dvc` CLI costs ~1 CPU-s)."""
+def set_dvc_config(project: Path, level: str = "repo", *, remote: Path | None = None, cache: Path | None = None,
+                   default: bool = False) -> None:
+    """Set the project's DVC remote ``local`` (and, with ``default``, make it the default) or its cache
+    folder in the ``level`` config ("repo": .dvc/config, "local": the untracked .dvc/config.local), as
+    `dvc remote add -d -f`, `dvc remote modify --local ... url` and `dvc cache dir --local` write them,
+    through DVC's own Config in this process (a `dvc` CLI costs ~1 CPU-s, mostly imports)."""
     from dvc.config import Config
 
-    with Config(dvc_dir=str(root / ".dvc"), validate=False).edit("repo") as conf:
-        conf["remote"]["local"] = {"url": str(remote)}
-        conf["core"]["remote"] = "local"
+    with Config(dvc_dir=str(project / ".dvc")).edit(level) as conf:
+        if remote is not None:
+            conf["remote"]["local"] = {"url": str(remote)}
+        if default:
+            conf["core"]["remote"] = "local"
+        if cache is not None:
+            conf["cache"]["dir"] = str(cache)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import copy_project, set_dvc_remote
+from tests.support import copy_project, set_dvc_config
 
 
 @pytest.fixture
@@ -18,5 +18,5 @@ def project(tmp_path: Path) -> Path:
     """
     root = copy_project(tmp_path / "project", pr_batch=False)
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
-    set_dvc_remote(root, tmp_path / "remote")
+    set_dvc_config(root, remote=tmp_path / "remote", default=True)
     return root

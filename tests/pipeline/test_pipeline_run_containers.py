@@ -21,7 +21,7 @@ import yaml
 
 from soil_contracts.records import RegisteredVersion, RunRecord
 from soilci.cli import main
-from tests.support import PR_BATCH, add_batch, add_library, copy_project, set_dvc_remote
+from tests.support import PR_BATCH, add_batch, add_library, copy_project, set_dvc_config
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
@@ -71,7 +71,7 @@ def project(tmp_path_factory, built_images, mlflow_server, monkeypatch_module) -
     root = copy_project(tmp_path_factory.mktemp("pipeline") / "project", pr_batch=False)
     remote = tmp_path_factory.mktemp("dvc-remote")
     git(root, "init", "-q", "-b", "main")
-    set_dvc_remote(root, remote)
+    set_dvc_config(root, remote=remote, default=True)
     set_param(root, "train.pls.max_components", 8)
     set_param(root, "train.pls.cv_folds", 5)
     commit(root, "project")

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from soilci.cli import main
-from tests.report.results import commit_main_results, fit_predict, git, make_repo, set_dvc_config
-from tests.support import copy_project
+from tests.report.results import commit_main_results, fit_predict, git, make_repo
+from tests.support import copy_project, set_dvc_config
 
 
 @pytest.fixture(scope="session")

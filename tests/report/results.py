@@ -30,22 +30,6 @@ def git(repo: Path, *args: str) -> str:
                           env={**os.environ, **GIT_ENV}).stdout.strip()
 
 
-def set_dvc_config(project: Path, level: str = "repo", *, remote: Path | None = None, cache: Path | None = None,
-                   default: bool = False) -> None:
-    """Set the project's DVC remote ``local`` (and, with ``default``, make it the default) or its cache
-    folder in the ``level`` config ("repo": .dvc/config, "local": the untracked .dvc/config.local), as
-    `dvc remote add -d -f`, `dvc remote modify --local ... url` and `dvc cache dir --local` write them,
-    through DVC's own Config in process (no interpreter to start)."""
-    from dvc.config import Config
-
-    with Config(dvc_dir=str(project / ".dvc")).edit(level) as conf:
-        if remote is not None:
-            conf["remote"]["local"] = {"url": str(remote)}
-        if default:
-            conf["core"]["remote"] = "local"
-        if cache is not None:
-            conf["cache"]["dir"] = str(cache)
-
 
 def fit_predict(prepared: Path, components: int, step: int = 8) -> tuple[dict, pd.DataFrame]:
     """A real PLS model on LimeSoDa's reference set, scored on the benchmark set, as evaluate would."""

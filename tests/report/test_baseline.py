@@ -19,8 +19,8 @@ from dvc.config import Config
 from soilci.cli import main
 from soilci.report.baseline import clean_commit, collect, publish
 from soilci.report.inputs import read_base
-from tests.report.results import git, set_dvc_config, write_results
-from tests.support import REPO_ROOT, add_batch
+from tests.report.results import git, write_results
+from tests.support import REPO_ROOT, add_batch, set_dvc_config
 
 pytestmark = pytest.mark.slow
 
