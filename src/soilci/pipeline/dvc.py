@@ -2,6 +2,9 @@
 
 DVC stays the judge of what is stale and the keeper of dvc.lock and the cache; the driver only runs
 each stale stage's ``cmd:`` somewhere else (see ``runners``) and records it as ``dvc repro`` would.
+
+Each operation takes the project's root, for a ``Repo`` of its own, or a run's ``DvcRepo``, which keeps
+one open for all of them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from soilci.errors import ConfigError
 
@@ -37,27 +41,73 @@ class Stage:
         return program.removeprefix("soil-")
 
 
+class DvcRepo:
+    """One DVC ``Repo`` for a whole run, opened on first use and reset before each operation.
+
+    A new ``Repo`` costs about 0.1 CPU-s before its first operation is done (config, git, state database),
+    as much as a one-stage ``status``, and a run asks a dozen. Before each operation the open one drops
+    everything it cached about the tree (``Repo._reset``: stage index, .dvcignore, config, git state), as
+    DVC's own locked operations do on entry, so every operation sees the tree as a freshly opened ``Repo``
+    would, after whatever a stage wrote.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._repo = None
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator:
+        """The ``Repo``, reset to what the tree holds now, with the working directory at the project's root."""
+        # DVC resolves some paths against the working directory, as its CLI runs from the repo.
+        with contextlib.chdir(self.root):
+            if self._repo is None:
+                import logging
+
+                from dvc.repo import Repo
+
+                # DVC's progress messages ("Updating lock file") would interleave with ours; its warnings stay.
+                logging.getLogger("dvc").setLevel(logging.WARNING)
+                self._repo = Repo(str(self.root))
+            else:
+                self._repo._reset()
+            yield self._repo
+
+    def close(self) -> None:
+        """Close the ``Repo`` (git and state database handles); a later operation opens a new one."""
+        if self._repo is not None:
+            repo, self._repo = self._repo, None
+            repo.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 @contextlib.contextmanager
-def _dvc(root: Path) -> Iterator:
-    import logging
-
-    from dvc.repo import Repo
-
-    # DVC's progress messages ("Updating lock file") would interleave with ours; its warnings stay.
-    logging.getLogger("dvc").setLevel(logging.WARNING)
-    # DVC resolves some paths against the working directory, as its CLI runs from the repo.
-    with contextlib.chdir(root), Repo(str(root)) as repo:
+def _dvc(root: Path | DvcRepo) -> Iterator:
+    """A ``Repo`` for one operation: ``root``'s open one, or a new one closed after it."""
+    if isinstance(root, DvcRepo):
+        with root.open() as repo:
+            yield repo
+        return
+    with DvcRepo(root) as once, once.open() as repo:
         yield repo
 
 
-def load_stages(root: Path) -> list[Stage]:
+def _root(root: Path | DvcRepo) -> Path:
+    return root.root if isinstance(root, DvcRepo) else root
+
+
+def load_stages(root: Path | DvcRepo) -> list[Stage]:
     """dvc.yaml's stages in dependency order (file order among independent stages).
 
     Raises:
         ConfigError: no dvc.yaml under ``root``, or DVC cannot read it.
     """
-    if not (root / "dvc.yaml").exists():
-        raise ConfigError(f"{root / 'dvc.yaml'}: not found; --repo must be the project's working tree")
+    if not (_root(root) / "dvc.yaml").exists():
+        raise ConfigError(f"{_root(root) / 'dvc.yaml'}: not found; --repo must be the project's working tree")
     try:
         with _dvc(root) as repo:
             found = [
@@ -72,7 +122,7 @@ def load_stages(root: Path) -> list[Stage]:
                 if getattr(s, "name", None) and s.cmd
             ]
     except Exception as exc:  # DVC's own errors: not a DVC repo, bad dvc.yaml
-        raise ConfigError(f"{root}: DVC cannot read the pipeline ({type(exc).__name__}: {exc})") from exc
+        raise ConfigError(f"{_root(root)}: DVC cannot read the pipeline ({type(exc).__name__}: {exc})") from exc
     return _in_lineage_order(found)
 
 
@@ -173,25 +223,41 @@ def _in_lineage_order(found: list[Stage]) -> list[Stage]:
     return [by_name[n] for n in ordered]
 
 
-def is_stale(root: Path, name: str) -> bool:
+def is_stale(root: Path | DvcRepo, name: str) -> bool:
     """Whether DVC sees the stage's deps, params, command or outputs differ from dvc.lock."""
     with _dvc(root) as repo:
         return bool(repo.status(targets=[name]))
 
 
-def changed_stages(root: Path) -> dict[str, list]:
+def repo_status(root: Path | DvcRepo) -> dict[str, list]:
+    """``dvc status``: every stage and ``.dvc`` file that is not as recorded, and what differs.
+
+    ``stage_changes`` and ``tracked_changes`` split it; one call serves both while nothing writes to the tree.
+    """
+    with _dvc(root) as repo:
+        return repo.status()
+
+
+def stage_changes(status: dict[str, list]) -> dict[str, list]:
+    """dvc.yaml's stages in a ``status``: stage name -> what changed (empty: all up to date)."""
+    return {key.split(":")[-1]: value for key, value in status.items() if not key.endswith(".dvc")}
+
+
+def changed_stages(root: Path | DvcRepo) -> dict[str, list]:
     """``dvc status`` of dvc.yaml's stages: stage name -> what changed (empty: all up to date).
 
     Files tracked by ``.dvc`` files (the library's spectra) are not stages: see ``tracked_data``.
     """
-    with _dvc(root) as repo:
-        return {key.split(":")[-1]: value for key, value in repo.status().items() if not key.endswith(".dvc")}
+    return stage_changes(repo_status(root))
 
 
-def tracked_data(root: Path) -> dict[str, dict[str, str]]:
+def tracked_data(root: Path | DvcRepo) -> dict[str, dict[str, str]]:
     """``.dvc`` file -> {path: state} for tracked data that is not as recorded (``deleted``, ``not in cache``)."""
-    with _dvc(root) as repo:
-        status = repo.status()
+    return tracked_changes(repo_status(root))
+
+
+def tracked_changes(status: dict[str, list]) -> dict[str, dict[str, str]]:
+    """The ``.dvc`` files in a ``status``, as ``tracked_data`` gives them."""
     changed: dict[str, dict[str, str]] = {}
     for key, entries in status.items():
         if key.endswith(".dvc"):
@@ -201,7 +267,7 @@ def tracked_data(root: Path) -> dict[str, dict[str, str]]:
     return changed
 
 
-def cache_tracked(root: Path, dvc_files: list[str]) -> None:
+def cache_tracked(root: Path | DvcRepo, dvc_files: list[str]) -> None:
     """``dvc commit -f`` each ``.dvc`` file: files present as recorded but not in the cache (restored
     outside DVC, e.g. by ``soilci library demo``) go into the cache, so a push can send them."""
     with _dvc(root) as repo:
@@ -215,7 +281,7 @@ def outputs_missing(status: dict[str, list]) -> bool:
                if isinstance(entry, dict))
 
 
-def restore_from_run_cache(root: Path, name: str) -> bool:
+def restore_from_run_cache(root: Path | DvcRepo, name: str) -> bool:
     """Check the stage's outputs out of DVC's run-cache if this exact run happened before."""
     from dvc.stage.cache import RunCacheNotFoundError
 
@@ -231,7 +297,7 @@ def restore_from_run_cache(root: Path, name: str) -> bool:
     return True
 
 
-def commit_stage(root: Path, name: str) -> None:
+def commit_stage(root: Path | DvcRepo, name: str) -> None:
     """``dvc commit -f <stage>``: record outputs in the cache and dvc.lock, as ``dvc repro`` does."""
     with _dvc(root) as repo:
         repo.commit(name, force=True)
@@ -254,7 +320,7 @@ def remove_outputs(root: Path, stage: Stage) -> None:
                 temp.unlink(missing_ok=True)
 
 
-def _dvc_call(root: Path, verb: str, log: Path, **kwargs) -> tuple[bool, str]:
+def _dvc_call(root: Path | DvcRepo, verb: str, log: Path, **kwargs) -> tuple[bool, str]:
     """Run a DVC repo operation here (no second interpreter start), its outcome appended to ``log``."""
     with log.open("a") as fh:
         fh.write(f"$ dvc {verb} {kwargs}\n")
@@ -270,7 +336,7 @@ def _dvc_call(root: Path, verb: str, log: Path, **kwargs) -> tuple[bool, str]:
         return True, ""
 
 
-def pull(root: Path, log: Path) -> str:
+def pull(root: Path | DvcRepo, log: Path) -> str:
     """Bring cached outputs into the working tree: ``dvc pull`` from the remote, else ``dvc checkout``.
 
     Missing objects are not an error: a stage whose outputs cannot be fetched is reproduced.
@@ -286,7 +352,7 @@ def pull(root: Path, log: Path) -> str:
     return "checked out (no remote)" if ok else f"checkout incomplete ({why})"
 
 
-def push(root: Path, log: Path) -> None:
+def push(root: Path | DvcRepo, log: Path) -> None:
     """``dvc push`` to the default remote. Raises ConfigError when there is none or the push fails."""
     has_remote, _ = _dvc_call(root, "remote?", log)
     if not has_remote:

@@ -111,16 +111,22 @@ class PipelineRun:
         self.touched: dvc.Stage | None = None  # the stage whose outputs are removed and not yet recorded again
         self.progress = Progress()
         self.started = time.monotonic()
-        self.stages = dvc.load_stages(root)
-        if local:
-            LocalRunner.check_installed()  # exit 3 before anything is written: no `local` extra here
-        self.lock = TreeLock(root)
-        self.lock.acquire()  # before anything is written: a second run in this tree stops here (exit 3)
+        self.dvc = dvc.DvcRepo(root)  # one Repo for the run's DVC operations; closed as the run ends
+        try:
+            self.stages = dvc.load_stages(self.dvc)
+            if local:
+                LocalRunner.check_installed()  # exit 3 before anything is written: no `local` extra here
+            self.lock = TreeLock(root)
+            self.lock.acquire()  # before anything is written: a second run in this tree stops here (exit 3)
+        except BaseException:
+            self.dvc.close()
+            raise
         try:
             self._check_inputs()
             self.run_dir = new_run_dir(root)
         except BaseException:
             self.lock.release()
+            self.dvc.close()
             raise
         self.record = RunRecord(
             run_id=self.run_dir.name, mode="local" if local else "containers",
@@ -152,6 +158,7 @@ class PipelineRun:
             raise
         finally:
             self.lock.release()
+            self.dvc.close()
 
     def _interrupted(self, exc: Interrupted) -> None:
         """Record where the signal stopped the run; the stage it cut short leaves no partial outputs."""
@@ -176,13 +183,13 @@ class PipelineRun:
         rel_run = self.run_dir.relative_to(self.root)
         self.progress.info(f"soilci pipeline: {len(self.stages)} stages ({self.record.mode}); logs in {rel_run}/")
         self._list_base(base)
-        self._settle_tracked_data()
-        status = dvc.changed_stages(self.root)
+        settled = self._settle_tracked_data()
+        status = dvc.stage_changes(settled if settled is not None else dvc.repo_status(self.dvc))
         if status or register:  # only now is an engine needed (a missing one fails before any work)
             self.runner = self._runner()
             # A stage container a killed driver left behind still writes into the tree: remove it first.
             if isinstance(self.runner, ContainerRunner) and self.runner.reap(self.progress.info):
-                status = dvc.changed_stages(self.root)
+                status = dvc.changed_stages(self.dvc)
         if status:
             if (code := self._run_stages(status)) != 0:
                 return code
@@ -217,8 +224,11 @@ class PipelineRun:
         hand_back(self.root, [self.root / "dvc.lock", self.root / ".dvc", self.root / "runs",
                               *written_tops(self.root, self.stages)])
 
-    def _settle_tracked_data(self) -> None:
+    def _settle_tracked_data(self) -> dict[str, list] | None:
         """The library's DVC-tracked spectra: pull what is missing, cache what is present but uncached.
+
+        Returns:
+            The ``dvc status`` it read, when it wrote nothing since (still the tree's); else None.
 
         Raises:
             ConfigError: tracked files are missing here and in the remote, or are not the version their .dvc
@@ -229,13 +239,15 @@ class PipelineRun:
         def absent(data: dict[str, dict[str, str]]) -> list[str]:
             return sorted(path for outs in data.values() for path in outs if not (self.root / path).exists())
 
-        data = dvc.tracked_data(self.root)
+        status: dict[str, list] | None = dvc.repo_status(self.dvc)
+        data = dvc.tracked_changes(status)
         if absent(data):
             with self.progress.step("pull"):
                 t0 = time.monotonic()
-                self.record.pull = dvc.pull(self.root, self.run_dir / "pull.log")
+                self.record.pull = dvc.pull(self.dvc, self.run_dir / "pull.log")
             self.progress.done("pull", f"tracked data: {self.record.pull}", seconds=time.monotonic() - t0)
-            data = dvc.tracked_data(self.root)
+            status = None
+            data = dvc.tracked_data(self.dvc)
         if missing := absent(data):
             raise ConfigError(f"{', '.join(missing[:5])}: tracked by DVC but neither here nor in the DVC remote; "
                               "'dvc push' them from where they were imported ('soilci library demo' rebuilds "
@@ -246,8 +258,10 @@ class PipelineRun:
             raise ConfigError("; ".join(mismatched))
         uncached = [f for f, outs in data.items() if set(outs.values()) == {"not in cache"}]
         if uncached:
-            dvc.cache_tracked(self.root, uncached)
+            dvc.cache_tracked(self.dvc, uncached)
             self.progress.info(f"cached {len(uncached)} tracked file(s) present but not in DVC's cache")
+            status = None
+        return status
 
     def _list_base(self, base: str | None) -> None:
         """Write the base revision's library listing, a dependency of prepare (the drift gate's candidate)."""
@@ -272,23 +286,27 @@ class PipelineRun:
 
     def _run_stages(self, status: dict[str, list]) -> int:
         """Each stale stage in order; 1 when a gate stops the run, else 0. A crash raises StageFailed."""
+        current: dict[str, list] | None = status  # what DVC said, until something writes to the tree
         if dvc.outputs_missing(status):
             self.step = "pull"
             with self.progress.step("pull"):
                 t0 = time.monotonic()
-                self.record.pull = dvc.pull(self.root, self.run_dir / "pull.log")
+                self.record.pull = dvc.pull(self.dvc, self.run_dir / "pull.log")
             self.progress.done("pull", self.record.pull, seconds=time.monotonic() - t0)
+            current = None
 
         for stage, rec in zip(self.stages, self.record.stages, strict=True):
             self.step = stage.name
             self.guard.check()  # a signal held during the last step ends the run here, before this stage
-            if not dvc.is_stale(self.root, stage.name):
+            stale = stage.name in current if current is not None else dvc.is_stale(self.dvc, stage.name)
+            if not stale:
                 rec.outcome = "up to date"
                 self.progress.done(stage.name, "up to date", style="dim")
                 continue
+            current = None  # from here on this stage writes: ask DVC afresh for the next ones
             self.touched = stage
             dvc.remove_outputs(self.root, stage)  # as dvc repro does: no output of an earlier run survives
-            if dvc.restore_from_run_cache(self.root, stage.name):
+            if dvc.restore_from_run_cache(self.dvc, stage.name):
                 self.touched = None
                 rec.outcome = "restored"
                 self.progress.done(stage.name, "restored from DVC's run-cache")
@@ -299,7 +317,7 @@ class PipelineRun:
             code = self._execute(stage, log, rec)
             rec.seconds, rec.exit_code = round(time.monotonic() - t0, 2), code
             if code == 0:
-                dvc.commit_stage(self.root, stage.name)
+                dvc.commit_stage(self.dvc, stage.name)
                 self.touched = None
                 rec.outcome = "ran"
                 built = " (image built)" if self.runner.built.get(stage.service) else ""
@@ -349,7 +367,7 @@ class PipelineRun:
     def _push(self) -> None:
         t0 = time.monotonic()
         with self.progress.step("push"):
-            dvc.push(self.root, self.run_dir / "push.log")
+            dvc.push(self.dvc, self.run_dir / "push.log")
         self.progress.done("push", "outputs pushed to the DVC remote", seconds=time.monotonic() - t0)
 
     def _publish_results(self) -> None:

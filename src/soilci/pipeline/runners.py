@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -72,16 +73,17 @@ def _emit(line: str, log_fh, on_line: OnLine, end: str) -> None:
         on_line(line.rstrip())
 
 
-def stage_env(root: Path, stage: str | None = None) -> dict[str, str]:
+def stage_env(root: Path, stage: str | None = None, *, revision: str | None = None) -> dict[str, str]:
     """Where things run, for a stage: the git revision (no git in the images) and MLflow/soilci settings.
 
     ``stage`` given and not one of MLFLOW_STAGES: no MLFLOW_* variable (no credentials) at all.
+    ``revision``: the tree's ``git_revision``, when the caller has it already.
     """
+    revision = revision or git_revision(root)
     env = {k: v for k, v in os.environ.items() if k.startswith(PASS_ENV_PREFIXES)}
     if stage is not None and stage not in MLFLOW_STAGES:
-        return {k: v for k, v in env.items() if not k.startswith("MLFLOW_")} | {
-            "SOILCI_GIT_REVISION": git_revision(root)}
-    env["SOILCI_GIT_REVISION"] = git_revision(root)
+        return {k: v for k, v in env.items() if not k.startswith("MLFLOW_")} | {"SOILCI_GIT_REVISION": revision}
+    env["SOILCI_GIT_REVISION"] = revision
     # Without a tracking server, runs go to the tree's (git-ignored) mlruns/, wherever the stage runs:
     # a file store, the one backend mlflow-skinny has, which MLflow 3 only opens when asked to.
     if "MLFLOW_TRACKING_URI" not in env:
@@ -168,6 +170,11 @@ class ContainerRunner:
         self.user, self.chown_to = self._user()
         self.network = os.environ.get(STAGE_NETWORK_ENV) or None
         self.reaped = False
+
+    @functools.cached_property
+    def revision(self) -> str:
+        """The tree's git revision, as every stage of the run is told it: looked up once (two git calls)."""
+        return git_revision(self.root)
 
     def _user(self) -> tuple[str, tuple[int, int] | None]:
         """Run as the invoking user; as root, as the tree's owner, or the image user with chown around."""
@@ -278,7 +285,7 @@ class ContainerRunner:
             "working_dir": "/work",
             "volumes": volumes,
             "user": self.user,
-            "environment": {"HOME": "/tmp", **stage_env(self.root, stage.name)},
+            "environment": {"HOME": "/tmp", **stage_env(self.root, stage.name, revision=self.revision)},
             "labels": {RUN_ID_LABEL: self.run_id, STAGE_LABEL: stage.name, PROJECT_LABEL: str(self.root)},
             "detach": True,
             # docker-init as PID 1 passes signals on to the stage (a PID 1 ignores those it has no handler for).
@@ -294,6 +301,10 @@ class ContainerRunner:
         }
 
 
+# sys.path values on which soilci's local extra was found complete: a process checks once per path.
+_LOCAL_COMPLETE: set[tuple[str, ...]] = set()
+
+
 class LocalRunner:
     """Runs a stage's cmd here, with this environment's soil-* console scripts first on PATH."""
 
@@ -307,23 +318,32 @@ class LocalRunner:
             LocalStagesUnavailable: soilci's ``local`` extra is not fully installed (exit 3), e.g. in the
                 operator image, whose stages run in their service images only; names what is missing.
         """
+        if tuple(sys.path) in _LOCAL_COMPLETE:
+            return
         missing = missing_requirements()
-        if missing:
-            shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
-            raise LocalStagesUnavailable(
-                f"--local runs the stages here, and this environment lacks what they import: {shown}. Install "
-                f"soilci's {LOCAL_EXTRA!r} extra (uv sync --all-packages --extra {LOCAL_EXTRA}, or pip install "
-                f"'soilci[{LOCAL_EXTRA}]'), or run the stages in their images: soilci pipeline without --local")
+        if not missing:
+            _LOCAL_COMPLETE.add(tuple(sys.path))  # installed distributions stay installed for the process
+            return
+        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        raise LocalStagesUnavailable(
+            f"--local runs the stages here, and this environment lacks what they import: {shown}. Install "
+            f"soilci's {LOCAL_EXTRA!r} extra (uv sync --all-packages --extra {LOCAL_EXTRA}, or pip install "
+            f"'soilci[{LOCAL_EXTRA}]'), or run the stages in their images: soilci pipeline without --local")
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.images: dict[str, str] = {}
         self.built: dict[str, bool] = {}
 
+    @functools.cached_property
+    def revision(self) -> str:
+        """The tree's git revision, as every stage of the run is told it: looked up once (two git calls)."""
+        return git_revision(self.root)
+
     def run(self, stage: Stage, log: Path, on_line: OnLine) -> int:
         """The stage's exit code."""
         bindir = str(Path(sys.executable).parent)
-        env = {**os.environ, **stage_env(self.root), "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+        env = {**os.environ, **stage_env(self.root, revision=self.revision), "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
         env.setdefault("PYTHONUNBUFFERED", "1")
         for out in stage.outs:
             (self.root / out).parent.mkdir(parents=True, exist_ok=True)
