@@ -3,11 +3,11 @@
 Each image's real commands run in it (the DVC stages, error paths, the API serving requests from a
 model directory and from the registry, soil-mlflow serving as that registry and its UI) with an import probe on PYTHONPATH
 (``tests/image_probe/sitecustomize.py``): at exit every Python process reports the files of the modules
-it imported and the shared libraries it mapped. A service's one-shot verbs run in one interpreter
-(``tests/image_probe/run_verbs.py``): the probe reports the same union, for one interpreter start. The distributions whose RECORD lists those files are
+it imported and the shared libraries it mapped. The distributions whose RECORD lists those files are
 what the image uses; any other installed distribution fails the test unless ``ALLOWED`` names it with
 the reason it stays. An allowance for a distribution the image no longer installs fails too, so the
-list cannot go stale.
+list cannot go stale. A service's one-shot verbs run in one interpreter (``tests/image_probe/run_verbs.py``):
+the probe reports the same union of imports for one interpreter start.
 """
 
 from __future__ import annotations
@@ -290,10 +290,11 @@ def test_model_api_image_installs_only_what_serving_imports(docker_client, built
             url = f"http://127.0.0.1:{port}"
             wait_for_http(f"{url}/healthz", timeout=90)
             deadline = time.monotonic() + 300  # loading: the registry download, then the self-check
-            ready = httpx.get(f"{url}/readyz", timeout=60)
-            while ready.status_code != 200 and time.monotonic() < deadline:
-                time.sleep(0.5)  # /readyz answers at once; polling without a pause takes CPU from the loading
-                ready = httpx.get(f"{url}/readyz", timeout=10)
+            with httpx.Client(base_url=url, timeout=60) as poll:  # one client: each httpx.get loads the CA bundle
+                ready = poll.get("/readyz")
+                while ready.status_code != 200 and time.monotonic() < deadline:
+                    time.sleep(0.5)  # /readyz answers at once; polling without a pause takes CPU from the loading
+                    ready = poll.get("/readyz")
             assert ready.status_code == 200, (source, ready.text)
             with httpx.Client(base_url=url, timeout=120) as client:
                 by_order = client.post("/v1/predict", json={"spectra": spectra.tolist()})
