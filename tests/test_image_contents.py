@@ -6,7 +6,8 @@ model directory and from the registry, soil-mlflow serving as that registry and 
 it imported and the shared libraries it mapped. The distributions whose RECORD lists those files are
 what the image uses; any other installed distribution fails the test unless ``ALLOWED`` names it with
 the reason it stays. An allowance for a distribution the image no longer installs fails too, so the
-list cannot go stale.
+list cannot go stale. A service's one-shot verbs run in one interpreter (``tests/image_probe/run_verbs.py``):
+the probe reports the same union of imports for one interpreter start.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import os
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -89,6 +91,10 @@ class ProbedImage:
         self.runs += 1
         return logs
 
+    def run_verbs(self, program: str, runs: list[tuple[int, list[str]]], **kwargs) -> str:
+        """Run ``program``'s verbs, each ``(expected exit code, args)``, in one interpreter; return the output."""
+        return self.run(["/probe/run_verbs.py", program, json.dumps(runs)], entrypoint="python", **kwargs)
+
     def start(self, command: list[str], **kwargs):
         """Start a long-running command (a server); the caller stops it and counts it with ``stopped``."""
         return self.client.containers.run(self.image, command, detach=True, **self.options(**kwargs))
@@ -137,6 +143,8 @@ def world_readable(root: Path) -> None:
 
 def test_drift_image_installs_only_what_the_gate_imports(docker_client, built_images, prepared_data,
                                                         repo_root, tmp_path: Path):
+    """Also the gate's verdicts in its image, on read-only data with a read-only root: the default split passes,
+    a 1% baseline offset fails and is named, an accepted batch warns."""
     from soil_contracts.library import BatchState, LibrarySummary
 
     data = tmp_path / "data"
@@ -144,7 +152,7 @@ def test_drift_image_installs_only_what_the_gate_imports(docker_client, built_im
     shutil.copy(repo_root / "params.yaml", data / "params.yaml")
     reference, incoming = (pd.read_parquet(data / f"{n}.parquet") for n in ("reference", "incoming"))
     bands = [c for c in incoming.columns if c.startswith("wl_")]
-    shift = 0.05 * float(np.mean(incoming[bands].to_numpy()))
+    shift = 0.01 * float(np.mean(incoming[bands].to_numpy()))  # a 1% baseline offset
     offset = incoming.assign(**{b: incoming[b] + shift for b in bands})
     offset.to_parquet(data / "offset.parquet", index=False)
     reference.to_csv(data / "reference.csv", index=False)
@@ -157,20 +165,32 @@ def test_drift_image_installs_only_what_the_gate_imports(docker_client, built_im
         candidate_rows=0, training_rows=322,
         batches=[BatchState(id="lab-o", status="added", accepted_drift="new lamp, checked", accepted_by="lab")],
     ).save(data / "accepted.json")
+    (data / "out").mkdir()
     world_readable(data)
 
     probe = ProbedImage(docker_client, built_images["drift"], tmp_path / "reports")
-    mount = {"volumes": {str(data): {"bind": "/work", "mode": "rw"}}, "network_mode": "none"}
+    # The inputs read-only; the gate writes its verdicts and plots into out/ only.
+    mount = {"volumes": {str(data): {"bind": "/work", "mode": "ro"},
+                         str(data / "out"): {"bind": "/work/out", "mode": "rw"}}, "network_mode": "none"}
     check = ["check", "reference.parquet"]
     # dvc.yaml's drift stage, then a failing batch, CSV inputs, an accepted batch and a missing file.
-    probe.run([*check, "incoming.parquet", "--library", "library.json", "--params", "params.yaml",
-               "--out", "drift.json", "--plot", "drift.png"], **mount)
-    probe.run([*check, "offset.parquet", "--params", "params.yaml", "--out", "offset.json", "--plot", "offset.png"],
-              expect=1, **mount)
-    probe.run(["check", "reference.csv", "incoming.csv", "--params", "params.yaml"], **mount)
-    logs = probe.run([*check, "accepted.parquet", "--library", "accepted.json", "--params", "params.yaml"], **mount)
-    assert "warn" in logs
-    probe.run([*check, "missing.parquet"], expect=2, **mount)
+    probe.run_verbs("soil-drift", [
+        (0, [*check, "incoming.parquet", "--library", "library.json", "--params", "params.yaml",
+             "--out", "out/drift.json", "--plot", "out/drift.png"]),
+        (1, [*check, "offset.parquet", "--params", "params.yaml", "--out", "out/offset.json",
+             "--plot", "out/offset.png"]),
+        (0, ["check", "reference.csv", "incoming.csv", "--params", "params.yaml"]),
+        (0, [*check, "accepted.parquet", "--library", "accepted.json", "--params", "params.yaml",
+             "--out", "out/accepted.json"]),
+        (2, [*check, "missing.parquet"]),
+    ], **mount)
+    verdicts = {name: json.loads((data / "out" / f"{name}.json").read_text())
+                for name in ("drift", "offset", "accepted")}
+    assert verdicts["drift"]["status"] == "pass" and verdicts["drift"]["candidate"]["rows"] == 46
+    assert (data / "out" / "drift.png").stat().st_uid == 10001  # written by the image's user
+    assert verdicts["offset"]["status"] == "fail"
+    assert "baseline offset" in [t["name"] for t in verdicts["offset"]["top_drifted"]]
+    assert verdicts["accepted"]["status"] == "warn"
     assert_imports_everything_it_installs(probe, "drift", {"soil-drift", "pyarrow", "pandas", "matplotlib"})
 
 
@@ -205,24 +225,40 @@ def mlflow_probe(docker_client, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trainer_probe(docker_client, built_images, mlflow_probe, tmp_path_factory):
-    """The trainer image's four stages on a copy of the project, tracking and registering in soil-mlflow."""
+def trainer_probe(docker_client, built_images, mlflow_probe, prepared_data, tmp_path_factory):
+    """The trainer image's four stages on a copy of the project, tracking and registering in soil-mlflow.
+
+    Also: prepare's outputs there are owned by the image's user and equal the host's; bad params are
+    reported by key with exit 2.
+    """
     _, _, mlflow_server = mlflow_probe
     root = tmp_path_factory.mktemp("image-contents-trainer")
     work = copy_project(root / "work")
+    params = work / "params.yaml"  # small CV settings keep training short; the code paths are the same
+    params.write_text(params.read_text().replace("cv_folds: 10", "cv_folds: 5"))
+    (work / "bad-params.yaml").write_text("library: {grid: {start: 350, stop: 2495, step: 5}}\n"
+                                          "prepare:\n  target: SOC_target\n  dataset: NOPE.1\n")
     world_readable(work)
     probe = ProbedImage(docker_client, built_images["trainer"], root / "reports")
     name = f"soil-image-probe-{secrets.token_hex(3)}"
     mount = {"volumes": {str(work): {"bind": "/work", "mode": "rw"}}, "network_mode": "host",
              "environment": {"MLFLOW_TRACKING_URI": mlflow_server, "SOILCI_GIT_REVISION": "image-probe"}}
-    probe.run(["prepare", "--params", "params.yaml", "--out-dir", "data"], **mount)
-    probe.run(["train", "--params", "params.yaml", "--data-dir", "data", "--model-dir", "models/model"], **mount)
-    probe.run(["evaluate", "--params", "params.yaml", "--model-dir", "models/model", "--benchmark",
-               "data/benchmark.parquet", "--metrics", "metrics/metrics.json", "--predictions",
-               "metrics/predictions.csv", "--plots-dir", "reports"], **mount)
-    probe.run(["register", "--params", "params.yaml", "--model-dir", "models/model", "--metrics",
-               "metrics/metrics.json", "--name", name, "--branch", "main", "--out", "registered.json"], **mount)
-    probe.run(["train", "--params", "missing.yaml"], expect=2, **mount)
+    logs = probe.run_verbs("soil-trainer", [
+        (0, ["prepare", "--params", "params.yaml", "--out-dir", "data"]),
+        (0, ["train", "--params", "params.yaml", "--data-dir", "data", "--model-dir", "models/model"]),
+        (0, ["evaluate", "--params", "params.yaml", "--model-dir", "models/model", "--benchmark",
+             "data/benchmark.parquet", "--metrics", "metrics/metrics.json", "--predictions",
+             "metrics/predictions.csv", "--plots-dir", "reports"]),
+        (0, ["register", "--params", "params.yaml", "--model-dir", "models/model", "--metrics",
+             "metrics/metrics.json", "--name", name, "--branch", "main", "--out", "registered.json"]),
+        (2, ["train", "--params", "missing.yaml"]),
+        (2, ["prepare", "--params", "bad-params.yaml"]),
+    ], **mount)
+    assert "prepare.unit: Field required" in logs and "prepare.dataset: Extra inputs are not permitted" in logs
+    for table in ("reference", "benchmark", "incoming", "training"):
+        made = work / "data" / f"{table}.parquet"
+        assert made.stat().st_uid == 10001
+        pd.testing.assert_frame_equal(pd.read_parquet(made), pd.read_parquet(prepared_data / f"{table}.parquet"))
     return probe, work, mlflow_server
 
 
@@ -253,11 +289,12 @@ def test_model_api_image_installs_only_what_serving_imports(docker_client, built
         try:
             url = f"http://127.0.0.1:{port}"
             wait_for_http(f"{url}/healthz", timeout=90)
-            ready = httpx.get(f"{url}/readyz", timeout=60)
-            for _ in range(120):
-                if ready.status_code == 200:
-                    break
-                ready = httpx.get(f"{url}/readyz", timeout=10)
+            deadline = time.monotonic() + 300  # loading: the registry download, then the self-check
+            with httpx.Client(base_url=url, timeout=60) as poll:  # one client: each httpx.get loads the CA bundle
+                ready = poll.get("/readyz")
+                while ready.status_code != 200 and time.monotonic() < deadline:
+                    time.sleep(0.5)  # /readyz answers at once; polling without a pause takes CPU from the loading
+                    ready = poll.get("/readyz")
             assert ready.status_code == 200, (source, ready.text)
             with httpx.Client(base_url=url, timeout=120) as client:
                 by_order = client.post("/v1/predict", json={"spectra": spectra.tolist()})
