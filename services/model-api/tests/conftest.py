@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import subprocess
 import sys
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -204,6 +207,67 @@ def cli(monkeypatch):
             get_settings.cache_clear()
 
     return run
+
+
+class InProcessClient:
+    """Blocking ``get``/``post`` on an app whose event loop runs in a thread (its background tasks go on
+    between requests, as in the service)."""
+
+    def __init__(self, portal, client: httpx.AsyncClient):
+        self._portal, self._client = portal, client
+
+    def get(self, path: str, **kwargs) -> httpx.Response:
+        """``GET path`` on the app."""
+        return self._portal.call(functools.partial(self._client.get, path, **kwargs))
+
+    def post(self, path: str, **kwargs) -> httpx.Response:
+        """``POST path`` on the app."""
+        return self._portal.call(functools.partial(self._client.post, path, **kwargs))
+
+
+@pytest.fixture
+def in_process(monkeypatch):
+    """Start the app ``soil-model-api serve`` runs, in this process, and return a client for it.
+
+    ``start(env)`` reads the settings from ``env`` only, as ``serve`` does (no other ``MODEL_*``/``MLFLOW_*``),
+    builds the same app with ``PredictMiddleware`` in front, and runs its lifespan on an event loop of its
+    own thread, so the model loads and self-checks at start and scheduled drift checks run, as in the service.
+    Requests go over httpx's ASGI transport, not uvicorn: the server itself is exercised by the ``service``
+    tests; this saves a process start and its imports (~4 CPU-s each).
+    """
+    from anyio.from_thread import start_blocking_portal
+
+    from soil_model_api.app import create_app
+    from soil_model_api.config import get_settings
+    from soil_model_api.predict_asgi import PredictMiddleware
+
+    stack = contextlib.ExitStack()
+
+    def start(env: dict[str, str], ready: bool = True, timeout: float = 60.0) -> InProcessClient:
+        for key in [k for k in os.environ if k.startswith(("MODEL_", "MLFLOW_"))]:
+            monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        try:
+            settings = get_settings()
+        finally:
+            get_settings.cache_clear()
+        settings.model_source()  # as serve: a misconfigured source fails before the app starts
+        app = create_app(settings)
+        portal = stack.enter_context(start_blocking_portal())
+        stack.enter_context(portal.wrap_async_context_manager(app.router.lifespan_context(app)))
+        transport = httpx.ASGITransport(app=PredictMiddleware(app, app))
+        client = InProcessClient(portal, stack.enter_context(portal.wrap_async_context_manager(
+            httpx.AsyncClient(transport=transport, base_url="http://api", timeout=120))))
+        deadline = time.monotonic() + timeout
+        while ready and (answer := client.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, f"not ready after {timeout}s: {answer.text}"
+            time.sleep(0.1)
+        return client
+
+    with stack:
+        yield start
 
 
 @pytest.fixture(scope="session")

@@ -23,20 +23,20 @@ WINDOW = 60
 OFFSET = 1.0  # percent reflectance added to every band: a detector offset, ~3% of the mean spectrum
 
 
-def predict(url: str, spectra: np.ndarray) -> None:
-    resp = httpx.post(f"{url}/v1/predict", json={"spectra": spectra.tolist()}, timeout=60)
+def predict(client, spectra: np.ndarray) -> None:
+    resp = client.post("/v1/predict", json={"spectra": spectra.tolist()})
     assert resp.status_code == 200, resp.text
 
 
-def drift(url: str) -> dict:
-    resp = httpx.get(f"{url}/v1/drift", timeout=120)
+def drift(client) -> dict:
+    resp = client.get("/v1/drift")
     assert resp.status_code == 200, resp.text
     return resp.json()
 
 
-def metric(url: str, name: str, **labels: str) -> float:
+def metric(client, name: str, **labels: str) -> float:
     """The value of one sample of ``name`` whose labels include ``labels``."""
-    text = httpx.get(f"{url}/metrics", timeout=10).text
+    text = client.get("/metrics").text
     for line in text.splitlines():
         match = re.fullmatch(rf"{name}\{{(?P<labels>[^}}]*)\}} (?P<value>\S+)", line)
         if match and all(f'{k}="{v}"' in match["labels"] for k, v in labels.items()):
@@ -72,57 +72,61 @@ def test_window_memory_stays_fixed_however_much_traffic_passes():
     assert (window.size, window.seen) == (200, 3700)
 
 
-def test_drift_turns_fail_on_offset_spectra_and_back_to_pass_on_benchmark_spectra(services, model_dir, benchmark):
-    """The issue's demonstration, through /v1/predict, /v1/drift and /metrics of a live service."""
+def test_drift_turns_fail_on_offset_spectra_and_back_to_pass_on_benchmark_spectra(in_process, model_dir,
+                                                                                  benchmark):
+    """The issue's demonstration, through /v1/predict, /v1/drift and /metrics of the app serve runs.
+
+    In process (the ``in_process`` fixture); the built image answers /v1/drift over HTTP in test_image.
+    """
     assert (model_dir / CalibrationSample.FILE).exists()
-    url = services.start({"MODEL_DIR": str(model_dir), "MODEL_API_SLOT": "blue",
+    client = in_process({"MODEL_DIR": str(model_dir), "MODEL_API_SLOT": "blue",
                           "MODEL_API_DRIFT_WINDOW": str(WINDOW), "MODEL_API_DRIFT_INTERVAL_SECONDS": "0"})
     labels = {"model_name": "soil-soc", "slot": "blue"}
     clean = benchmark.spectra[:WINDOW]
 
-    empty = drift(url)
+    empty = drift(client)
     assert empty["status"] == "insufficient_data" and empty["window"]["rows"] == 0
     assert empty["window"]["min_rows"] == 20 and empty["window"]["capacity"] == WINDOW
 
-    predict(url, clean)
-    before = drift(url)
+    predict(client, clean)
+    before = drift(client)
     assert before["status"] == "pass", before["summary"]
     assert before["drift_detected"] is False and before["p_value"] > before["alpha"]
-    assert metric(url, "soil_model_api_drift_status", status="pass", **labels) == 1
+    assert metric(client, "soil_model_api_drift_status", status="pass", **labels) == 1
 
     for start in range(0, WINDOW, 20):  # as separate requests, as live traffic comes
-        predict(url, clean[start:start + 20] + OFFSET)
-    shifted = drift(url)
+        predict(client, clean[start:start + 20] + OFFSET)
+    shifted = drift(client)
     assert shifted["status"] == "fail", shifted["summary"]
     assert shifted["window"] == {**shifted["window"], "rows": WINDOW, "spectra_seen": 2 * WINDOW}
     names = [f["name"] for f in shifted["findings"] if f["drifted"]]
     assert "baseline offset" in names, names
     assert shifted["p_value"] <= shifted["alpha"]
-    assert metric(url, "soil_model_api_drift_status", status="fail", **labels) == 1
-    assert metric(url, "soil_model_api_drift_status", status="pass", **labels) == 0
-    assert metric(url, "soil_model_api_drift_p_value", **labels) <= 0.025
+    assert metric(client, "soil_model_api_drift_status", status="fail", **labels) == 1
+    assert metric(client, "soil_model_api_drift_status", status="pass", **labels) == 0
+    assert metric(client, "soil_model_api_drift_p_value", **labels) <= 0.025
 
-    predict(url, clean)
-    after = drift(url)
+    predict(client, clean)
+    after = drift(client)
     assert after["status"] == "pass", after["summary"]
     assert after["window"]["rows"] == WINDOW and after["window"]["spectra_seen"] == 3 * WINDOW
-    assert metric(url, "soil_model_api_drift_status", status="pass", **labels) == 1
-    assert metric(url, "soil_model_api_drift_p_value", **labels) > 0.025
-    assert metric(url, "soil_model_api_drift_checks_total", status="fail", **labels) == 1
-    assert metric(url, "soil_model_api_hotelling_t2_limit_ratio_count", **labels) == 3 * WINDOW
-    assert metric(url, "soil_model_api_q_residual_limit_ratio_count", **labels) == 3 * WINDOW
+    assert metric(client, "soil_model_api_drift_status", status="pass", **labels) == 1
+    assert metric(client, "soil_model_api_drift_p_value", **labels) > 0.025
+    assert metric(client, "soil_model_api_drift_checks_total", status="fail", **labels) == 1
+    assert metric(client, "soil_model_api_hotelling_t2_limit_ratio_count", **labels) == 3 * WINDOW
+    assert metric(client, "soil_model_api_q_residual_limit_ratio_count", **labels) == 3 * WINDOW
 
 
-def test_scheduled_check_publishes_the_verdict_without_a_request(services, model_dir, benchmark):
-    url = services.start({"MODEL_DIR": str(model_dir), "MODEL_API_DRIFT_WINDOW": "30",
+def test_scheduled_check_publishes_the_verdict_without_a_request(in_process, model_dir, benchmark):
+    client = in_process({"MODEL_DIR": str(model_dir), "MODEL_API_DRIFT_WINDOW": "30",
                           "MODEL_API_DRIFT_INTERVAL_SECONDS": "0.5"})
-    predict(url, benchmark.spectra[:30] + 3 * OFFSET)
+    predict(client, benchmark.spectra[:30] + 3 * OFFSET)
 
     deadline = time.monotonic() + 60
-    while metric(url, "soil_model_api_drift_status", status="fail") != 1:
+    while metric(client, "soil_model_api_drift_status", status="fail") != 1:
         assert time.monotonic() < deadline, "the scheduled check never published a failing verdict"
         time.sleep(0.5)
-    assert metric(url, "soil_model_api_drift_window_spectra") == 30
+    assert metric(client, "soil_model_api_drift_window_spectra") == 30
 
 
 def test_out_of_domain_spectra_show_in_the_window_ratio_and_the_histograms(model_dir, benchmark):

@@ -69,31 +69,31 @@ def test_alias_uri_serves_that_version_with_registry_lineage(mlflow_server, mode
     assert not any((tmp_path / "soil-model-api").iterdir()), "the download is removed once loaded"
 
 
-def test_unknown_alias_leaves_the_service_unready_with_the_registry_error(mlflow_server, services):
-    url = services.start({"MODEL_URI": f"models:/{REGISTERED}@nonexistent", "MLFLOW_TRACKING_URI": mlflow_server},
-                         ready=False)
+def test_unknown_alias_leaves_the_service_unready_with_the_registry_error(mlflow_server, in_process):
+    client = in_process({"MODEL_URI": f"models:/{REGISTERED}@nonexistent", "MLFLOW_TRACKING_URI": mlflow_server},
+                        ready=False)
 
     for _ in range(150):
-        ready = httpx.get(f"{url}/readyz")
+        ready = client.get("/readyz")
         if ready.json()["detail"]:
             break
         time.sleep(0.2)
     assert ready.status_code == 503
     assert ready.json()["status"] == "failed"
     assert "nonexistent" in ready.json()["detail"]
-    assert httpx.get(f"{url}/healthz").status_code == 200
+    assert client.get("/healthz").status_code == 200
 
 
-def test_registered_file_serves_its_version_after_the_alias_moved_on(mlflow_server, model_dir, services,
+def test_registered_file_serves_its_version_after_the_alias_moved_on(mlflow_server, model_dir, in_process,
                                                                      benchmark, tmp_path):
     record = register(mlflow_server, model_dir, {"git_revision": "5d1e0aa", "data_version": "md5:def"})
     later = register(mlflow_server, model_dir, {"git_revision": "later"})  # staging moves on to this one
     path = record.save(tmp_path / "registered.json")
 
-    url = services.start({"MODEL_API_REGISTERED_FILE": str(path), "MLFLOW_TRACKING_URI": mlflow_server,
-                          "MODEL_API_CACHE_DIR": str(tmp_path)}, timeout=120)
-    info = httpx.get(f"{url}/v1/model").json()
-    resp = httpx.post(f"{url}/v1/predict", json={"spectra": benchmark.spectra.tolist()}, timeout=30)
+    client = in_process({"MODEL_API_REGISTERED_FILE": str(path), "MLFLOW_TRACKING_URI": mlflow_server,
+                         "MODEL_API_CACHE_DIR": str(tmp_path)}, timeout=120)
+    info = client.get("/v1/model").json()
+    resp = client.post("/v1/predict", json={"spectra": benchmark.spectra.tolist()})
 
     assert later.version != record.version
     assert (info["name"], info["version"], info["alias"]) == (REGISTERED, record.version, None)
@@ -107,15 +107,15 @@ def test_registered_file_serves_its_version_after_the_alias_moved_on(mlflow_serv
 
 
 def test_a_version_pinned_by_number_reports_no_alias_beside_the_aliases_it_carries(mlflow_server, model_dir,
-                                                                                  services, tmp_path):
+                                                                                  in_process, tmp_path):
     """The new-user trial saw ``alias: null`` beside ``aliases: [staging]`` and took it for a bug: a slot pinned
     by version (as GitOps deploys it) was resolved by no alias; ``aliases`` lists those on the version."""
     version = register(mlflow_server, model_dir, {"git_revision": "9b8c7d6"}).version  # staging points here
 
-    url = services.start({"MODEL_URI": f"models:/{REGISTERED}/{version}", "MLFLOW_TRACKING_URI": mlflow_server,
-                          "MODEL_API_CACHE_DIR": str(tmp_path)}, timeout=120)
-    info = httpx.get(f"{url}/v1/model").json()
-    described = httpx.get(f"{url}/openapi.json").json()["components"]["schemas"]["ModelInfoResponse"]["properties"]
+    client = in_process({"MODEL_URI": f"models:/{REGISTERED}/{version}", "MLFLOW_TRACKING_URI": mlflow_server,
+                         "MODEL_API_CACHE_DIR": str(tmp_path)}, timeout=120)
+    info = client.get("/v1/model").json()
+    described = client.get("/openapi.json").json()["components"]["schemas"]["ModelInfoResponse"]["properties"]
 
     assert (info["version"], info["alias"], info["aliases"]) == (version, None, ["staging"])
     assert "null when the version was pinned" in described["alias"]["description"]
