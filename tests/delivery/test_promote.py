@@ -62,9 +62,9 @@ def test_rollback_refuses_when_live_yaml_never_changed(repo):
         rollback(repo, preview_url=NO_SERVICE, tracking_uri=NO_SERVICE)
 
 
-def _ready(url: str) -> bool:
+def _ready(client: httpx.Client, url: str) -> bool:
     try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+        return client.get(f"{url}/readyz").status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -73,10 +73,11 @@ def _ready(url: str) -> bool:
 def ready_slots(slots) -> dict:
     """``slots`` once both answer /readyz with 200, as a Service would only then route to them."""
     deadline = time.monotonic() + 120
-    for _, url, _ in slots.values():
-        while not _ready(url):
-            assert time.monotonic() < deadline, f"{url} not ready after 120 s"
-            time.sleep(0.5)
+    with httpx.Client(timeout=2) as client:  # one client: a bare httpx.get loads the CA bundle each poll
+        for _, url, _ in slots.values():
+            while not _ready(client, url):
+                assert time.monotonic() < deadline, f"{url} not ready after 120 s"
+                time.sleep(0.5)
     return slots
 
 

@@ -28,11 +28,12 @@ def wait_healthy(container, timeout: float = 90.0) -> None:
 
 def wait_ready(url: str, timeout: float = 60.0) -> httpx.Response:
     deadline = time.monotonic() + timeout
-    while True:
-        ready = httpx.get(f"{url}/readyz", timeout=10)
-        if ready.status_code == 200 or time.monotonic() > deadline:
-            return ready
-        time.sleep(0.3)
+    with httpx.Client(timeout=10) as client:  # one client: a bare httpx.get loads the CA bundle each poll
+        while True:
+            ready = client.get(f"{url}/readyz")
+            if ready.status_code == 200 or time.monotonic() > deadline:
+                return ready
+            time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")
