@@ -173,11 +173,13 @@ def demo_batches_to_import(repo: Path, spec: LibrarySpec) -> list[tuple[str, lis
     Batches of the lab's own are never touched."""
     from soil_contracts.errors import ContractError
     from soil_contracts.library import BatchMetadata
-    from soil_trainer.library.store import list_batch_dirs
 
     bench = spec.benchmark_dir(repo)
-    if not bench.exists() and not list_batch_dirs(repo, spec):
-        return list(DEMO_BATCHES)
+    if not bench.exists():
+        from soil_trainer.library.store import list_batch_dirs  # pandas and pandera: only for this question
+
+        if not list_batch_dirs(repo, spec):
+            return list(DEMO_BATCHES)
     wanted = []
     for batch_id, folds, description in DEMO_BATCHES:
         target = bench if batch_id == "benchmark" else spec.batch_dir(repo, batch_id)
@@ -192,15 +194,17 @@ def demo_batches_to_import(repo: Path, spec: LibrarySpec) -> list[tuple[str, lis
 
 def run_demo(args: argparse.Namespace) -> int:
     """Build the demo library (an empty library), or restore its spectra (a fresh clone); else nothing."""
-    from soil_contracts.library import Scale
-    from soil_trainer.library.importer import BatchRequest
-
     repo = args.repo.resolve()
     spec = load_spec(repo, args.params)
     todo = demo_batches_to_import(repo, spec)
     if not todo:
         print("soilci library demo: nothing to do (the library has its spectra)", file=sys.stderr)
         return 0
+    # Only now: the importer brings pandas and pandera, which a library with its spectra never needs
+    # (compose's pipeline service runs this verb before every run).
+    from soil_contracts.library import Scale
+    from soil_trainer.library.importer import BatchRequest
+
     written = []
     for batch_id, folds, description in todo:
         benchmark = batch_id == "benchmark"
