@@ -22,7 +22,7 @@ from soil_contracts.errors import ContractError, ExitCode, Interrupted
 from soil_contracts.git import git_branch
 from soil_contracts.records import RegisteredVersion, RunRecord, StageRecord
 from soilci.errors import ConfigError, DockerUnavailable, SoilCIError, StageFailed
-from soilci.pipeline import dvc
+from soilci.pipeline import checks, dvc
 from soilci.pipeline.interrupt import InterruptGuard
 from soilci.pipeline.lock import TreeLock
 from soilci.pipeline.progress import Progress
@@ -144,10 +144,10 @@ class PipelineRun:
 
         validate_params_file(self.root / "params.yaml")  # all stages' sections, before the first one runs
         spec = load_spec(self.root, None)
-        dvc.check_inputs(self.root, self.stages, spec.path)
+        checks.check_inputs(self.root, self.stages, spec.path)
         if problems := incomplete_batches(self.root, spec):  # prepare would refuse them too, after the pull
             raise ConfigError("; ".join(problems))
-        dvc.check_outputs_not_in_git(self.root, self.stages)
+        checks.check_outputs_not_in_git(self.root, self.stages)
 
     def run(self, *, base: str | None = None, push_outputs: bool, register: bool, branch: str | None) -> int:
         """The whole run (see ``run_pipeline``); an interrupt is recorded in run.json, then re-raised."""
@@ -209,7 +209,7 @@ class PipelineRun:
         self.step = None
         self.finish(0)
         self.progress.info(f"done in {self.record.seconds:.1f}s")
-        if note := dvc.lock_note(self.root):
+        if note := checks.lock_note(self.root):
             self.progress.info(note)
         return 0
 

@@ -1,0 +1,87 @@
+"""Checks of a project before a run writes anything: where stages read and write, and what git holds.
+
+Each raises ``ConfigError`` (exit 2) naming the path and the fix; ``lock_note`` only advises.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from soilci.errors import ConfigError
+from soilci.pipeline.dvc import Stage
+
+
+def _inside(root: Path, path: str) -> bool:
+    resolved = (root / path).resolve()
+    return resolved == root.resolve() or resolved.is_relative_to(root.resolve())
+
+
+def _covers(dep: str, path: str) -> bool:
+    dep, path = dep.rstrip("/"), path.rstrip("/")
+    return path == dep or path.startswith(dep + "/") or dep in (".", "")
+
+
+def check_inputs(root: Path, stages: list[Stage], library_path: str) -> None:
+    """Every path a stage reads or writes is inside the project, and the library is a declared dep.
+
+    Only the project is mounted into stage containers, and DVC only notices changes to declared deps:
+    an input outside either would be read stale ("up to date") or not at all.
+
+    Raises:
+        ConfigError: a dep/out outside the project, or a stage reading the library without declaring it.
+    """
+    for stage in stages:
+        for kind, paths in (("dep", stage.deps), ("out", stage.outs)):
+            for path in paths:
+                if Path(path).is_absolute() or not _inside(root, path):
+                    raise ConfigError(f"dvc.yaml: stage {stage.name!r}: {kind} {path!r} is outside the "
+                                      f"project {root}; stage inputs and outputs must live in the project")
+    if Path(library_path).is_absolute() or not _inside(root, library_path):
+        raise ConfigError(f"params.yaml library.path {library_path!r} is outside the project {root}")
+    for stage in stages:
+        if "library" in stage.params and not any(_covers(dep, library_path) for dep in stage.deps):
+            raise ConfigError(
+                f"dvc.yaml: stage {stage.name!r} reads the library at {library_path!r} (params.yaml "
+                f"library.path) but does not declare it as a dep; changes to it would go unnoticed"
+            )
+
+
+def check_outputs_not_in_git(root: Path, stages: list[Stage]) -> None:
+    """No stage output is committed to git: DVC owns them (cached, and pushed with ``--push``).
+
+    A project that once committed ``metrics/`` or ``dvc.lock`` results by hand would otherwise run a
+    stage and then fail to record it (DVC's OutputAlreadyTrackedError).
+
+    Raises:
+        ConfigError: one or more outputs are tracked by git; the message gives the command that fixes it.
+    """
+    outs = [out for stage in stages for out in stage.outs]
+    if not outs or not (root / ".git").exists():
+        return
+    listed = subprocess.run(["git", "ls-files", "--", *outs], cwd=root, capture_output=True, text=True, check=False)
+    tracked = sorted(set(listed.stdout.split())) if listed.returncode == 0 else []
+    if tracked:
+        raise ConfigError(
+            f"{', '.join(tracked[:5])}{' ...' if len(tracked) > 5 else ''}: committed to git, but DVC owns "
+            f"the pipeline's outputs (main's results are published with --push; docs/SOP.md). Run "
+            f"`git rm -r --cached {' '.join(sorted({t.split('/')[0] for t in tracked}))}` and commit"
+        )
+
+
+def lock_note(root: Path) -> str:
+    """What to do with an untracked ``dvc.lock`` (``git status`` lists it after a run), or "".
+
+    soil-ci neither commits nor ignores it: DVC refuses a git-ignored ``dvc.lock`` (``FileIsGitIgnored``),
+    and results are not committed, so two PRs never conflict on them; main's ``soilci pipeline --push``
+    publishes its ``dvc.lock`` in the results record of its commit (docs/SOP.md).
+    """
+    lock = root / "dvc.lock"
+    if not lock.exists() or not (root / ".git").exists():
+        return ""
+    listed = subprocess.run(["git", "ls-files", "--error-unmatch", "dvc.lock"], cwd=root, capture_output=True,
+                            check=False)
+    if listed.returncode == 0:  # committed: a project of its own that works the DVC default way
+        return ""
+    return ("dvc.lock is untracked on purpose: leave it out of commits (DVC refuses to have it git-ignored; "
+            "main's results, dvc.lock included, are published with --push; docs/SOP.md)")
