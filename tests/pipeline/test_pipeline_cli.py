@@ -9,7 +9,7 @@ import pytest
 
 from soil_contracts.records import RunRecord
 from soilci.cli import main
-from soilci.pipeline.run import exit_meaning
+from soilci.pipeline.outcomes import exit_meaning
 from tests.support import copy_project
 
 

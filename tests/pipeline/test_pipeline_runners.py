@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from soilci.pipeline.dvc import Stage
+from soilci.pipeline.ownership import hand_back
 from soilci.pipeline.register import register_stage
-from soilci.pipeline.runners import IMAGE_USER, STAGE_NETWORK_ENV, ContainerRunner, hand_back
+from soilci.pipeline.runners import IMAGE_USER, STAGE_NETWORK_ENV, ContainerRunner
 
 DRIFT = Stage("drift", "soil-drift check a b", (), ("reports/drift.json",))
 TRAIN = Stage("train", "soil-trainer train", (), ("models/model",))

@@ -217,7 +217,7 @@ def run_demo(args: argparse.Namespace) -> int:
         written.append(result.batch.path)
         print(f"{result.batch.path.relative_to(repo)}: imported {result.batch.meta.rows} samples from "
               f"{DEMO_SOURCE}", file=sys.stderr)
-    from soilci.pipeline.runners import hand_back
+    from soilci.pipeline.ownership import hand_back
 
     hand_back(repo, [repo / spec.path, repo / ".dvc"])
     return 0

@@ -13,56 +13,23 @@ finished stages recorded.
 from __future__ import annotations
 
 import contextlib
-import signal
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from soil_contracts.errors import ContractError, ExitCode, Interrupted
+from soil_contracts.errors import ContractError, Interrupted
 from soil_contracts.git import git_branch
 from soil_contracts.records import RegisteredVersion, RunRecord, StageRecord
 from soilci.errors import ConfigError, DockerUnavailable, SoilCIError, StageFailed
 from soilci.pipeline import checks, dvc
 from soilci.pipeline.interrupt import InterruptGuard
 from soilci.pipeline.lock import TreeLock
+from soilci.pipeline.outcomes import GATES, exit_meaning, log_tail
+from soilci.pipeline.ownership import hand_back
 from soilci.pipeline.progress import Progress
 from soilci.pipeline.register import REGISTERED_FILE, register_stage
-from soilci.pipeline.runners import ContainerRunner, LocalRunner, hand_back, written_tops
+from soilci.pipeline.runners import ContainerRunner, LocalRunner, written_tops
 from soilci.revision import tree_state
-
-# Stages whose exit code 1 is a verdict (the gate said no), not a crash.
-GATES = {"drift": "drift gate", "evaluate": "benchmark RMSE ceiling"}
-LOG_TAIL_LINES = 15
-# What a stage's exit code says (soil_contracts.errors.ExitCode): only 70, or a signal, is a crash.
-EXIT_MEANINGS = {
-    ExitCode.VERDICT: ("failed", ""),
-    ExitCode.BAD_INPUT: ("refused its input", "bad input or params"),
-    ExitCode.UNAVAILABLE: ("could not reach a service it needs", "unavailable"),
-    ExitCode.BUILD_FAILED: ("could not build an image", "build failed"),
-    ExitCode.UNTRUSTED_MODEL: ("refused an untrusted model", "untrusted model"),
-    ExitCode.INTERNAL: ("crashed", "an internal error, traceback in its log"),
-}
-
-
-def exit_meaning(code: int, *, with_code: bool = True) -> str:
-    """What a stage's exit ``code`` means: ``refused its input (exit 2: bad input or params)``, or without
-    the code ``refused its input``; a death by signal is named (``was killed by SIGKILL (exit 137)``)."""
-    if code in EXIT_MEANINGS:
-        phrase, detail = EXIT_MEANINGS[code]
-    elif code > 128 and code - 128 in {s.value for s in signal.Signals}:
-        phrase, detail = f"was killed by {signal.Signals(code - 128).name}", ""
-    else:
-        phrase, detail = "failed", ""
-    if not with_code:
-        return phrase
-    return f"{phrase} (exit {code}{f': {detail}' if detail else ''})"
-
-
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 def new_run_dir(root: Path) -> Path:
@@ -327,7 +294,7 @@ class PipelineRun:
             if code == 1 and stage.name in GATES:
                 self.progress.done(stage.name, f"{GATES[stage.name]} failed (exit 1); stopping", style="red",
                                    seconds=rec.seconds)
-                self.progress.info(_tail(log))
+                self.progress.info(log_tail(log))
                 self.finish(1, stage.name)
                 return 1
             self.progress.done(stage.name, exit_meaning(code), style="red", seconds=rec.seconds)
@@ -355,7 +322,7 @@ class PipelineRun:
 
     def _crashed(self, stage: dvc.Stage, code: int, log: Path) -> None:
         self.finish(code, stage.name)
-        tail = _tail(log)
+        tail = log_tail(log)
         phrase = exit_meaning(code, with_code=False)
         raise StageFailed(
             stage.name, code,

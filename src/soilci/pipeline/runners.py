@@ -16,6 +16,7 @@ from soil_contracts.redact import redact
 from soilci.errors import LocalStagesUnavailable, StageFailed
 from soilci.pipeline.dvc import Stage
 from soilci.pipeline.interrupt import stop_timeout
+from soilci.pipeline.ownership import chown_tree
 from soilci.pipeline.requirements import LOCAL_EXTRA, missing_requirements
 from soilci.pipeline.stage_images import ensure_image
 
@@ -99,26 +100,6 @@ def written_tops(root: Path, stages: Iterable[Stage]) -> list[Path]:
     if "MLFLOW_TRACKING_URI" not in os.environ and any(s.name in MLFLOW_STAGES for s in stages):
         tops.add(LOCAL_TRACKING_DIR)
     return [root / t for t in sorted(tops)]
-
-
-def chown_tree(path: Path, uid: int, gid: int) -> None:
-    """``chown -R uid:gid path`` without following links; a missing path is left alone."""
-    if not path.exists():
-        return
-    os.chown(path, uid, gid, follow_symlinks=False)
-    if path.is_dir() and not path.is_symlink():
-        for dirpath, dirnames, filenames in os.walk(path):
-            for name in dirnames + filenames:
-                os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
-
-
-def hand_back(root: Path, paths: Iterable[Path]) -> None:
-    """As root in someone else's tree (the compose driver), give what the run wrote to the tree's owner."""
-    st = root.stat()
-    if os.getuid() != 0 or st.st_uid == 0:
-        return
-    for path in paths:
-        chown_tree(path, st.st_uid, st.st_gid)
 
 
 def stop_process_group(proc: subprocess.Popen, timeout: float | None = None) -> None:
