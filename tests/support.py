@@ -6,6 +6,7 @@ Import as ``from tests.support import free_port`` (the repo root is on ``pythonp
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import shutil
@@ -153,6 +154,24 @@ def add_batch(project: Path, batch_id: str, frame, *, targets: dict[str, str] | 
     path = import_batch(req, load_spec(project, None), project).batch.path
     export.unlink()
     return path
+
+
+@contextlib.contextmanager
+def dvc_repo(project: Path):
+    """A DVC ``Repo`` of ``project``, opened from inside it as the ``dvc`` CLI is."""
+    from dvc.repo import Repo
+
+    with contextlib.chdir(project), Repo(str(project)) as repo:
+        yield repo
+
+
+def reproduce(project: Path, *targets: str, **options) -> list[str]:
+    """``dvc repro [targets]``: the names of the dvc.yaml stages whose commands ran, in order."""
+    from dvc.stage import PipelineStage
+
+    with dvc_repo(project) as repo:
+        ran = repo.reproduce(list(targets) or None, **options)
+    return [stage.name for stage in ran if isinstance(stage, PipelineStage)]
 
 
 def set_dvc_config(project: Path, level: str = "repo", *, remote: Path | None = None, cache: Path | None = None,

@@ -8,7 +8,6 @@ the stages' commands run as dvc.yaml says, in subprocesses.
 from __future__ import annotations
 
 import ast
-import contextlib
 import functools
 import hashlib
 import importlib
@@ -26,31 +25,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import REPO_ROOT, copy_project
+from tests.support import REPO_ROOT, copy_project, dvc_repo, reproduce, set_dvc_config
 
 BIN = Path(sys.executable).parent
 # Our own packages and where their sources live; every other import is a third-party or stdlib module.
 SOURCE_ROOTS = {"soil_trainer": "services/trainer/src", "soil_drift": "services/drift/src",
                 "soil_contracts": "libs/contracts/src"}
 TRAINER = "services/trainer/src/soil_trainer"
-
-
-@contextlib.contextmanager
-def dvc_repo(project: Path):
-    """A DVC ``Repo`` of ``project``, opened from inside it as the ``dvc`` CLI is."""
-    from dvc.repo import Repo
-
-    with contextlib.chdir(project), Repo(str(project)) as repo:
-        yield repo
-
-
-def reproduce(project: Path, *targets: str, **options) -> list[str]:
-    """``dvc repro [targets]``: the names of the dvc.yaml stages whose commands ran, in order."""
-    from dvc.stage import PipelineStage
-
-    with dvc_repo(project) as repo:
-        ran = repo.reproduce(list(targets) or None, **options)
-    return [stage.name for stage in ran if isinstance(stage, PipelineStage)]
 
 
 def stale_stages(project: Path) -> set[str]:
@@ -143,9 +124,7 @@ def project(tmp_path_factory) -> Path:
     root = copy_project(tmp_path_factory.mktemp("project"))
     remote = tmp_path_factory.mktemp("remote")
     git(root, "init", "-q", "-b", "main")
-    with dvc_repo(root) as repo, repo.config.edit() as conf:  # dvc remote add -d local <remote>
-        conf["remote"]["local"] = {"url": str(remote)}
-        conf["core"]["remote"] = "local"
+    set_dvc_config(root, remote=remote, default=True)
     git(root, "add", "-A")
     git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
     return root

@@ -5,7 +5,6 @@ Real parts: git repositories and a clone, the real pipeline (--local), a local D
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ from soilci.cli import main
 from soilci.report.baseline import clean_commit, collect, publish
 from soilci.report.inputs import read_base
 from tests.report.results import git, write_results
-from tests.support import REPO_ROOT, add_batch, set_dvc_config
+from tests.support import REPO_ROOT, add_batch, dvc_repo, set_dvc_config
 
 pytestmark = pytest.mark.slow
 
@@ -34,9 +33,7 @@ def changed_by_run(repo: Path) -> list[str]:
 
 def metrics_diff(repo: Path, rev: str) -> dict:
     """`dvc metrics diff <rev> --json` of the working tree, through DVC's own Repo in process."""
-    from dvc.repo import Repo
-
-    with contextlib.chdir(repo), Repo(str(repo)) as dvc:
+    with dvc_repo(repo) as dvc:
         return dvc.metrics.diff(a_rev=rev)["diff"]
 
 
