@@ -133,7 +133,18 @@ def stop_container(container, timeout: float | None = None) -> None:
             container.kill()
 
 
-class ContainerRunner:
+class _Runner:
+    """What both runners share: the tree they run in and its git revision, which every stage is told."""
+
+    root: Path
+
+    @functools.cached_property
+    def revision(self) -> str:
+        """The tree's git revision, looked up once per run (two git calls)."""
+        return git_revision(self.root)
+
+
+class ContainerRunner(_Runner):
     """Runs a stage's cmd in its service image, the working tree bind-mounted read-write at /work.
 
     Each container carries the labels ``org.soilci.run-id`` and ``org.soilci.stage``.
@@ -151,11 +162,6 @@ class ContainerRunner:
         self.user, self.chown_to = self._user()
         self.network = os.environ.get(STAGE_NETWORK_ENV) or None
         self.reaped = False
-
-    @functools.cached_property
-    def revision(self) -> str:
-        """The tree's git revision, as every stage of the run is told it: looked up once (two git calls)."""
-        return git_revision(self.root)
 
     def _user(self) -> tuple[str, tuple[int, int] | None]:
         """Run as the invoking user; as root, as the tree's owner, or the image user with chown around."""
@@ -286,7 +292,7 @@ class ContainerRunner:
 _LOCAL_COMPLETE: set[tuple[str, ...]] = set()
 
 
-class LocalRunner:
+class LocalRunner(_Runner):
     """Runs a stage's cmd here, with this environment's soil-* console scripts first on PATH."""
 
     mode = "local"
@@ -315,11 +321,6 @@ class LocalRunner:
         self.root = root
         self.images: dict[str, str] = {}
         self.built: dict[str, bool] = {}
-
-    @functools.cached_property
-    def revision(self) -> str:
-        """The tree's git revision, as every stage of the run is told it: looked up once (two git calls)."""
-        return git_revision(self.root)
 
     def run(self, stage: Stage, log: Path, on_line: OnLine) -> int:
         """The stage's exit code."""
