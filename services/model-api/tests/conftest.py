@@ -230,16 +230,15 @@ def in_process(monkeypatch):
     """Start the app ``soil-model-api serve`` runs, in this process, and return a client for it.
 
     ``start(env)`` reads the settings from ``env`` only, as ``serve`` does (no other ``MODEL_*``/``MLFLOW_*``),
-    builds the same app with ``PredictMiddleware`` in front, and runs its lifespan on an event loop of its
+    builds the same application (``serve.asgi_app``), and runs its lifespan on an event loop of its
     own thread, so the model loads and self-checks at start and scheduled drift checks run, as in the service.
     Requests go over httpx's ASGI transport, not uvicorn: the server itself is exercised by the ``service``
     tests; this saves a process start and its imports (~4 CPU-s each).
     """
     from anyio.from_thread import start_blocking_portal
 
-    from soil_model_api.app import create_app
     from soil_model_api.config import get_settings
-    from soil_model_api.predict_asgi import PredictMiddleware
+    from soil_model_api.serve import asgi_app
 
     stack = contextlib.ExitStack()
 
@@ -253,11 +252,10 @@ def in_process(monkeypatch):
             settings = get_settings()
         finally:
             get_settings.cache_clear()
-        settings.model_source()  # as serve: a misconfigured source fails before the app starts
-        app = create_app(settings)
+        app = asgi_app(settings)  # serve's own application, model source checked first
         portal = stack.enter_context(start_blocking_portal())
-        stack.enter_context(portal.wrap_async_context_manager(app.router.lifespan_context(app)))
-        transport = httpx.ASGITransport(app=PredictMiddleware(app, app))
+        stack.enter_context(portal.wrap_async_context_manager(app.api.router.lifespan_context(app.api)))
+        transport = httpx.ASGITransport(app=app)
         client = InProcessClient(portal, stack.enter_context(portal.wrap_async_context_manager(
             httpx.AsyncClient(transport=transport, base_url="http://api", timeout=120))))
         deadline = time.monotonic() + timeout

@@ -5,25 +5,39 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from soil_model_api.config import Settings
 
+if TYPE_CHECKING:
+    from soil_model_api.predict_asgi import PredictMiddleware
+
 log = logging.getLogger(__name__)
+
+
+def asgi_app(settings: Settings) -> PredictMiddleware:
+    """The ASGI application ``serve`` runs: the FastAPI app (``.api``, whose lifespan loads the model) behind
+    ``PredictMiddleware``, which answers POST /v1/predict before FastAPI.__call__ and passes the rest on.
+
+    Raises:
+        ConfigError: the model source is misconfigured (before anything starts).
+    """
+    from soil_model_api.app import create_app
+    from soil_model_api.predict_asgi import PredictMiddleware
+
+    settings.model_source()  # a misconfigured source fails here, before the port opens
+    app = create_app(settings)
+    return PredictMiddleware(app, app)
 
 
 def serve(settings: Settings) -> int:
     """Run uvicorn with one worker: the service is CPU-light per request and the host has two cores."""
     import uvicorn
 
-    from soil_model_api.app import create_app
-    from soil_model_api.predict_asgi import PredictMiddleware
     from soil_model_api.protocol import guarded_protocol
 
-    settings.model_source()  # a misconfigured source fails here, before the port opens
-    app = create_app(settings)
     uvicorn.run(
-        # POST /v1/predict is answered before FastAPI.__call__ too; everything else goes to the app.
-        PredictMiddleware(app, app),
+        asgi_app(settings),
         host=settings.host,
         port=settings.port,
         workers=1,
