@@ -1,8 +1,9 @@
 """Batch pull requests in sequence: each PR's drift candidate is exactly what it adds, and batches accumulate.
 
 Real git branches and merges, the real pipeline (--local), real LimeSoDa spectra. Where a step's checks are
-on prepare's and drift's outputs only, it runs those two stages with `dvc repro drift` (``repro_drift``)
-instead of the whole pipeline: training and evaluating there would add 13 s of CPU and no check.
+on prepare's and drift's outputs only, it runs those two stages with `dvc repro drift` (``repro``) instead of
+the whole pipeline: training and evaluating there would add 13 s of CPU and no check; where they are on
+prepare's alone, `dvc repro prepare`.
 """
 
 from __future__ import annotations
@@ -29,15 +30,16 @@ def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env={**os.environ, **GIT_ENV})
 
 
-def repro_drift(root: Path, base: str, monkeypatch) -> None:
-    """The pipeline up to the drift gate, as a DVC user runs it: the base's library listing
-    (`soilci library base`, what `soilci pipeline --base` writes first), then `dvc repro drift` (prepare and
-    drift, dvc.yaml's own commands), in this process."""
+def repro(root: Path, base: str, monkeypatch, until: str = "drift") -> None:
+    """The pipeline up to ``until`` (the drift gate, or prepare), as a DVC user runs it: the base's library
+    listing (`soilci library base`, what `soilci pipeline --base` writes first), then `dvc repro <until>`
+    (dvc.yaml's own commands of the stages up to it), in this process."""
     assert main(["library", "base", "--base", base, "--repo", str(root)]) == 0
     bin_dir = Path(sys.executable).parent  # soil-trainer and soil-drift, the stages' programs
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     # Also the new batch's .dvc file (its spectra), as a data source.
-    assert reproduce(root, "drift") == ["prepare", "drift"]
+    stages = ["prepare", "drift"]
+    assert reproduce(root, until) == stages[:stages.index(until) + 1]
 
 
 def summary(root: Path) -> dict:
@@ -55,7 +57,7 @@ def test_two_batch_prs_in_sequence_accumulate_and_each_is_the_only_candidate(pro
     # PR 1 adds lab-a; merged into main.
     git(root, "checkout", "-qb", "pr-1")
     add_batch(root, "lab-a", first)
-    repro_drift(root, "main", monkeypatch)  # the checks below are on prepare's outputs and git's view of the tree
+    repro(root, "main", monkeypatch, until="prepare")  # the checks below are on prepare's outputs and git's view
     s1 = summary(root)
     assert {b["id"]: b["status"] for b in s1["batches"]} == {"ssp460-campaign-1": "unchanged", "lab-a": "added"}
     assert (s1["reference_rows"], s1["candidate_rows"], s1["training_rows"]) == (322, 23, 345)
@@ -70,7 +72,7 @@ def test_two_batch_prs_in_sequence_accumulate_and_each_is_the_only_candidate(pro
     # PR 2, from the new main, adds lab-b: the candidate is lab-b alone, training keeps lab-a.
     git(root, "checkout", "-qb", "pr-2")
     add_batch(root, "lab-b", second)
-    repro_drift(root, "main", monkeypatch)  # the checks below are on prepare's and drift's outputs only
+    repro(root, "main", monkeypatch)  # the checks below are on prepare's and drift's outputs only
     s2 = summary(root)
     assert {b["id"]: b["status"] for b in s2["batches"]} == {
         "ssp460-campaign-1": "unchanged", "lab-a": "unchanged", "lab-b": "added"}
@@ -117,7 +119,7 @@ def test_the_same_samples_imported_as_two_batches_are_tested_and_trained_on_as_o
     git(root, "commit", "-qm", "main: the demo library")
     git(root, "checkout", "-qb", "pr")
     import_fold3(root, "lab-a")
-    repro_drift(root, "main", monkeypatch)  # the whole pipeline runs once, below, before the report
+    repro(root, "main", monkeypatch)  # the whole pipeline runs once, below, before the report
     once = json.loads((root / "reports" / "drift.json").read_text())
     trained_once = pd.read_parquet(root / "data" / "training.parquet")
     assert once["status"] == "pass" and once["candidate"]["rows"] == 46

@@ -1,9 +1,12 @@
 """soilci pipeline stopped by a signal, or started twice in one tree.
 
 The driver runs as its own process (as a user or a CI runner starts it) and is signalled (or met by a
-second run) while a stage runs. The stage's command is the real one, followed by a marker line and a
-long sleep from the same shell, so the signal always lands during the stage, after the stage has
-written its outputs and while it still has a child process of its own.
+second run) while a stage runs. The stages before it run their real commands. A local stage held open
+writes part of an output (as a stage cut short mid-write leaves it), prints a marker line and sleeps, all
+before its real command: its own work is not what these tests check (a real train first would cost
+~9 CPU-s). A container stage's command must start with its soil-* program, so there the marker and
+the sleep follow the real command (drift's, the cheapest after prepare). Either way the signal lands
+during the stage, with its output on disk and a child process of its own.
 """
 
 from __future__ import annotations
@@ -24,14 +27,25 @@ from tests.support import stop_group
 
 BIN = Path(sys.executable).parent
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-MARKER = "soilci-test: the stage wrote its outputs; stage shell"
+MARKER = "soilci-test: the stage has written output; stage shell"
 
 
-def hold_open(root: Path, stage: str = "train") -> None:
-    """Make ``stage`` print MARKER and its shell's pid (its process group) after its work, then sleep."""
+# A part of each held local stage's first output, as the stage writes it: train's a folder, prepare's a file.
+PARTIAL = {"prepare": "data/reference.parquet", "train": "models/model/MLmodel"}
+
+
+def hold_open(root: Path, stage: str = "train", *, after_work: bool = False) -> None:
+    """Make ``stage`` write PARTIAL, print MARKER and its shell's pid (its process group), then sleep, all
+    before its real command; with ``after_work`` (a container stage), print and sleep after it instead."""
     path = root / "dvc.yaml"
     spec = yaml.safe_load(path.read_text())
-    spec["stages"][stage]["cmd"] += f' && echo "{MARKER} $$" && sleep 600'
+    hold = f'echo "{MARKER} $$" && sleep 600'
+    if after_work:
+        spec["stages"][stage]["cmd"] += f" && {hold}"
+    else:
+        partial = PARTIAL[stage]
+        spec["stages"][stage]["cmd"] = (f"mkdir -p {Path(partial).parent} && echo partial > {partial} && {hold} && "
+                                        f"{spec['stages'][stage]['cmd']}")
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
 
 
@@ -70,9 +84,9 @@ def assert_recorded_as_interrupted(root: Path, signal_name: str, code: int, stag
     assert (run.exit_code, run.interrupted_by, run.stopped_at) == (code, signal_name, stage)
     assert [s.outcome for s in run.stages] == ["ran"] * len(before) + ["interrupted"] + ["not run"] * len(after)
     if stage == "train":
-        assert not (root / "models" / "model").exists()  # train's outputs, written but never recorded, are gone
+        assert not (root / "models" / "model").exists()  # train's partial output folder, never recorded, is gone
     if stage == "drift":
-        assert not (root / "reports" / "drift.json").exists()  # the same for drift's
+        assert not (root / "reports" / "drift.json").exists()  # drift's file, written but never recorded
     lock = yaml.safe_load((root / "dvc.lock").read_text())
     assert set(lock["stages"]) == set(before)
     # the earlier stages' outputs match dvc.lock; a rerun runs the interrupted stage again, not them
@@ -103,7 +117,7 @@ def test_sigterm_during_a_local_stage_stops_its_process_group_records_it_and_exi
 def test_sigint_during_a_container_stage_stops_the_container_records_it_and_exits_130(project, docker_client):
     from soilci.pipeline.runners import PROJECT_LABEL
 
-    hold_open(project, "drift")  # the second stage: a container stage, recorded after one that ran
+    hold_open(project, "drift", after_work=True)  # the second stage: a container stage, after one that ran
     commit_all(project)
     driver = start_driver(project)
     try:
