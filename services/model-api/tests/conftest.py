@@ -292,9 +292,44 @@ def service(services, model_dir) -> LiveService:
     return LiveService(url=url, slot=slot, image_tag=tag, max_batch=max_batch)
 
 
+@contextlib.contextmanager
+def uvicorn_in_thread(settings):
+    """serve's application under uvicorn with serve's options (``serve.uvicorn_options``), on a thread of this
+    process: the real HTTP server without a process start and its imports (~4 CPU-s). Yields its URL once the
+    model passed its self-check."""
+    import threading
+
+    import uvicorn
+
+    from soil_model_api.serve import asgi_app, uvicorn_options
+
+    server = uvicorn.Server(uvicorn.Config(asgi_app(settings), **uvicorn_options(settings)))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    url = f"http://{settings.host}:{settings.port}"
+    try:
+        deadline = time.monotonic() + 60
+        with httpx.Client(base_url=url, timeout=10) as client:
+            while not server.started or client.get("/readyz").status_code != 200:
+                assert thread.is_alive(), "uvicorn stopped before it was ready"
+                assert time.monotonic() < deadline, "not ready after 60 s"
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
 @pytest.fixture(scope="session")
-def few_band_service(services, prepared_data, tmp_path_factory) -> LiveService:
-    """A live service on a real PLS model of every 40th band (21 bands), so generated requests stay small."""
+def few_band_service(prepared_data, tmp_path_factory) -> LiveService:
+    """A live server on a real PLS model of every 40th band (21 bands), so generated requests stay small.
+
+    Served by ``uvicorn_in_thread``: the fuzz and no-domain tests that use it check the application's
+    answers over HTTP, not the ``serve`` process (the ``service`` tests and test_protocol do).
+    """
+    from soil_model_api.config import Settings
+
     out = train_fixture_model(prepared_data, tmp_path_factory.mktemp("few-band") / "model", band_step=40)
-    url = services.start({"MODEL_DIR": str(out), "MODEL_API_MAX_BATCH": "20"})
-    return LiveService(url=url, slot="", image_tag="", max_batch=20)
+    settings = Settings(model_dir=out, max_batch=20, host="127.0.0.1", port=free_port())
+    with uvicorn_in_thread(settings) as url:
+        yield LiveService(url=url, slot="", image_tag="", max_batch=20)
