@@ -281,15 +281,22 @@ class LiveService:
     slot: str
     image_tag: str
     max_batch: int
+    head_timeout: float = 10.0
+    max_head_bytes: int = 16 * 1024
 
 
 @pytest.fixture(scope="session")
 def service(services, model_dir) -> LiveService:
-    """One live service on the trained model, shared by the tests that only send requests."""
-    slot, tag, max_batch = "green", "sha-0123abc", 100
+    """One live ``soil-model-api serve`` on the trained model, shared by the tests that send it requests and by
+    test_protocol's slow and oversized heads: its head deadline (1 s) and head cap (8 KiB) are below the
+    defaults so those tests finish quickly; the other tests send whole heads of a few hundred bytes at once.
+    """
+    slot, tag, max_batch, head_timeout, max_head_bytes = "green", "sha-0123abc", 100, 1.0, 8192
     url = services.start({"MODEL_DIR": str(model_dir), "MODEL_API_SLOT": slot, "MODEL_API_IMAGE_TAG": tag,
-                          "MODEL_API_MAX_BATCH": str(max_batch)})
-    return LiveService(url=url, slot=slot, image_tag=tag, max_batch=max_batch)
+                          "MODEL_API_MAX_BATCH": str(max_batch), "MODEL_API_HEAD_TIMEOUT_SECONDS": str(head_timeout),
+                          "MODEL_API_MAX_HEAD_BYTES": str(max_head_bytes)})
+    return LiveService(url=url, slot=slot, image_tag=tag, max_batch=max_batch, head_timeout=head_timeout,
+                       max_head_bytes=max_head_bytes)
 
 
 @contextlib.contextmanager
