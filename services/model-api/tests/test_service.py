@@ -244,10 +244,9 @@ def headless(*args: str) -> subprocess.CompletedProcess:
 def test_docs_and_redoc_render_in_chromium_without_network(service, tmp_path):
     from PIL import Image
 
-    swagger = headless("--dump-dom", f"{service.url}/docs").stdout
+    shot = tmp_path / "docs.png"  # one load of /docs gives both its DOM and its screenshot
+    swagger = headless("--dump-dom", "--window-size=1200,900", f"--screenshot={shot}", f"{service.url}/docs").stdout
     redoc = headless("--dump-dom", f"{service.url}/redoc").stdout
-    shot = tmp_path / "docs.png"
-    headless("--window-size=1200,900", f"--screenshot={shot}", f"{service.url}/docs")
 
     assert 'data-path="/v1/predict"' in swagger and 'data-path="/v1/model"' in swagger
     assert "/v1/predict" in redoc and "soil-model-api" in redoc
