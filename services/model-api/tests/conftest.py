@@ -281,20 +281,62 @@ class LiveService:
     slot: str
     image_tag: str
     max_batch: int
+    head_timeout: float = 10.0
+    max_head_bytes: int = 16 * 1024
 
 
 @pytest.fixture(scope="session")
 def service(services, model_dir) -> LiveService:
-    """One live service on the trained model, shared by the tests that only send requests."""
-    slot, tag, max_batch = "green", "sha-0123abc", 100
+    """One live ``soil-model-api serve`` on the trained model, shared by the tests that send it requests and by
+    test_protocol's slow and oversized heads: its head deadline (1 s) and head cap (8 KiB) are below the
+    defaults so those tests finish quickly; the other tests send whole heads of a few hundred bytes at once.
+    """
+    slot, tag, max_batch, head_timeout, max_head_bytes = "green", "sha-0123abc", 100, 1.0, 8192
     url = services.start({"MODEL_DIR": str(model_dir), "MODEL_API_SLOT": slot, "MODEL_API_IMAGE_TAG": tag,
-                          "MODEL_API_MAX_BATCH": str(max_batch)})
-    return LiveService(url=url, slot=slot, image_tag=tag, max_batch=max_batch)
+                          "MODEL_API_MAX_BATCH": str(max_batch), "MODEL_API_HEAD_TIMEOUT_SECONDS": str(head_timeout),
+                          "MODEL_API_MAX_HEAD_BYTES": str(max_head_bytes)})
+    return LiveService(url=url, slot=slot, image_tag=tag, max_batch=max_batch, head_timeout=head_timeout,
+                       max_head_bytes=max_head_bytes)
+
+
+@contextlib.contextmanager
+def uvicorn_in_thread(settings):
+    """serve's application under uvicorn with serve's options (``serve.uvicorn_options``), on a thread of this
+    process: the real HTTP server without a process start and its imports (~4 CPU-s). Yields its URL once the
+    model passed its self-check."""
+    import threading
+
+    import uvicorn
+
+    from soil_model_api.serve import asgi_app, uvicorn_options
+
+    server = uvicorn.Server(uvicorn.Config(asgi_app(settings), **uvicorn_options(settings)))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    url = f"http://{settings.host}:{settings.port}"
+    try:
+        deadline = time.monotonic() + 60
+        with httpx.Client(base_url=url, timeout=10) as client:
+            while not server.started or client.get("/readyz").status_code != 200:
+                assert thread.is_alive(), "uvicorn stopped before it was ready"
+                assert time.monotonic() < deadline, "not ready after 60 s"
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="session")
-def few_band_service(services, prepared_data, tmp_path_factory) -> LiveService:
-    """A live service on a real PLS model of every 40th band (21 bands), so generated requests stay small."""
+def few_band_service(prepared_data, tmp_path_factory) -> LiveService:
+    """A live server on a real PLS model of every 40th band (21 bands), so generated requests stay small.
+
+    Served by ``uvicorn_in_thread``: the fuzz and no-domain tests that use it check the application's
+    answers over HTTP, not the ``serve`` process (the ``service`` tests and test_protocol do).
+    """
+    from soil_model_api.config import Settings
+
     out = train_fixture_model(prepared_data, tmp_path_factory.mktemp("few-band") / "model", band_step=40)
-    url = services.start({"MODEL_DIR": str(out), "MODEL_API_MAX_BATCH": "20"})
-    return LiveService(url=url, slot="", image_tag="", max_batch=20)
+    settings = Settings(model_dir=out, max_batch=20, host="127.0.0.1", port=free_port())
+    with uvicorn_in_thread(settings) as url:
+        yield LiveService(url=url, slot="", image_tag="", max_batch=20)

@@ -11,16 +11,15 @@ import httpx
 import numpy as np
 import pytest
 
-HEAD_TIMEOUT = 1.0
 SLOW_CLIENTS = 200  # half send nothing, half trickle a header byte every 0.2 s
-GIVE_UP = 60.0  # a bound on the test, not on the server: they are closed after HEAD_TIMEOUT
+GIVE_UP = 60.0  # a bound on the test, not on the server: they are closed after the 1 s head deadline
 
 
 @pytest.fixture(scope="module")
-def guarded(services, model_dir):
-    url = services.start({"MODEL_DIR": str(model_dir), "MODEL_API_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT),
-                          "MODEL_API_MAX_HEAD_BYTES": "8192"})
-    return url
+def guarded(service):
+    """The live service, whose head deadline is 1 s and head cap 8192 bytes (conftest's ``service``)."""
+    assert (service.head_timeout, service.max_head_bytes) == (1.0, 8192)
+    return service.url
 
 
 def open_socket(url: str) -> socket.socket:
@@ -130,7 +129,7 @@ def test_a_keep_alive_connection_gets_a_fresh_head_deadline_per_request(guarded,
         for _ in range(3):
             sock.sendall(request)
             replies.append(read_response(sock))
-            time.sleep(HEAD_TIMEOUT / 2)  # idle, but within the keep-alive timeout
+            time.sleep(0.5)  # idle for half the head deadline, within the keep-alive timeout
         sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # then a head that never ends
         last = answer(sock)
     finally:

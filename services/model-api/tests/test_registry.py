@@ -8,7 +8,6 @@ import socket
 import threading
 import time
 
-import httpx
 import numpy as np
 
 from soil_contracts.model_file import DIGEST_TAG, model_digest
@@ -48,15 +47,17 @@ def register(tracking_uri: str, model_dir, tags: dict[str, str]) -> RegisteredVe
                              uri=f"models:/{REGISTERED}/{version}", run_id=run.info.run_id)
 
 
-def test_alias_uri_serves_that_version_with_registry_lineage(mlflow_server, model_dir, services, benchmark,
+def test_alias_uri_serves_that_version_with_registry_lineage(mlflow_server, model_dir, in_process, benchmark,
                                                              tmp_path):
+    """In process (the ``in_process`` fixture); a ``serve`` loading a registry version over HTTP runs in the
+    model-api image (tests/test_image_contents.py), which also checks ``models:/...@staging``."""
     tags = {"git_revision": "3f2a9c1", "data_version": "md5:abc", "metric.rmse": "0.42", "metric.r2": "0.81"}
     version = register(mlflow_server, model_dir, tags).version
 
-    url = services.start({"MODEL_URI": f"models:/{REGISTERED}@staging", "MLFLOW_TRACKING_URI": mlflow_server,
-                          "MODEL_API_SLOT": "blue", "MODEL_API_CACHE_DIR": str(tmp_path)}, timeout=120)
-    info = httpx.get(f"{url}/v1/model").json()
-    resp = httpx.post(f"{url}/v1/predict", json={"spectra": benchmark.spectra.tolist()}, timeout=30)
+    client = in_process({"MODEL_URI": f"models:/{REGISTERED}@staging", "MLFLOW_TRACKING_URI": mlflow_server,
+                         "MODEL_API_SLOT": "blue", "MODEL_API_CACHE_DIR": str(tmp_path)}, timeout=120)
+    info = client.get("/v1/model").json()
+    resp = client.post("/v1/predict", json={"spectra": benchmark.spectra.tolist()})
 
     assert (info["name"], info["version"], info["alias"]) == (REGISTERED, version, "staging")
     assert "staging" in info["aliases"]

@@ -7,6 +7,7 @@ import random
 import re
 import shutil
 import subprocess
+import time
 
 import httpx
 import numpy as np
@@ -205,15 +206,21 @@ def test_openapi_publishes_the_models_bands_and_examples(service, benchmark):
     assert predict(service.url, content["examples"]["by_band"]["value"]).status_code == 200
 
 
-def test_missing_model_keeps_the_process_alive_but_not_ready(services, tmp_path):
-    url = services.start({"MODEL_DIR": str(tmp_path / "no-model")}, ready=False)
+def test_missing_model_keeps_the_process_alive_but_not_ready(in_process, tmp_path):
+    """serve's application in process (the ``in_process`` fixture): its lifespan starts without the model,
+    which is what keeps uvicorn, and so the process, running; the endpoints answer as they would over HTTP."""
+    client = in_process({"MODEL_DIR": str(tmp_path / "no-model")}, ready=False)
 
-    ready = httpx.get(f"{url}/readyz")
-    assert httpx.get(f"{url}/healthz").status_code == 200
+    for _ in range(150):  # the load runs beside the started app; it fails at once on a missing directory
+        ready = client.get("/readyz")
+        if ready.json()["detail"]:
+            break
+        time.sleep(0.2)
+    assert client.get("/healthz").status_code == 200
     assert ready.status_code == 503
     assert "no-model" in ready.json()["detail"] and ready.json()["status"] == "failed"
-    assert predict(url, {"spectra": [[0.1]]}).status_code == 503
-    assert httpx.get(f"{url}/v1/model").status_code == 503
+    assert client.post("/v1/predict", json={"spectra": [[0.1]]}).status_code == 503
+    assert client.get("/v1/model").status_code == 503
 
 
 def test_check_loads_and_self_checks_the_model(cli, capsys, model_dir):
@@ -237,10 +244,9 @@ def headless(*args: str) -> subprocess.CompletedProcess:
 def test_docs_and_redoc_render_in_chromium_without_network(service, tmp_path):
     from PIL import Image
 
-    swagger = headless("--dump-dom", f"{service.url}/docs").stdout
+    shot = tmp_path / "docs.png"  # one load of /docs gives both its DOM and its screenshot
+    swagger = headless("--dump-dom", "--window-size=1200,900", f"--screenshot={shot}", f"{service.url}/docs").stdout
     redoc = headless("--dump-dom", f"{service.url}/redoc").stdout
-    shot = tmp_path / "docs.png"
-    headless("--window-size=1200,900", f"--screenshot={shot}", f"{service.url}/docs")
 
     assert 'data-path="/v1/predict"' in swagger and 'data-path="/v1/model"' in swagger
     assert "/v1/predict" in redoc and "soil-model-api" in redoc

@@ -30,27 +30,32 @@ def asgi_app(settings: Settings) -> PredictMiddleware:
     return PredictMiddleware(app, app)
 
 
-def serve(settings: Settings) -> int:
-    """Run uvicorn with one worker: the service is CPU-light per request and the host has two cores."""
-    import uvicorn
-
+def uvicorn_options(settings: Settings) -> dict:
+    """uvicorn's options in ``serve`` beside the application: one worker (the service is CPU-light per request
+    and the host has two cores), the guarded request-head protocol, the keep-alive and concurrency limits."""
     from soil_model_api.protocol import guarded_protocol
 
-    uvicorn.run(
-        asgi_app(settings),
-        host=settings.host,
-        port=settings.port,
-        workers=1,
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-        proxy_headers=False,
-        server_header=False,
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "workers": 1,
+        "log_level": settings.log_level,
+        "access_log": settings.access_log,
+        "proxy_headers": False,
+        "server_header": False,
         # Slow or endless request heads are cut off; idle keep-alive connections close; above
         # limit_concurrency connections or running requests, new requests get 503.
-        http=guarded_protocol(settings.head_timeout_seconds, settings.max_head_bytes),
-        timeout_keep_alive=settings.keep_alive_seconds,
-        limit_concurrency=settings.limit_concurrency,
-    )
+        "http": guarded_protocol(settings.head_timeout_seconds, settings.max_head_bytes),
+        "timeout_keep_alive": settings.keep_alive_seconds,
+        "limit_concurrency": settings.limit_concurrency,
+    }
+
+
+def serve(settings: Settings) -> int:
+    """Run uvicorn on serve's application with ``uvicorn_options(settings)``."""
+    import uvicorn
+
+    uvicorn.run(asgi_app(settings), **uvicorn_options(settings))
     return 0
 
 
