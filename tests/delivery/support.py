@@ -185,6 +185,19 @@ def run_container_spec(client, pod: dict, name: str):
     )
 
 
+def small_service_image(client, context: Path) -> str:
+    """A service image of one small layer (FROM scratch), for publish tests where the model-api's own
+    content does not matter; tagged uniquely, for the caller to remove."""
+    import secrets
+
+    context.mkdir(parents=True)
+    (context / "service.txt").write_text("a stand-in service image\n")
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY service.txt /service.txt\n")
+    tag = f"soilci-test-service:{secrets.token_hex(4)}"
+    client.images.build(path=str(context), tag=tag, pull=False, rm=True)
+    return tag
+
+
 def host_url(container, port: int) -> str:
     container.reload()
     binding = container.attrs["NetworkSettings"]["Ports"][f"{port}/tcp"][0]

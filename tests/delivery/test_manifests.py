@@ -1,11 +1,9 @@
-"""Kustomize overlays and Argo CD objects: they render, validate against schemas, keep blue/green sound,
-and the rendered container spec runs in Docker with its probes passing."""
+"""Kustomize overlays and Argo CD objects: they render, validate against schemas and keep blue/green
+sound. The rendered container spec running in Docker with its probes passing is in test_promote, beside
+the promote and rollback tests that use the same running slots."""
 
 from __future__ import annotations
 
-import time
-
-import httpx
 import jsonschema
 import kubernetes_validate
 import pytest
@@ -222,48 +220,3 @@ def test_argocd_application_syncs_the_staging_overlay_automatically_with_prune_a
     for obj in rendered(OVERLAYS["staging"]):
         group = obj["apiVersion"].rpartition("/")[0]
         assert (group, obj["kind"]) in allowed, f"AppProject soil-ci would refuse {obj['kind']}"
-
-
-def run_probe(base: str, probe: dict, ports: dict[str, int], *, budget: float | None = None) -> int:
-    """Run an httpGet probe as the kubelet does (period, timeout, failure threshold); the status code."""
-    get = probe["httpGet"]
-    assert ports[get["port"]] == 8000  # the named port resolves to the container port
-    period, timeout = probe.get("periodSeconds", 10), probe.get("timeoutSeconds", 1)
-    tries = probe.get("failureThreshold", 3) if budget is None else max(1, int(budget / period))
-    code = 0
-    for _ in range(tries):
-        try:
-            code = httpx.get(f"{base}{get['path']}", timeout=timeout).status_code
-        except httpx.HTTPError:
-            code = 0
-        if 200 <= code < 400:
-            return code
-        time.sleep(period)
-    return code
-
-
-@pytest.mark.docker
-@pytest.mark.parametrize("slot", SLOTS)
-def test_rendered_container_spec_runs_in_docker_and_its_probes_pass(slots, published, slot):
-    running, url, spec = slots[slot]
-    (main,) = spec["containers"]
-    ports = {p["name"]: p["containerPort"] for p in main["ports"]}
-    startup = main["startupProbe"]
-    budget = startup["periodSeconds"] * startup["failureThreshold"]
-    assert run_probe(url, startup, ports) == 200, running.logs()[-2000:].decode()
-    # The kubelet keeps probing readiness; the model must load within the startup budget.
-    assert run_probe(url, main["readinessProbe"], ports, budget=budget) == 200, running.logs()[
-        -2000:
-    ].decode()
-    assert run_probe(url, main["livenessProbe"], ports) == 200
-    served = httpx.get(f"{url}/v1/model", timeout=5).json()
-    record = published["old" if slot == "blue" else "new"]
-    assert (served["slot"], str(served["version"]), served["image_tag"]) == (
-        slot,
-        record.model_version,
-        record.tag,
-    )
-    running.reload()
-    assert running.attrs["Config"]["User"] == "10001:10001"
-    assert running.attrs["HostConfig"]["ReadonlyRootfs"] is True
-    assert running.status == "running"

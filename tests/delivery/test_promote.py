@@ -1,4 +1,8 @@
-"""soilci promote / rollback: refusals against a bare manifests repo; with Docker, real slots and MLflow."""
+"""soilci promote / rollback: refusals against a bare manifests repo; with Docker, real slots and MLflow.
+
+The slots are each slot's rendered container spec running in Docker (the ``slots`` fixture, started once
+for this module): first their probes must pass as the kubelet runs them, then promote and rollback run
+against them."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import pytest
 
 from soilci.cli import main
 from soilci.delivery.bump import bump
-from soilci.delivery.overlay import LIVE_FILE, StagingOverlay
+from soilci.delivery.overlay import LIVE_FILE, SLOTS, StagingOverlay
 from soilci.delivery.promote import promote, rollback
 from soilci.errors import GateRefused
 from tests.delivery.support import (
@@ -60,6 +64,51 @@ def test_rollback_refuses_when_the_previous_slot_was_bumped_since(repo):
 def test_rollback_refuses_when_live_yaml_never_changed(repo):
     with pytest.raises(GateRefused, match="nothing to roll back"):
         rollback(repo, preview_url=NO_SERVICE, tracking_uri=NO_SERVICE)
+
+
+def run_probe(base: str, probe: dict, ports: dict[str, int], *, budget: float | None = None) -> int:
+    """Run an httpGet probe as the kubelet does (period, timeout, failure threshold); the status code."""
+    get = probe["httpGet"]
+    assert ports[get["port"]] == 8000  # the named port resolves to the container port
+    period, timeout = probe.get("periodSeconds", 10), probe.get("timeoutSeconds", 1)
+    tries = probe.get("failureThreshold", 3) if budget is None else max(1, int(budget / period))
+    code = 0
+    for _ in range(tries):
+        try:
+            code = httpx.get(f"{base}{get['path']}", timeout=timeout).status_code
+        except httpx.HTTPError:
+            code = 0
+        if 200 <= code < 400:
+            return code
+        time.sleep(period)
+    return code
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("slot", SLOTS)
+def test_rendered_container_spec_runs_in_docker_and_its_probes_pass(slots, published, slot):
+    running, url, spec = slots[slot]
+    (main,) = spec["containers"]
+    ports = {p["name"]: p["containerPort"] for p in main["ports"]}
+    startup = main["startupProbe"]
+    budget = startup["periodSeconds"] * startup["failureThreshold"]
+    assert run_probe(url, startup, ports) == 200, running.logs()[-2000:].decode()
+    # The kubelet keeps probing readiness; the model must load within the startup budget.
+    assert run_probe(url, main["readinessProbe"], ports, budget=budget) == 200, running.logs()[
+        -2000:
+    ].decode()
+    assert run_probe(url, main["livenessProbe"], ports) == 200
+    served = httpx.get(f"{url}/v1/model", timeout=5).json()
+    record = published["old" if slot == "blue" else "new"]
+    assert (served["slot"], str(served["version"]), served["image_tag"]) == (
+        slot,
+        record.model_version,
+        record.tag,
+    )
+    running.reload()
+    assert running.attrs["Config"]["User"] == "10001:10001"
+    assert running.attrs["HostConfig"]["ReadonlyRootfs"] is True
+    assert running.status == "running"
 
 
 def _ready(client: httpx.Client, url: str) -> bool:

@@ -142,7 +142,7 @@ def test_publish_refuses_values_that_would_reach_the_dockerfile_unquoted(model_d
 
 @pytest.mark.docker
 def test_a_publish_killed_mid_push_records_nothing_and_a_rerun_completes(
-    registry, versions, built_images, docker_client, tmp_path
+    registry, versions, docker_client, tmp_path
 ):
     # shared/cases/faults/publish: a push cut off midway must leave no image.json, and a rerun must finish.
     import os
@@ -151,16 +151,19 @@ def test_a_publish_killed_mid_push_records_nothing_and_a_rerun_completes(
     import sys
 
     from soilci.delivery.refs import image_tag
-    from tests.delivery.support import DOCKER_MODEL, StallingProxy
+    from tests.delivery.support import DOCKER_MODEL, StallingProxy, small_service_image
 
     version, model_dir = versions["new"]
+    # Atomicity does not depend on what the service image holds: a small one keeps both pushes (the proxy
+    # is another registry host, so nothing already pushed can be mounted) from gzipping the 451 MB model-api.
+    service_image = small_service_image(docker_client, tmp_path / "service")
     proxy = StallingProxy(int(registry.rsplit(":", 1)[1]))
     repository = f"127.0.0.1:{proxy.port}/midkill/soil-model-api"
     tag = image_tag(REVISION, version)
     out = tmp_path / "records" / "image.json"
     args = ["publish-image", "--model-name", DOCKER_MODEL, "--model-version", version, "--model-dir", str(model_dir),
             "--registry", f"127.0.0.1:{proxy.port}/midkill", "--git-revision", REVISION,
-            "--service-image", built_images["model-api"], "--out", str(out), "--quiet"]
+            "--service-image", service_image, "--out", str(out), "--quiet"]
     manifest = f"http://{registry}/v2/midkill/soil-model-api/manifests/{tag}"
     accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"}
     try:
@@ -185,3 +188,4 @@ def test_a_publish_killed_mid_push_records_nothing_and_a_rerun_completes(
         proxy.close()
         for image in docker_client.images.list(name=repository):
             docker_client.images.remove(image.id, force=True)
+        docker_client.images.remove(service_image, force=True)
