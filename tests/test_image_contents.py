@@ -120,7 +120,8 @@ class ProbedImage:
         return json.loads(out)
 
 
-def assert_imports_everything_it_installs(probe: ProbedImage, service: str, must_use: set[str]) -> None:
+def assert_imports_everything_it_installs(probe: ProbedImage, service: str, must_use: set[str]) -> dict:
+    """Assert the image installs nothing its runs did not import (or ALLOWED names); return ``probe.usage()``."""
     usage = probe.usage()
     # The probe itself works: one report per process run, and the service's own code among what was used.
     assert len(usage["reports"]) >= probe.runs, usage["reports"]
@@ -134,6 +135,7 @@ def assert_imports_everything_it_installs(probe: ProbedImage, service: str, must
     assert not stale, f"ALLOWED[{service!r}] names distributions the image no longer installs: {sorted(stale)}"
     size = probe.client.images.get(probe.image).attrs["Size"]
     print(f"\n{image}: {len(installed)} distributions, {len(used)} imported; image {size / 1e6:.0f} MB")
+    return usage
 
 
 def world_readable(root: Path) -> None:
@@ -226,8 +228,11 @@ def mlflow_probe(docker_client, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trainer_probe(docker_client, built_images, mlflow_probe, prepared_data, tmp_path_factory):
-    """The trainer image's four stages on a copy of the project, tracking and registering in soil-mlflow.
+    """The trainer image's four stages on a copy of the project; register in soil-mlflow.
 
+    prepare, train and evaluate run with no network and no tracking server (train's runs go to the
+    local store, mlruns/): the stages need neither. register then runs with the network, logging the
+    saved model to soil-mlflow (whose store does not know the local run) and registering it.
     Also: prepare's outputs there are owned by the image's user and equal the host's; bad params are
     reported by key with exit 2.
     """
@@ -241,31 +246,38 @@ def trainer_probe(docker_client, built_images, mlflow_probe, prepared_data, tmp_
     world_readable(work)
     probe = ProbedImage(docker_client, built_images["trainer"], root / "reports")
     name = f"soil-image-probe-{secrets.token_hex(3)}"
-    mount = {"volumes": {str(work): {"bind": "/work", "mode": "rw"}}, "network_mode": "host",
-             "environment": {"MLFLOW_TRACKING_URI": mlflow_server, "SOILCI_GIT_REVISION": "image-probe"}}
+    mount = {"volumes": {str(work): {"bind": "/work", "mode": "rw"}}}
     logs = probe.run_verbs("soil-trainer", [
         (0, ["prepare", "--params", "params.yaml", "--out-dir", "data"]),
         (0, ["train", "--params", "params.yaml", "--data-dir", "data", "--model-dir", "models/model"]),
         (0, ["evaluate", "--params", "params.yaml", "--model-dir", "models/model", "--benchmark",
              "data/benchmark.parquet", "--metrics", "metrics/metrics.json", "--predictions",
              "metrics/predictions.csv", "--plots-dir", "reports"]),
-        (0, ["register", "--params", "params.yaml", "--model-dir", "models/model", "--metrics",
-             "metrics/metrics.json", "--name", name, "--branch", "main", "--out", "registered.json"]),
         (2, ["train", "--params", "missing.yaml"]),
         (2, ["prepare", "--params", "bad-params.yaml"]),
-    ], **mount)
+    ], network_mode="none", environment={"SOILCI_GIT_REVISION": "image-probe"}, **mount)
     assert "prepare.unit: Field required" in logs and "prepare.dataset: Extra inputs are not permitted" in logs
     for table in ("reference", "benchmark", "incoming", "training"):
         made = work / "data" / f"{table}.parquet"
         assert made.stat().st_uid == 10001
         pd.testing.assert_frame_equal(pd.read_parquet(made), pd.read_parquet(prepared_data / f"{table}.parquet"))
+    metrics = json.loads((work / "metrics" / "metrics.json").read_text())
+    assert metrics["n_benchmark"] == 92 and 0 < metrics["rmse"] < 1.5
+    meta = json.loads((work / "models" / "model" / "soilci.json").read_text())
+    assert meta["git_revision"] == "image-probe" and meta["run_id"]
+    assert (work / "mlruns").is_dir()  # the local MLflow store when MLFLOW_TRACKING_URI is unset
+    probe.run_verbs("soil-trainer", [
+        (0, ["register", "--params", "params.yaml", "--model-dir", "models/model", "--metrics",
+             "metrics/metrics.json", "--name", name, "--branch", "main", "--out", "registered.json"]),
+    ], network_mode="host", environment={"MLFLOW_TRACKING_URI": mlflow_server}, **mount)
     return probe, work, mlflow_server
 
 
 def test_trainer_image_installs_only_what_the_stages_import(trainer_probe):
-    probe, work, _ = trainer_probe
-    assert json.loads((work / "metrics" / "metrics.json").read_text())["n_benchmark"] == 92
-    assert_imports_everything_it_installs(probe, "trainer", {"soil-trainer", "scikit-learn", "mlflow-skinny"})
+    probe, _, _ = trainer_probe
+    usage = assert_imports_everything_it_installs(probe, "trainer", {"soil-trainer", "scikit-learn", "mlflow-skinny"})
+    # The stages import no DVC (soilci runs DVC on the host), so the image carries none of it.
+    assert not {"dvc", "pygit2", "dulwich"} & set(usage["installed"])
 
 
 def test_model_api_image_installs_only_what_serving_imports(docker_client, built_images, trainer_probe,
@@ -361,8 +373,8 @@ def test_soilci_image_installs_only_what_its_verbs_import(docker_client, built_i
 
 def test_mlflow_image_installs_only_what_the_server_imports(docker_client, built_images, trainer_probe,
                                                             mlflow_probe):
-    """After the trainer tracked, logged and registered (trainer_probe) and soilci's pipeline did (the soilci test
-    before this one), the API downloads the version; the UI."""
+    """After the trainer logged and registered a model (trainer_probe) and soilci's pipeline tracked, logged and
+    registered one (the soilci test before this one), the API downloads the version; the UI."""
     probe, server, url = mlflow_probe
     _, work, _ = trainer_probe
     registered = json.loads((work / "registered.json").read_text())
