@@ -58,14 +58,24 @@ def main_published(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def shared_cache(main_published: Path) -> Path:
+    """The DVC cache of main's run, which every copy and clone of it uses (`dvc cache dir`, as projects on one
+    machine share one): a stage run with the same data, params and code as an earlier test's (or main's) is
+    restored from DVC's run-cache instead of run again. Objects and run entries are keyed by content, so a
+    test only ever adds to it."""
+    return main_published / "project" / ".dvc" / "cache"
+
+
 @pytest.fixture
-def published_project(main_published: Path, tmp_path: Path) -> Path:
+def published_project(main_published: Path, shared_cache: Path, tmp_path: Path) -> Path:
     """This test's own copy of ``main_published``: ``tmp_path``/project on main right after main's run, its
-    results published in ``tmp_path``/remote. The committed DVC config still names the shared remote, so
-    the copy's own is set in the untracked .dvc/config.local (what a clone of it reads is the shared one,
-    which nothing writes to)."""
-    for name in ("project", "remote"):
-        shutil.copytree(main_published / name, tmp_path / name, symlinks=True)
+    results published in ``tmp_path``/remote, its DVC cache the ``shared_cache``. The committed DVC config
+    still names the shared remote, so the copy's own remote and the cache are set in the untracked
+    .dvc/config.local (what a clone of it reads is the shared remote, which nothing writes to)."""
+    shutil.copytree(main_published / "project", tmp_path / "project", symlinks=True,
+                    ignore=lambda folder, names: ["cache"] if Path(folder).name == ".dvc" else [])
+    shutil.copytree(main_published / "remote", tmp_path / "remote", symlinks=True)
     project = tmp_path / "project"
-    set_dvc_config(project, "local", remote=tmp_path / "remote")
+    set_dvc_config(project, "local", remote=tmp_path / "remote", cache=shared_cache)
     return project

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from soilci.cli import main
+from tests.support import add_batch
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
 
@@ -92,6 +93,31 @@ def run_report(repo: Path, base: str, capsys, *extra: str) -> tuple[int, str, st
     err = capsys.readouterr().err
     md = (out / "report.md").read_text() if (out / "report.md").exists() else ""
     return code, md, err
+
+
+def edit_params(project: Path, *edits: tuple[str, str]) -> None:
+    """Replace text in the project's params.yaml, each (old, new) exactly once."""
+    path = project / "params.yaml"
+    text = path.read_text()
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    path.write_text(text)
+
+
+# The pull requests of the slow tests that run the pipeline. test_baseline's PR A and PR B are
+# test_changes' and test_comparable's: made by one function each, they are the same runs (same data, params
+# and code), so the later test restores its stages from the shared DVC run-cache (conftest.shared_cache).
+def make_batch_and_params_pr(project: Path, prepared: Path) -> None:
+    """Batch lab-a (the first 23 rows of the prepared PR batch) and two params changed:
+    ``train.pls.max_components`` 20 -> 12 and ``train.seed`` 2025 -> 7."""
+    add_batch(project, "lab-a", pd.read_parquet(prepared / "incoming.parquet").iloc[:23])
+    edit_params(project, ("max_components: 20 ", "max_components: 12 "), ("seed: 2025 ", "seed: 7    "))
+
+
+def make_ph_pr(project: Path) -> None:
+    """The model predicts pH instead of SOC: ``prepare.target`` SOC_target (%) -> pH_target (pH)."""
+    edit_params(project, ("  target: SOC_target ", "  target: pH_target  "), ('  unit: "%" ', "  unit: pH  "))
 
 
 def commit_main_results(root: Path) -> None:

@@ -11,15 +11,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from dvc.config import Config
 
 from soilci.cli import main
 from soilci.report.baseline import clean_commit, collect, publish
 from soilci.report.inputs import read_base
-from tests.report.results import git, write_results
-from tests.support import REPO_ROOT, add_batch, dvc_repo, set_dvc_config
+from tests.report.results import git, make_batch_and_params_pr, make_ph_pr, write_results
+from tests.support import REPO_ROOT, dvc_repo, set_dvc_config
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +37,7 @@ def metrics_diff(repo: Path, rev: str) -> dict:
 
 
 def test_prs_without_result_files_compare_with_mains_published_results_and_rebase_cleanly(
-        published_project, prepared_data, tmp_path, capsys, monkeypatch):
+        published_project, shared_cache, prepared_data, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
     # Main's workflow (the fixture): the pipeline with --push published the run's results under the commit.
     root = published_project
@@ -48,18 +47,22 @@ def test_prs_without_result_files_compare_with_mains_published_results_and_rebas
     assert record["commit"] == main_sha and "sample_id,observed,predicted,residual" in record["predictions"]
     assert changed_by_run(root) == ["dvc.lock"]  # nothing staged; metrics/ and reports/ are ignored
 
-    # PR A, in a fresh clone (no result files anywhere in git): fewer PLS components. The clone shares
-    # main's DVC cache (`dvc cache dir`, as clones on one machine do), so main's prepare and drift runs are
-    # restored from its run-cache; nothing here asks which stages ran.
+    # PR A, in a fresh clone (no result files anywhere in git): a new batch and two params, committed as a
+    # lab does (pull, import the batch, then commit -a). The clone shares main's DVC cache (`dvc cache dir`,
+    # as clones on one machine do). PR A is test_changes' pull request and PR B test_comparable's, so these
+    # runs are the ones those tests restore from the run-cache; nothing here asks which stages ran.
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
-    set_dvc_config(clone, "local", cache=root / ".dvc" / "cache")
+    set_dvc_config(clone, "local", cache=shared_cache)
     git(clone, "checkout", "-qb", "pr-a")
-    params = clone / "params.yaml"
-    params.write_text(params.read_text().replace("max_components: 20 ", "max_components: 3  "))
-    git(clone, "commit", "-qam", "PLS: at most 3 components")
+    tracked = sorted(str(f.relative_to(clone)) for f in (clone / "library").rglob("*.dvc"))
+    with dvc_repo(clone) as dvc:  # `dvc pull <the library's .dvc files>`: the import reads the spectra
+        dvc.pull(targets=tracked)
+    make_batch_and_params_pr(clone, prepared_data)
+    git(clone, "add", "library")
+    git(clone, "commit", "-qam", "Batch lab-a; PLS: at most 12 components, seed 7")
     assert main(["pipeline", "--local", "--base", "origin/main", "--repo", str(clone)]) == 0
-    assert changed_by_run(clone) == ["dvc.lock"]
+    assert changed_by_run(clone) == ["dvc.lock"] and not git(clone, "status", "--porcelain", "--untracked-files=no")
     # DVC's own diff has no main side: main's revision holds neither dvc.lock nor metrics/.
     assert metrics_diff(clone, "main")["metrics/metrics.json"]["rmse"]["old"] is None
     # README's "compare with main", verbatim, from the clone: main's numbers come from the remote.
@@ -81,15 +84,14 @@ def test_prs_without_result_files_compare_with_mains_published_results_and_rebas
     assert f"{main_rmse:.3f}" in rmse_row.split("|")[2]  # main's number, from the remote
     assert "paired bootstrap, 92 benchmark samples" in md  # a full comparison, sample by sample
     assert f"main's results of {main_sha[:7]} from the DVC remote" in md
-    assert "| `train.pls.max_components` | `20` | `3` |" in md
+    assert "| `train.pls.max_components` | `20` | `12` |" in md
     assert (clone / ".soilci" / "results" / f"{main_sha}.json").is_file()
 
-    # PR B, from the same main: a new batch. Committed as a lab does (the batch, then -a).
+    # PR B, from the same main: the model predicts pH instead (other lines of params.yaml than PR A's).
     git(clone, "checkout", "-q", "main")
     git(clone, "checkout", "-qb", "pr-b")
-    add_batch(clone, "lab-b", pd.read_parquet(prepared_data / "incoming.parquet"))
-    git(clone, "add", "library")
-    git(clone, "commit", "-qam", "Batch lab-b")
+    make_ph_pr(clone)
+    git(clone, "commit", "-qam", "Predict pH")
     assert main(["pipeline", "--local", "--base", "origin/main", "--repo", str(clone)]) == 0
     assert changed_by_run(clone) == ["dvc.lock"] and not git(clone, "status", "--porcelain", "--untracked-files=no")
     for branch in ("pr-a", "pr-b"):
@@ -101,9 +103,10 @@ def test_prs_without_result_files_compare_with_mains_published_results_and_rebas
     rebase = subprocess.run(["git", "-C", str(clone), "rebase", "pr-a"], check=False, capture_output=True,
                             text=True, env=env)
     assert rebase.returncode == 0, rebase.stdout + rebase.stderr
-    assert "max_components: 3 " in git(clone, "show", "pr-b:params.yaml")
+    rebased = git(clone, "show", "pr-b:params.yaml")
+    assert "max_components: 12 " in rebased and "target: pH_target " in rebased
     assert git(clone, "ls-tree", "--name-only", "pr-b", "library/batches/").splitlines() == [
-        "library/batches/lab-b", "library/batches/ssp460-campaign-1"]
+        "library/batches/lab-a", "library/batches/ssp460-campaign-1"]
 
 
 def test_a_base_without_published_results_says_where_it_looked(project, capsys):

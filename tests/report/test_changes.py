@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from soil_contracts.library import BatchState, LibrarySummary
@@ -16,8 +15,7 @@ from soilci.report.changes import (
     value_conflicts,
 )
 from soilci.report.inputs import DriftResult
-from tests.report.results import git, run_report
-from tests.support import add_batch
+from tests.report.results import git, make_batch_and_params_pr, run_report
 
 
 def test_params_diff_lists_exactly_the_keys_whose_value_differs():
@@ -33,14 +31,13 @@ def test_params_diff_lists_exactly_the_keys_whose_value_differs():
 
 @pytest.mark.slow
 def test_a_pr_adding_a_batch_and_changing_params_lists_both(published_project, prepared_data, capsys, monkeypatch):
-    """Real runs: main's results, then a PR that adds batch lab-a (23 rows) and changes two params."""
+    """Real runs: main's results, then a PR that adds batch lab-a (23 rows) and changes two params.
+
+    The PR is test_baseline's PR A: after that test, its stages are restored from the shared DVC run-cache."""
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
     root = published_project
     git(root, "checkout", "-qb", "lab-a")
-    add_batch(root, "lab-a", pd.read_parquet(prepared_data / "incoming.parquet").iloc[:23])
-    params = (root / "params.yaml").read_text()
-    (root / "params.yaml").write_text(params.replace("max_components: 20 ", "max_components: 12 ")
-                                      .replace("seed: 2025 ", "seed: 7    "))
+    make_batch_and_params_pr(root, prepared_data)
     main(["pipeline", "--local", "--base", "main", "--repo", str(root)])
     capsys.readouterr()
     _, md, err = run_report(root, "main", capsys)

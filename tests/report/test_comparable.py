@@ -8,7 +8,7 @@ import pytest
 
 from soilci.cli import main
 from soilci.report.comparable import Identity, incomparability, parse_identity
-from tests.report.results import git, make_repo, run_report
+from tests.report.results import git, make_ph_pr, make_repo, run_report
 
 SOC = Identity("SOC_target", "%", "a" * 64)
 
@@ -38,13 +38,13 @@ def test_base_metrics_without_identity_are_not_comparable_and_never_green(tmp_pa
 
 @pytest.mark.slow
 def test_a_pr_that_changes_the_target_is_not_comparable(published_project, capsys, monkeypatch):
-    """Real runs: main's SOC model, then a PR that predicts pH on the same benchmark samples."""
+    """Real runs: main's SOC model, then a PR that predicts pH on the same benchmark samples.
+
+    The PR is test_baseline's PR B: after that test, its stages are restored from the shared DVC run-cache."""
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # --local never asks for an engine
     root = published_project
     git(root, "checkout", "-qb", "ph")
-    params = (root / "params.yaml").read_text()
-    params = params.replace("  target: SOC_target ", "  target: pH_target  ").replace('  unit: "%" ', "  unit: pH  ")
-    (root / "params.yaml").write_text(params)
+    make_ph_pr(root)
     assert main(["pipeline", "--local", "--base", "main", "--repo", str(root)]) == 0
     capsys.readouterr()
     code, md, err = run_report(root, "main", capsys)
