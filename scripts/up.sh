@@ -44,22 +44,37 @@ else
 fi
 docker info >/dev/null 2>&1 || { say "no Docker engine answers; start dockerd or run scripts/setup.sh"; exit 3; }
 
-cid() { "${compose[@]}" ps -a -q "$1" 2>/dev/null | head -1; }
+# Containers are looked up by compose's labels with the docker CLI, not with `compose ps`: a docker-compose
+# 1.29 call costs about a CPU-second, and the waits below look every second. The project name is worked out
+# as compose does (COMPOSE_PROJECT_NAME from the shell, else .env, else the folder's name; lowercased, only
+# [-_a-z0-9]); when no container carries it, compose itself is asked.
+project="${COMPOSE_PROJECT_NAME-$(env_file_value COMPOSE_PROJECT_NAME)}"
+project="$(printf '%s' "${project:-${root##*/}}" | tr '[:upper:]' '[:lower:]' | tr -cd -- '-_a-z0-9')"
+cid() {
+  local c
+  c="$(docker ps -a -q --no-trunc --filter "label=com.docker.compose.project=$project" \
+    --filter "label=com.docker.compose.service=$1" --filter label=com.docker.compose.oneoff=False | head -1)"
+  [[ -n "$c" ]] || c="$("${compose[@]}" ps -a -q "$1" 2>/dev/null | head -1)"
+  echo "$c"
+}
 health() { docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$1"; }
 url_of() {  # service, container port -> http://host:port as published
-  local hp; hp="$("${compose[@]}" port "$1" "$2" 2>/dev/null | tail -1)"
+  local c hp
+  c="$(cid "$1")"
+  if [[ -n "$c" ]]; then hp="$(docker port "$c" "$2" 2>/dev/null | head -1)"; fi
+  hp="${hp:-$("${compose[@]}" port "$1" "$2" 2>/dev/null | tail -1)}"
   echo "http://${hp/0.0.0.0/127.0.0.1}"
 }
-json_get() {  # file or URL, key; prints nothing when unreadable or absent
+json_get() {  # file or URL, keys; prints one line per key, nothing when unreadable or absent
   python3 -c 'import json, sys, urllib.request
 src = sys.argv[1]
 doc = json.load(urllib.request.urlopen(src, timeout=5) if "://" in src else open(src))
-print(doc[sys.argv[2]])' "$1" "$2" 2>/dev/null || true
+print("\n".join(str(doc[key]) for key in sys.argv[2:]))' "$@" 2>/dev/null || true
 }
 wait_healthy() {  # service, seconds
-  local c status deadline=$((SECONDS + $2))
+  local c="" status deadline=$((SECONDS + $2))
   while ((SECONDS < deadline)); do
-    c="$(cid "$1")"
+    [[ -n "$c" ]] || c="$(cid "$1")"
     status="$( [[ -n "$c" ]] && health "$c" || echo missing)"
     case "$status" in
       healthy) return 0 ;;
@@ -90,8 +105,8 @@ if ! "${compose[@]}" up -d; then
   api="$(cid model-api)"
   if [[ -n "$api" && "$(health "$api")" == healthy ]]; then
     base="$(url_of model-api 8000)"
-    say "the model API keeps serving $(json_get "$base/v1/model" name)" \
-      "version $(json_get "$base/v1/model" version) at $base"
+    { read -r model; read -r served; } < <(json_get "$base/v1/model" name version) || true
+    say "the model API keeps serving ${model:-} version ${served:-} at $base"
   fi
   exit "$code"
 fi
@@ -123,8 +138,7 @@ else
   results="NOT published (exit $publish_code); fix the DVC remote, then: .venv/bin/soilci results push"
 fi
 
-model="$(json_get "$api_url/v1/model" name)"
-served="$(json_get "$api_url/v1/model" version)"
+{ read -r model; read -r served; } < <(json_get "$api_url/v1/model" name version) || true
 mlflow_url="$(url_of mlflow 5000)"
 run_dir="$(ls -d runs/*/ 2>/dev/null | sort | tail -1)"
 metrics="$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))
