@@ -21,7 +21,13 @@ for arg in "$@"; do
 done
 
 say() { echo "[up] $*" >&2; }
-env_file_value() { if [[ -f .env ]]; then sed -n "s/^[[:space:]]*$1=//p" .env | tail -1 | tr -d "\"'"; fi; }
+env_file_value() {  # KEY's last value in .env as compose reads it: `export ` allowed, quotes or a trailing ` # note` dropped
+  if [[ -f .env ]]; then
+    sed -n "s/^[[:space:]]*\(export[[:space:]]\{1,\}\)\{0,1\}$1=//p" .env | tail -1 \
+      | sed -e "s/^\"\(.*\)\"[[:space:]]*\(#.*\)\{0,1\}$/\1/" -e t -e "s/^'\(.*\)'[[:space:]]*\(#.*\)\{0,1\}$/\1/" -e t \
+            -e 's/[[:space:]]\{1,\}#.*$//' -e 's/[[:space:]]*$//'
+  fi
+}
 
 # .env may name the base image; setup.sh otherwise makes or finds one that works offline.
 BASE_IMAGE="${BASE_IMAGE:-$(env_file_value BASE_IMAGE)}"
@@ -49,7 +55,11 @@ docker info >/dev/null 2>&1 || { say "no Docker engine answers; start dockerd or
 # as compose does (COMPOSE_PROJECT_NAME from the shell, else .env, else the folder's name; lowercased, only
 # [-_a-z0-9]); when no container carries it, compose itself is asked.
 project="${COMPOSE_PROJECT_NAME-$(env_file_value COMPOSE_PROJECT_NAME)}"
+named="$project"
 project="$(printf '%s' "${project:-${root##*/}}" | tr '[:upper:]' '[:lower:]' | tr -cd -- '-_a-z0-9')"
+# Named after the folder: compose.yaml's network (and the stages' SOILCI_STAGE_NETWORK) would otherwise be
+# `soilci-stack` for every such stack, and one stack's pipeline would register in another's MLflow.
+if [[ -z "$named" && -n "$project" ]]; then export COMPOSE_PROJECT_NAME="$project"; fi
 cid() {
   local c
   c="$(docker ps -a -q --no-trunc --filter "label=com.docker.compose.project=$project" \
@@ -145,6 +155,8 @@ metrics="$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))
 print("  ".join(f"{k} {m[k]:.3g}" for k in ("rmse", "r2", "rpd") if k in m))' metrics/metrics.json \
   2>/dev/null || true)"
 project="$(docker inspect -f '{{index .Config.Labels "com.docker.compose.project"}}' "$(cid model-api)")"
+stop="${compose[*]} down"  # a name taken from the folder must be given again, or down misses the stack's network
+if [[ -z "$named" ]]; then stop="COMPOSE_PROJECT_NAME=$project $stop"; fi
 cat <<EOF
 
 soil-ci stack is up (${compose[*]} project $project):
@@ -154,6 +166,6 @@ soil-ci stack is up (${compose[*]} project $project):
   outputs      $root/   metrics/metrics.json, metrics/predictions.csv, reports/ (drift, plots)
   benchmark    ${metrics:-see metrics/metrics.json}
   results      $results
-  stop         ${compose[*]} down        reset (volumes too): ${compose[*]} down -v
+  stop         ${stop}        reset (volumes too): ${stop} -v
 EOF
 exit "$publish_code"
