@@ -132,3 +132,25 @@ def test_env_example_documents_every_variable_compose_reads():
     used = set(re.findall(r"\$\{(\w+)", (REPO_ROOT / "compose.yaml").read_text())) - {"PWD"}
     documented = set(re.findall(r"^#?(\w+)=", (REPO_ROOT / ".env.example").read_text(), re.MULTILINE))
     assert used - documented == set()
+
+
+@pytest.mark.parametrize("line", [
+    "COMPOSE_PROJECT_NAME=lab-a # the first stack",
+    "  export   COMPOSE_PROJECT_NAME=lab-b",
+    "COMPOSE_PROJECT_NAME=\"Lab C\" # quoted",
+    "COMPOSE_PROJECT_NAME='lab#d'",
+])
+def test_up_sh_reads_env_as_compose_does(tmp_path, line):
+    """scripts/up.sh finds the stack's containers by the project name it reads from .env: the same as compose's."""
+    (tmp_path / ".env").write_text(f"{line}\n")
+    function = re.search(r"^env_file_value\(\) \{.*?^\}$", (REPO_ROOT / "scripts" / "up.sh").read_text(),
+                         re.DOTALL | re.MULTILINE).group(0)
+    ours = subprocess.run(["bash", "-c", f"{function}\nenv_file_value COMPOSE_PROJECT_NAME"], cwd=tmp_path,
+                          capture_output=True, text=True, check=True).stdout.strip()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
+    config = subprocess.run(
+        [*compose_command(), "--project-directory", str(tmp_path), "-f", str(REPO_ROOT / "compose.yaml"),
+         "--env-file", str(tmp_path / ".env"), "config"],
+        capture_output=True, text=True, env={**env, "PWD": str(PROJECT)}, check=True,
+    )
+    assert yaml.safe_load(config.stdout)["networks"]["default"]["name"] == f"{ours}-stack"
