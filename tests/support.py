@@ -158,10 +158,11 @@ def add_batch(project: Path, batch_id: str, frame, *, targets: dict[str, str] | 
 
 @contextlib.contextmanager
 def dvc_repo(project: Path):
-    """A DVC ``Repo`` of ``project``, opened from inside it as the ``dvc`` CLI is."""
-    from dvc.repo import Repo
+    """A DVC ``Repo`` of ``project``, opened from inside it as the ``dvc`` CLI is: the driver's own opener
+    (``soilci.pipeline.dvc.DvcRepo``), closed on exit."""
+    from soilci.pipeline.dvc import DvcRepo
 
-    with contextlib.chdir(project), Repo(str(project)) as repo:
+    with DvcRepo(project) as once, once.open() as repo:
         yield repo
 
 

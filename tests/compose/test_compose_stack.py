@@ -24,7 +24,7 @@ import pytest
 from soil_contracts.git import git_revision
 from soil_contracts.records import RegisteredVersion, RunRecord
 from soilci.params import Params
-from tests.support import REPO_ROOT, add_batch, copy_project, free_port, set_dvc_config
+from tests.support import REPO_ROOT, add_batch, copy_project, dvc_repo, free_port, set_dvc_config
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -188,7 +188,6 @@ def test_cold_up_serves_the_registered_version_with_the_trainers_predictions(sta
 
 
 def test_cold_up_leaves_the_remote_as_mains_workflow_does_so_a_pr_report_has_a_baseline(stack, cold_up):
-    from soilci.pipeline import dvc
     from soilci.report.baseline import ResultsRecord
 
     assert cold_up.returncode == 0, "needs the cold stack"
@@ -197,7 +196,7 @@ def test_cold_up_leaves_the_remote_as_mains_workflow_does_so_a_pr_report_has_a_b
     record = ResultsRecord.load(stack.remote / "soilci-results" / f"{head}.json")
     assert record.metrics == (stack.root / "metrics" / "metrics.json").read_text()
     assert f"results      {stack.remote}/soilci-results/{head}.json" in cold_up.stdout
-    with dvc._dvc(stack.root) as repo:  # every output and tracked file is in the remote: a clone pulls them
+    with dvc_repo(stack.root) as repo:  # every output and tracked file is in the remote: a clone pulls them
         assert repo.status(cloud=True) == {}
 
 

@@ -31,7 +31,6 @@ def git(repo: Path, *args: str) -> str:
                           env={**os.environ, **GIT_ENV}).stdout.strip()
 
 
-
 def fit_predict(prepared: Path, components: int, step: int = 8) -> tuple[dict, pd.DataFrame]:
     """A real PLS model on LimeSoDa's reference set, scored on the benchmark set, as evaluate would."""
     from sklearn.cross_decomposition import PLSRegression
