@@ -43,5 +43,13 @@ if ! command -v uv >/dev/null 2>&1 || [[ "$(uv --version | awk '{print $2}')" !=
   log "installing uv $UV_VERSION"
   python3 -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
 fi
-uv sync --frozen --all-packages --extra local -q  # the extra: `soilci pipeline --local` runs the stages here
+# The interpreter: the distribution's own python3 when it is 3.11 or newer, as in the images (Debian builds
+# it with profile-guided and link-time optimisation and links libpython in statically; a default source
+# build such as pyenv's does neither: here its pure-Python loops ran 25% slower and a pipeline test module
+# used 9% more CPU). UV_PYTHON or an older system python3 leaves the choice to uv.
+python=()
+if [[ -z "${UV_PYTHON:-}" ]] && /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  python=(--python /usr/bin/python3)
+fi
+uv sync --frozen --all-packages --extra local -q "${python[@]}"  # the extra: `soilci pipeline --local` runs the stages here
 log "Python environment ready in .venv"
