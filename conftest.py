@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from soil_contracts.threads import POOL_VARIABLES
@@ -144,33 +146,121 @@ def built_images(docker_client):
             pass
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory):
-    """A real ``mlflow server`` (SQLite backend, artifacts on disk) on a loopback port."""
-    root = tmp_path_factory.mktemp("mlflow")
+def start_mlflow_server(root: Path) -> tuple[subprocess.Popen, str]:
+    """Start ``mlflow server`` (SQLite backend, artifacts on disk, log in ``root``) on a loopback port.
+
+    Returns the process (its own process group) and its URL once ``/health`` answers. RuntimeError with
+    the end of its log if it does not come up.
+    """
     port = free_port()
-    log = open(root / "server.log", "w")  # noqa: SIM115 - open for the server's whole life, closed at teardown
-    proc = subprocess.Popen(
-        [
-            str(VENV_BIN / "mlflow"), "server",
-            "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination", str(root / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        ],
-        stdout=log, stderr=subprocess.STDOUT, cwd=root,
-        # As the soil-mlflow image runs it: without MLflow's GenAI job runner (deploy/mlflow/Dockerfile).
-        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        start_new_session=True,  # its own process group: teardown stops the workers it spawns too
-    )
+    with open(root / "server.log", "w") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [
+                str(VENV_BIN / "mlflow"), "server",
+                "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+                "--artifacts-destination", str(root / "artifacts"),
+                "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            ],
+            stdout=log, stderr=subprocess.STDOUT, cwd=root,
+            # As the soil-mlflow image runs it: without MLflow's GenAI job runner (deploy/mlflow/Dockerfile).
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            start_new_session=True,  # its own process group: stopping it stops the workers it spawns too
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/health", timeout=300, proc=proc)
     except Exception:  # noqa: BLE001 - any failure: stop the server and show its log
         stop_group(proc)
-        log.close()
         raise RuntimeError((root / "server.log").read_text()[-3000:])
-    yield url
-    stop_group(proc)
-    log.close()
+    return proc, url
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """The URL of a real ``mlflow server`` (see ``start_mlflow_server``), one for the whole run.
+
+    Under pytest-xdist the first worker that asks starts it and the others use it: each start costs
+    about 13 CPU-seconds (MLflow imported twice, the SQLite schema migrated). The last worker to end
+    its session stops it (``pytest_sessionfinish``). Tests that share it register models under names
+    of their own.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        proc, url = start_mlflow_server(tmp_path_factory.mktemp("mlflow"))
+        yield url
+        stop_group(proc)
+        return
+    with xdist_run_lock("mlflow-server"):
+        state = shared_state(tmp_path_factory)
+        if "mlflow" not in state:
+            root = tmp_path_factory.getbasetemp().parent / "mlflow"
+            root.mkdir()
+            proc, url = start_mlflow_server(root)
+            STARTED.append(proc)  # this process's child: reaped when stopped
+            state["mlflow"] = {"url": url, "group": proc.pid}
+            save_shared_state(tmp_path_factory, state)
+    yield state["mlflow"]["url"]
+
+
+STARTED: list[subprocess.Popen] = []
+
+
+def shared_state(factory) -> dict:
+    """``state.json`` in the run's base folder, which this run's pytest-xdist workers share (hold the lock)."""
+    import json
+
+    path = factory.getbasetemp().parent / "state.json"
+    return json.loads(path.read_text()) if path.exists() else {"workers": {}}
+
+
+def save_shared_state(factory, state: dict) -> None:
+    import json
+
+    (factory.getbasetemp().parent / "state.json").write_text(json.dumps(state))
+
+
+def pytest_sessionstart(session):
+    """Each pytest-xdist worker says it runs (its pid), so the last one to end stops the shared MLflow server."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        with xdist_run_lock("mlflow-server"):
+            state = shared_state(session.config._tmp_path_factory)
+            state["workers"][worker] = {"pid": os.getpid(), "done": False}
+            save_shared_state(session.config._tmp_path_factory, state)
+
+
+def pytest_sessionfinish(session):
+    """The last pytest-xdist worker to end (the others done, or dead) stops the shared MLflow server."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    factory = session.config._tmp_path_factory
+    with xdist_run_lock("mlflow-server"):
+        state = shared_state(factory)
+        state["workers"][worker]["done"] = True
+        workers = state["workers"].values()
+        last = len(workers) == int(os.environ["PYTEST_XDIST_WORKER_COUNT"]) and all(
+            w["done"] or not alive(w["pid"]) for w in workers)
+        server = state.pop("mlflow", None) if last else None
+        save_shared_state(factory, state)
+    if server is None:
+        return
+    if STARTED:
+        stop_group(STARTED.pop())
+        return
+    # Started by a worker that has ended: the server is no child of this process.
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server["group"], sig)
+        deadline = time.monotonic() + 20
+        while alive(server["group"]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (Linux: its /proc state)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
 
 
