@@ -1,13 +1,15 @@
-"""Each service image, compose's soil-mlflow and its soilci driver carry what its entry points import and nothing else.
+"""Each service image carries what its entry points import and nothing else.
 
 Each image's real commands run in it (the DVC stages, error paths, the API serving requests from a
-model directory and from the registry, soil-mlflow serving as that registry and its UI) with an import probe on PYTHONPATH
+model directory and from the registry) with an import probe on PYTHONPATH
 (``tests/image_probe/sitecustomize.py``): at exit every Python process reports the files of the modules
 it imported and the shared libraries it mapped. The distributions whose RECORD lists those files are
-what the image uses; any other installed distribution fails the test unless ``ALLOWED`` names it with
-the reason it stays. An allowance for a distribution the image no longer installs fails too, so the
-list cannot go stale. A service's one-shot verbs run in one interpreter (``tests/image_probe/run_verbs.py``):
-the probe reports the same union of imports for one interpreter start.
+what the image uses; any other installed distribution fails the test unless ``ALLOWED``
+(``tests/probe_usage.py``) names it with the reason it stays. An allowance for a distribution the image
+no longer installs fails too, so the list cannot go stale. A service's one-shot verbs run in one
+interpreter (``tests/image_probe/run_verbs.py``): the probe reports the same union of imports for one
+interpreter start. Compose's own images, ``soilci`` and ``soil-mlflow``, are probed in the stack the
+compose test runs (tests/compose/test_compose_stack.py).
 """
 
 from __future__ import annotations
@@ -24,41 +26,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.support import REPO_ROOT, copy_project, free_port, wait_for_http
+from tests.probe_usage import LABEL, PROBE, assert_installs_only_what_it_imports, image_usage
+from tests.support import copy_project, free_port, wait_for_http
 
 pytestmark = pytest.mark.docker
-
-PROBE = REPO_ROOT / "tests" / "image_probe"
-LABEL = {"org.soilci.test": "image-contents"}
-
-HTTP_REMOTE = "DVC's http(s) remote (dvc-http) pulls with aiohttp; the test's remote is a local folder"
-GIT_BACKENDS = ("scmrepo's fallback git backends: a DVC call dulwich does not implement goes to pygit2, then "
-                "GitPython; without them that call would fail with an ImportError")
-# Installed but imported by none of the entry points below; each one reviewed.
-ALLOWED: dict[str, dict[str, str]] = {
-    "drift": {
-        "contourpy": "matplotlib's required dependency, imported only to draw contours; the figure has none",
-    },
-    "trainer": {
-        "contourpy": "matplotlib's required dependency, imported only to draw contours; the plots have none",
-    },
-    "model-api": {},
-    "soilci": {
-        "aiohappyeyeballs": HTTP_REMOTE,
-        "aiohttp": HTTP_REMOTE,
-        "aiohttp-retry": HTTP_REMOTE,
-        "aiosignal": HTTP_REMOTE,
-        "frozenlist": HTTP_REMOTE,
-        "multidict": HTTP_REMOTE,
-        "propcache": HTTP_REMOTE,
-        "yarl": HTTP_REMOTE,
-        "gitdb": GIT_BACKENDS,
-        "gitpython": GIT_BACKENDS,
-        "pygit2": GIT_BACKENDS,
-        "smmap": GIT_BACKENDS,
-    },
-    "mlflow": {},
-}
 
 
 class ProbedImage:
@@ -111,30 +82,14 @@ class ProbedImage:
 
     def usage(self) -> dict:
         """{"installed": [...], "used": [...], "reports": [argv, ...]}, names normalised (PEP 503)."""
-        out = self.client.containers.run(
-            self.image, ["/probe/owners.py", "/probe-reports"], entrypoint="python", remove=True,
-            volumes={str(PROBE): {"bind": "/probe", "mode": "ro"}, str(self.reports): {"bind": "/probe-reports",
-                                                                                       "mode": "ro"}},
-            labels=LABEL,
-        )
-        return json.loads(out)
+        return image_usage(self.client, self.image, self.reports)
 
 
 def assert_imports_everything_it_installs(probe: ProbedImage, service: str, must_use: set[str]) -> dict:
     """Assert the image installs nothing its runs did not import (or ALLOWED names); return ``probe.usage()``."""
     usage = probe.usage()
-    # The probe itself works: one report per process run, and the service's own code among what was used.
-    assert len(usage["reports"]) >= probe.runs, usage["reports"]
-    assert must_use <= set(usage["used"]), must_use - set(usage["used"])
-    installed, used, allowed = set(usage["installed"]), set(usage["used"]), set(ALLOWED[service])
-    unused = installed - used - allowed
-    image = service if service == "soilci" else f"soil-{service}"
-    assert not unused, (f"{image} installs distributions none of its entry points imports: "
-                        f"{sorted(unused)}; leave them out (extras, --no-install-package) or allow them with a reason")
-    stale = allowed - installed
-    assert not stale, f"ALLOWED[{service!r}] names distributions the image no longer installs: {sorted(stale)}"
-    size = probe.client.images.get(probe.image).attrs["Size"]
-    print(f"\n{image}: {len(installed)} distributions, {len(used)} imported; image {size / 1e6:.0f} MB")
+    assert len(usage["reports"]) >= probe.runs, usage["reports"]  # one report per process run: the probe works
+    assert_installs_only_what_it_imports(probe.client, probe.image, service, usage, must_use)
     return usage
 
 
@@ -197,46 +152,15 @@ def test_drift_image_installs_only_what_the_gate_imports(docker_client, built_im
 
 
 @pytest.fixture(scope="module")
-def mlflow_probe(docker_client, tmp_path_factory):
-    """The soil-mlflow image (compose's registry) serving on a loopback port with the import probe."""
-    from soilci.images import resolve_base_image, stream_build
-
-    tag = f"soil-mlflow:test-{os.getpid()}-{secrets.token_hex(3)}"
-    stream_build(docker_client, tag, path=str(REPO_ROOT), dockerfile="deploy/mlflow/Dockerfile",
-                 buildargs={"BASE_IMAGE": resolve_base_image(docker_client)})
-    probe = ProbedImage(docker_client, tag, tmp_path_factory.mktemp("image-contents-mlflow") / "reports")
-    port = free_port()
-    server = probe.start(
-        ["--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--backend-store-uri",
-         "sqlite:////mlflow/mlflow.db", "--artifacts-destination", "/mlflow/artifacts"],
-        network_mode="host", read_only=False, tmpfs={"/tmp": "", "/mlflow": "uid=10001,gid=10001"},
-        healthcheck={"test": ["NONE"]},  # its probe would add processes of its own to the reports
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/health", timeout=300)
-        yield probe, server, url
-    finally:
-        import docker.errors
-
-        try:
-            server.remove(force=True)
-        except docker.errors.NotFound:  # the mlflow test stopped and removed it to read its reports
-            pass
-        docker_client.images.remove(tag, noprune=True)
-
-
-@pytest.fixture(scope="module")
-def trainer_probe(docker_client, built_images, mlflow_probe, prepared_data, tmp_path_factory):
-    """The trainer image's four stages on a copy of the project; register in soil-mlflow.
+def trainer_probe(docker_client, built_images, mlflow_server, prepared_data, tmp_path_factory):
+    """The trainer image's four stages on a copy of the project; register in the session's MLflow server.
 
     prepare, train and evaluate run with no network and no tracking server (train's runs go to the
     local store, mlruns/): the stages need neither. register then runs with the network, logging the
-    saved model to soil-mlflow (whose store does not know the local run) and registering it.
+    saved model to the session's MLflow server (whose store does not know the local run) and registering it.
     Also: prepare's outputs there are owned by the image's user and equal the host's; bad params are
     reported by key with exit 2.
     """
-    _, _, mlflow_server = mlflow_probe
     root = tmp_path_factory.mktemp("image-contents-trainer")
     work = copy_project(root / "work")
     params = work / "params.yaml"  # small CV settings keep training short; the code paths are the same
@@ -329,61 +253,3 @@ def test_model_api_image_installs_only_what_serving_imports(docker_client, built
         "MODEL_URI": "models:/soil-soc/1", "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"})
     assert_imports_everything_it_installs(probe, "model-api", {"soil-model-api", "soil-drift", "mlflow-skinny",
                                                                "uvicorn", "httptools", "fastapi-offline"})
-
-
-def test_soilci_image_installs_only_what_its_verbs_import(docker_client, built_images, mlflow_probe,
-                                                          tmp_path: Path):
-    """compose's `pipeline` service: `soilci library demo`, then `soilci pipeline --register`, as compose.yaml runs
-    them (stages in their own containers through the engine's socket), on a fresh clone's metadata-only library,
-    registering in compose's registry (soil-mlflow, whose probe the mlflow test reads after this one)."""
-    import subprocess
-
-    from soilci.images import resolve_base_image, stream_build
-
-    _, _, mlflow_url = mlflow_probe
-    tag = f"soilci:test-{os.getpid()}-{secrets.token_hex(3)}"
-    stream_build(docker_client, tag, path=str(REPO_ROOT), dockerfile="deploy/compose/Dockerfile",
-                 buildargs={"BASE_IMAGE": resolve_base_image(docker_client)})
-    try:
-        work = copy_project(tmp_path / "work", library=False)  # a fresh clone: the library's metadata only
-        git = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-               "GIT_COMMITTER_EMAIL": "t@t", "PATH": os.environ["PATH"]}
-        params = work / "params.yaml"  # small CV settings keep training short
-        params.write_text(params.read_text().replace("cv_folds: 10", "cv_folds: 5"))
-        for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "project"]):
-            subprocess.run(["git", *args], cwd=work, env=git, check=True, capture_output=True)
-        probe = ProbedImage(docker_client, tag, tmp_path / "reports")
-        mount = {"volumes": {str(work): {"bind": str(work), "mode": "rw"},
-                             "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"}},
-                 "working_dir": str(work), "network_mode": "host", "read_only": False,
-                 "environment": {"MLFLOW_TRACKING_URI": mlflow_url, "SOILCI_STAGE_NETWORK": "host"}}
-        probe.run(["library", "demo"], **mount)
-        probe.run(["pipeline", "--register", "--branch", "main"], **mount)
-        # The stages run only in their images here: --local refuses (exit 3) and names the extra.
-        logs = probe.run(["pipeline", "--local"], expect=3, **mount)
-        assert "'local' extra" in logs and "scikit-learn (needed by soil-trainer)" in logs, logs
-        from soil_contracts.records import RegisteredVersion
-
-        assert RegisteredVersion.load(work / "runs" / "registered.json").alias == "staging"
-        assert_imports_everything_it_installs(probe, "soilci", {"soilci", "soil-trainer", "dvc", "docker",
-                                                                "limesoda", "pandas"})
-    finally:
-        docker_client.images.remove(tag, noprune=True)
-
-
-def test_mlflow_image_installs_only_what_the_server_imports(docker_client, built_images, trainer_probe,
-                                                            mlflow_probe):
-    """After the trainer logged and registered a model (trainer_probe) and soilci's pipeline tracked, logged and
-    registered one (the soilci test before this one), the API downloads the version; the UI."""
-    probe, server, url = mlflow_probe
-    _, work, _ = trainer_probe
-    registered = json.loads((work / "registered.json").read_text())
-    docker_client.containers.run(
-        built_images["model-api"], ["check"], network_mode="host", remove=True, labels=LABEL, environment={
-            "MODEL_URI": f"models:/{registered['name']}@staging", "MLFLOW_TRACKING_URI": url})
-    with httpx.Client(base_url=url, timeout=60) as client:
-        assert client.get("/").status_code == 200
-        assert client.get("/ajax-api/2.0/mlflow/experiments/search", params={"max_results": 10}).status_code == 200
-        assert client.post("/graphql", json={"query": "{ __typename }"}).status_code == 200
-    probe.stopped(server)
-    assert_imports_everything_it_installs(probe, "mlflow", {"mlflow", "sqlalchemy", "alembic", "uvicorn"})

@@ -1,7 +1,9 @@
 """The developer stack end to end: scripts/up.sh and compose.yaml on a project copy, real containers.
 
-The copy is a git repository on main, as a checkout is; the stack's `pipeline` service runs
-`soilci pipeline --register` on it, and the model API serves the version it registered.
+The copy is a git repository on main with the library's metadata only, as a fresh clone is; the stack's
+`pipeline` service runs `soilci library demo` and `soilci pipeline --register` on it, and the model API
+serves the version it registered. The stack also runs with the import probe (tests/compose/probe.yaml):
+compose's own images, soilci and soil-mlflow, must install only what the stack's runs import.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pytest
 from soil_contracts.git import git_revision
 from soil_contracts.records import RegisteredVersion, RunRecord
 from soilci.params import Params
+from tests.probe_usage import PROBE, assert_installs_only_what_it_imports, image_usage
 from tests.support import REPO_ROOT, add_batch, copy_project, dvc_repo, free_port, set_dvc_config
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -55,6 +58,8 @@ class Stack:
     compose: list[str]
     model: str  # the name params.yaml gives (register.model_name) or derives (from prepare.target)
     remote: Path  # the project's DVC remote (a local folder)
+    tag: str  # the stack's image tag (SOILCI_IMAGE_TAG)
+    reports: Path  # the import probe's reports, one folder per probed service
     timings: dict[str, float] = field(default_factory=dict)
 
     def up(self, label: str) -> subprocess.CompletedProcess:
@@ -121,7 +126,9 @@ def stack(tmp_path_factory, docker_client):
     from soilci.images import resolve_base_image
 
     compose = compose_command()
-    root = copy_project(tmp_path_factory.mktemp("stack") / "project")  # a checkout is world-readable
+    # A fresh clone: the library's metadata, whose spectra `soilci library demo` imports. A checkout is
+    # world-readable.
+    root = copy_project(tmp_path_factory.mktemp("stack") / "project", library=False)
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "project"]):
         subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, env={**os.environ, **GIT_ENV})
     # The stack's own DVC remote (git-ignored config.local, so the checkout stays clean), not the machine's.
@@ -131,10 +138,16 @@ def stack(tmp_path_factory, docker_client):
     tag = f"stack-{uuid.uuid4().hex[:8]}"
     name = f"soilci-test-{tag}"
     api_port, mlflow_port = free_port(), free_port()
+    reports = tmp_path_factory.mktemp("probe-reports")
+    for service in ("mlflow", "pipeline"):
+        (reports / service).mkdir()
+        os.chmod(reports / service, 0o777)  # soil-mlflow's user (10001) writes there too
     # Own image tags: a concurrent `soilci build` retagging soil-*:local cannot recreate our containers.
     (root / ".env").write_text(
         f"COMPOSE_PROJECT_NAME={name}\nSOILCI_IMAGE_TAG={tag}\nSOILCI_BIND_ADDRESS=127.0.0.1\n"
         f"MLFLOW_PORT={mlflow_port}\nMODEL_API_PORT={api_port}\n"
+        f"COMPOSE_FILE=compose.yaml:tests/compose/probe.yaml\n"
+        f"SOILCI_PROBE_DIR={PROBE}\nSOILCI_PROBE_REPORTS={reports}\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in STACK_VARS}
     env["BASE_IMAGE"] = resolve_base_image(docker_client)
@@ -142,7 +155,7 @@ def stack(tmp_path_factory, docker_client):
     # The revision label `soilci build` gives the same sources, so every layer comes from its cache.
     env["SOILCI_VCS_REF"] = git_revision(REPO_ROOT, env=False)
     built = Stack(root, name, env, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{mlflow_port}", compose,
-                  model, remote)
+                  model, remote, tag, reports)
     try:
         yield built
     finally:
@@ -243,9 +256,48 @@ def test_drift_gate_failure_stops_before_training_and_keeps_serving_the_previous
     assert info["version"] == "1" and "staging" in info["aliases"]
 
 
-def test_down_leaves_nothing_running(stack, cold_up):
+def test_the_registry_answers_its_ui_search_and_graphql(stack, cold_up):
+    assert cold_up.returncode == 0, "needs the cold stack"
+    with httpx.Client(base_url=stack.mlflow, timeout=60) as client:
+        assert client.get("/").status_code == 200
+        assert client.get("/ajax-api/2.0/mlflow/experiments/search", params={"max_results": 10}).status_code == 200
+        assert client.post("/graphql", json={"query": "{ __typename }"}).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def down(stack, cold_up) -> None:
+    """`compose down -v`: the servers stop (and the probe's reports are written)."""
     stack.run("down", "-v", "--remove-orphans", "--timeout", "5")
+
+
+def test_down_leaves_nothing_running(stack, down):
     assert stack.leftovers() == {"containers": [], "volumes": [], "networks": []}
     for run_dir in (stack.root / "runs").glob("*/"):
         label = f"label=org.soilci.run-id={run_dir.name}"
         assert docker("ps", "-a", "-q", "--filter", label) == "", f"stage containers of {run_dir.name} remain"
+
+
+def test_compose_images_install_only_what_the_stack_imports(stack, cold_up, down, docker_client):
+    """soilci: `soilci library demo` and `soilci pipeline --register` of every up (the stages in their own
+    containers through the engine's socket); soil-mlflow: the registry the runs logged and registered in, the
+    model API downloaded from, and its UI (the test above)."""
+    assert cold_up.returncode == 0, "needs the cold stack"
+    soilci = image_usage(docker_client, f"soilci:{stack.tag}", stack.reports / "pipeline")
+    assert sum("soilci library demo" in argv for argv in soilci["reports"]) == 3, soilci["reports"]  # one per up
+    assert sum("soilci pipeline --register --branch main" in argv for argv in soilci["reports"]) == 3
+    assert_installs_only_what_it_imports(docker_client, f"soilci:{stack.tag}", "soilci", soilci,
+                                         {"soilci", "soil-trainer", "dvc", "docker", "limesoda", "pandas"})
+    mlflow = image_usage(docker_client, f"soil-mlflow:{stack.tag}", stack.reports / "mlflow")
+    assert any("mlflow.server.fastapi_app:app" in argv for argv in mlflow["reports"]), mlflow["reports"]  # served
+    assert_installs_only_what_it_imports(docker_client, f"soil-mlflow:{stack.tag}", "mlflow", mlflow,
+                                         {"mlflow", "sqlalchemy", "alembic", "uvicorn"})
+
+
+def test_the_soilci_image_runs_the_stages_only_in_their_images(stack, down):
+    """`soilci pipeline --local` in compose's soilci image exits 3 and names the extra it lacks."""
+    result = subprocess.run(
+        ["docker", "run", "--rm", "--label", "org.soilci.test=compose-stack", "-v", f"{stack.root}:{stack.root}",
+         "-w", str(stack.root), f"soilci:{stack.tag}", "pipeline", "--local"],
+        capture_output=True, text=True, check=False, timeout=300)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "'local' extra" in result.stderr and "scikit-learn (needed by soil-trainer)" in result.stderr, result.stderr

@@ -50,7 +50,7 @@ def register(tracking_uri: str, model_dir, tags: dict[str, str]) -> RegisteredVe
 def test_alias_uri_serves_that_version_with_registry_lineage(mlflow_server, model_dir, in_process, benchmark,
                                                              tmp_path):
     """In process (the ``in_process`` fixture); a ``serve`` loading a registry version over HTTP runs in the
-    model-api image (tests/test_image_contents.py), which also checks ``models:/...@staging``."""
+    model-api image (tests/test_image_contents.py) and in the compose stack (tests/compose/test_compose_stack.py)."""
     tags = {"git_revision": "3f2a9c1", "data_version": "md5:abc", "metric.rmse": "0.42", "metric.r2": "0.81"}
     version = register(mlflow_server, model_dir, tags).version
 
