@@ -5,8 +5,9 @@
 #   --no-setup  skip scripts/setup.sh (Docker engine, base image and venv are already there)
 # Settings: .env (see .env.example). Exit codes: 0 stack up and the run's results published to the DVC
 # remote, as main's workflow leaves them; the pipeline's own code when it failed (1 a gate; the model API,
-# if it was running, keeps serving its version); 2 usage; 3 no Docker engine or compose; 4 build failed;
-# the stack up but the results not published: the code of `soilci results push` (3 when there is no soilci).
+# if it was running, keeps serving its version); 2 usage; 3 no Docker engine or compose, or the stack did not
+# come up (a port in use, a service that did not start or is not healthy); 4 build failed; the stack up but
+# the results not published: the code of `soilci results push` (3 when there is no soilci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -15,7 +16,7 @@ setup=1
 for arg in "$@"; do
   case "$arg" in
     --no-setup) setup=0 ;;
-    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;  # the comment above
     *) echo "up.sh: unknown argument $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -103,14 +104,15 @@ say "building images (${BASE_IMAGE:-python:3.11-slim-bookworm} base; unchanged l
 say "starting the stack: mlflow, then soilci pipeline --register, then model-api"
 if ! "${compose[@]}" up -d; then
   c="$(cid pipeline)"
-  code=1
-  if [[ -n "$c" ]]; then
-    code="$(docker inspect -f '{{.State.ExitCode}}' "$c")"
-    ((code != 0)) || code=1
+  code=0
+  if [[ -n "$c" ]]; then code="$(docker inspect -f '{{.State.ExitCode}}' "$c")"; fi
+  if ((code != 0)); then
     say "soilci pipeline failed (exit $code); the end of its output:"
     docker logs --since "$(docker inspect -f '{{.State.StartedAt}}' "$c")" "$c" 2>&1 | tail -n 40 | sed 's/^/    /' >&2
-  else
-    say "the stack did not come up (see above); '${compose[*]} logs' tells more"
+  else  # not the pipeline's verdict: exit 1 would read as a gate that said no
+    code=3
+    say "the stack did not come up: compose's error is above (a port in use, a service that did not start);" \
+      "'${compose[*]} logs' tells more"
   fi
   api="$(cid model-api)"
   if [[ -n "$api" && "$(health "$api")" == healthy ]]; then
@@ -121,14 +123,14 @@ if ! "${compose[@]}" up -d; then
   exit "$code"
 fi
 
-wait_healthy model-api 300 || exit 1
+wait_healthy model-api 300 || exit 3
 api_url="$(url_of model-api 8000)"
 registered="$(json_get runs/registered.json version)"
 # The model API reads runs/registered.json when it starts: restart it when this run registered another version.
 if [[ "$(json_get "$api_url/v1/model" version)" != "$registered" ]]; then
   say "restarting the model API to serve version $registered"
   "${compose[@]}" restart model-api >/dev/null
-  wait_healthy model-api 300 || exit 1
+  wait_healthy model-api 300 || exit 3
 fi
 # As main's workflow does after its run: the outputs and this commit's results record into the DVC remote,
 # so a later PR's `soilci report --base main` has main's numbers. From the host, as the tree's owner, with

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -169,6 +170,24 @@ def stack(tmp_path_factory, docker_client):
 def cold_up(stack) -> subprocess.CompletedProcess:
     assert not any(stack.leftovers().values()), "the stack must start from a clean state"
     return stack.up("cold")
+
+
+def test_a_port_in_use_stops_up_with_exit_3_not_the_gates_1(stack):
+    """Before the cold up, on the same stack: its MLflow port taken by another process, up.sh says the stack
+    did not come up and exits 3, the code for what is not there; 1 is a gate's verdict. Nothing runs."""
+    assert not any(stack.leftovers().values()), "the stack must start from a clean state"
+    port = int(stack.mlflow.rsplit(":", 1)[1])
+    try:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", port))
+            taken.listen()
+            result = stack.up("port-in-use")
+    finally:
+        stack.run("down", "-v", "--remove-orphans", "--timeout", "5")
+    output = result.stdout + result.stderr
+    assert result.returncode == 3, output
+    assert "the stack did not come up" in output and "soilci pipeline failed" not in output
+    assert not (stack.root / "runs").exists()  # the pipeline never started
 
 
 def test_cold_up_serves_the_registered_version_with_the_trainers_predictions(stack, cold_up, prepared_data):
