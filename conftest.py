@@ -237,9 +237,8 @@ def pytest_sessionfinish(session):
     with xdist_run_lock("mlflow-server"):
         state = shared_state(factory)
         state["workers"][worker]["done"] = True
-        workers = state["workers"].values()
-        last = len(workers) == int(os.environ["PYTEST_XDIST_WORKER_COUNT"]) and all(
-            w["done"] or not alive(w["pid"]) for w in workers)
+        # A worker that has not started yet finds no server and starts one of its own.
+        last = all(w["done"] or not alive(w["pid"]) for w in state["workers"].values())
         server = state.pop("mlflow", None) if last else None
         save_shared_state(factory, state)
     if server is None:
