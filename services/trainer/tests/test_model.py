@@ -100,3 +100,16 @@ def test_pickled_pipeline_predicts_without_soil_trainer_installed(ssp_slice, mon
     monkeypatch.setitem(sys.modules, "mlflow", None)
     model = pickle.loads(blob)
     np.testing.assert_array_equal(model.predict(spectra.iloc[:7]).reshape(-1), expected)
+
+
+def test_a_ridge_grid_longer_than_100_alphas_is_rejected_with_its_key(tmp_path):
+    from soil_trainer.config import load_section
+    from soil_trainer.errors import ParamsError
+
+    params = tmp_path / "params.yaml"
+    grid = ", ".join(str(10.0 ** (k / 20)) for k in range(-60, 61))  # 121 alphas
+    params.write_text(f"train:\n  model: ridge\n  ridge:\n    alphas: [{grid}]\n")
+    with pytest.raises(ParamsError, match=r"train\.ridge\.alphas.*at most 100"):
+        load_section(params, "train", TrainParams)
+    params.write_text("train:\n  model: ridge\n  ridge:\n    alphas: [0.1, 1.0, 10.0]\n")
+    assert load_section(params, "train", TrainParams).ridge.alphas == (0.1, 1.0, 10.0)

@@ -71,9 +71,10 @@ class PlsParams(_StrictSection):
 
 
 class RidgeParams(_StrictSection):
-    """Ridge regression; alpha is chosen by K-fold cross-validation among ``alphas``."""
+    """Ridge regression; alpha is chosen by K-fold cross-validation among ``alphas`` (at most 100: each one
+    is a fit per fold, so a long list would only make train slow)."""
 
-    alphas: Annotated[tuple[Annotated[float, Field(gt=0)], ...], Field(min_length=1, strict=False)] = (
+    alphas: Annotated[tuple[Annotated[float, Field(gt=0)], ...], Field(min_length=1, max_length=100, strict=False)] = (
         0.01, 0.1, 1.0, 10.0, 100.0,
     )
     cv_folds: Annotated[int, Field(ge=2, le=50)] = 10
