@@ -55,12 +55,18 @@ docker info >/dev/null 2>&1 || { say "no Docker engine answers; start dockerd or
 # 1.29 call costs about a CPU-second, and the waits below look every second. The project name is worked out
 # as compose does (COMPOSE_PROJECT_NAME from the shell, else .env, else the folder's name; lowercased, only
 # [-_a-z0-9]); when no container carries it, compose itself is asked.
-project="${COMPOSE_PROJECT_NAME-$(env_file_value COMPOSE_PROJECT_NAME)}"
+env_named=""  # the name .env gives, when the shell gives none
+[[ -n "${COMPOSE_PROJECT_NAME+set}" ]] || env_named="$(env_file_value COMPOSE_PROJECT_NAME)"
+project="${COMPOSE_PROJECT_NAME-$env_named}"
 named="$project"
 project="$(printf '%s' "${project:-${root##*/}}" | tr '[:upper:]' '[:lower:]' | tr -cd -- '-_a-z0-9')"
 # Named after the folder: compose.yaml's network (and the stages' SOILCI_STAGE_NETWORK) would otherwise be
 # `soilci-stack` for every such stack, and one stack's pipeline would register in another's MLflow.
 if [[ -z "$named" && -n "$project" ]]; then export COMPOSE_PROJECT_NAME="$project"; fi
+stop_hint() {  # compose's `down` for this stack: the project named, unless .env names it (compose reads .env
+  # again; a shell's COMPOSE_PROJECT_NAME may be gone by then, and a name from the folder was only exported here)
+  if [[ -n "$env_named" ]]; then echo "${compose[*]} down"; else echo "COMPOSE_PROJECT_NAME=$project ${compose[*]} down"; fi
+}
 cid() {
   local c
   c="$(docker ps -a -q --no-trunc --filter "label=com.docker.compose.project=$project" \
@@ -157,8 +163,7 @@ metrics="$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))
 print("  ".join(f"{k} {m[k]:.3g}" for k in ("rmse", "r2", "rpd") if k in m))' metrics/metrics.json \
   2>/dev/null || true)"
 project="$(docker inspect -f '{{index .Config.Labels "com.docker.compose.project"}}' "$(cid model-api)")"
-stop="${compose[*]} down"  # a name taken from the folder must be given again, or down misses the stack's network
-if [[ -z "$named" ]]; then stop="COMPOSE_PROJECT_NAME=$project $stop"; fi
+stop="$(stop_hint)"
 cat <<EOF
 
 soil-ci stack is up (${compose[*]} project $project):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -154,3 +155,25 @@ def test_up_sh_reads_env_as_compose_does(tmp_path, line):
         capture_output=True, text=True, env={**env, "PWD": str(PROJECT)}, check=True,
     )
     assert yaml.safe_load(config.stdout)["networks"]["default"]["name"] == f"{ours}-stack"
+
+
+@pytest.mark.parametrize(("shell", "env_file", "hint"), [
+    (None, "COMPOSE_PROJECT_NAME=lab-a\n", "docker-compose down"),  # compose reads .env again on down
+    ("lab-b", "", "COMPOSE_PROJECT_NAME=lab-b docker-compose down"),  # the shell's variable may be gone by then
+    ("lab-c", "COMPOSE_PROJECT_NAME=lab-a\n", "COMPOSE_PROJECT_NAME=lab-c docker-compose down"),
+    (None, "", "COMPOSE_PROJECT_NAME=myproject docker-compose down"),  # the folder's name, exported by up.sh only
+])
+def test_up_sh_stop_hint_names_the_project_unless_env_does(tmp_path, shell, env_file, hint):
+    script = (REPO_ROOT / "scripts" / "up.sh").read_text()
+    pieces = [re.search(pattern, script, re.DOTALL | re.MULTILINE).group(0) for pattern in (
+        r"^env_file_value\(\) \{.*?^\}$", r"^stop_hint\(\) \{.*?^\}$", r'^env_named="".*?^project="\$\(printf.*?$')]
+    folder = tmp_path / "My Project"
+    folder.mkdir()
+    (folder / ".env").write_text(env_file)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
+    if shell:
+        env["COMPOSE_PROJECT_NAME"] = shell
+    program = "\n".join([*pieces[:2], "compose=(docker-compose)", f"root={shlex.quote(str(folder))}", pieces[2],
+                         "stop_hint"])
+    out = subprocess.run(["bash", "-c", program], cwd=folder, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == hint

@@ -195,6 +195,7 @@ def test_cold_up_serves_the_registered_version_with_the_trainers_predictions(sta
     assert f"{stack.api}/docs" in cold_up.stdout
     assert stack.mlflow in cold_up.stdout
     assert f"{stack.root}/runs/{stack.last_run().run_id}" in cold_up.stdout
+    assert f"stop         {' '.join(stack.compose)} down " in cold_up.stdout  # .env names the project
     assert httpx.get(f"{stack.api}/docs", timeout=10).status_code == 200
     assert httpx.get(stack.mlflow, timeout=10).status_code == 200
 
