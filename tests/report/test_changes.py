@@ -14,7 +14,7 @@ from soilci.report.changes import (
     replaced_base,
     value_conflicts,
 )
-from soilci.report.inputs import DriftResult
+from soilci.report.drift import DriftResult
 from tests.report.results import git, make_batch_and_params_pr, run_report
 
 

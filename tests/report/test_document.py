@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from soil_contracts.records import RunRecord, StageRecord
-from soilci.report.inputs import latest_run
+from soilci.report.runs import latest_run
 from soilci.revision import tree_state
 from tests.report.results import make_repo, run_report
 

@@ -16,19 +16,10 @@ from soilci.report.changes import (
 )
 from soilci.report.comparable import incomparability
 from soilci.report.compare import RmseDifference, bootstrap_rmse_difference
-from soilci.report.inputs import (
-    DriftResult,
-    Revision,
-    gate_stop,
-    latest_run,
-    read_base,
-    read_drift,
-    read_rmse_ceiling,
-    read_working_tree,
-    stage_failure,
-    stale_stages,
-)
+from soilci.report.drift import DriftResult, read_drift
+from soilci.report.inputs import Revision, read_base, read_rmse_ceiling, read_working_tree
 from soilci.report.plots import copy_drift_plot, plot_errors, plot_predicted_vs_observed, reset_assets
+from soilci.report.runs import gate_stop, latest_run, stage_failure, stale_stages
 from soilci.report.verdict import Verdict, decide
 
 
@@ -40,7 +31,7 @@ class ReportContext:
     failed), the metrics, predictions and model left in the tree by an earlier run are not this PR's,
     so ``pr`` has none and ``stopped`` is true. When this tree's run stopped at evaluate's gate
     (``evaluate.rmse_max``), its metrics are this PR's and ``stopped`` is false. ``run`` is the latest
-    run only when it is of this tree (``inputs.latest_run``).
+    run only when it is of this tree (``runs.latest_run``).
     """
 
     base: Revision
@@ -57,7 +48,7 @@ class ReportContext:
     changes: Changes | None = None
     stopped: bool = False  # the run did not reach the evaluation: nothing of ``pr`` is from a model
     scatters: dict[str, Path] = field(default_factory=dict)  # "PR" / base label -> predicted-vs-observed image
-    failure: str = ""  # why the run's failed stage stopped (inputs.stage_failure), "" if none did
+    failure: str = ""  # why the run's failed stage stopped (runs.stage_failure), "" if none did
 
 
 def build_context(repo: Path, base_ref: str, assets: Path) -> ReportContext:

@@ -9,7 +9,7 @@ from soilci.report.blocks import Block, Code, Image, Paragraph, Section, Strong,
 from soilci.report.changes import ABSENT, Changes, value_conflicts
 from soilci.report.compare import COUNTS
 from soilci.report.context import ReportContext
-from soilci.report.inputs import reproduced_stages
+from soilci.report.runs import reproduced_stages
 
 
 def benchmark(ctx: ReportContext) -> Section | None:

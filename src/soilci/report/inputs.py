@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -14,18 +13,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from soil_contracts.errors import ContractError
 from soil_contracts.git import UNKNOWN, git_revision
-from soil_contracts.records import RunRecord
 from soilci.errors import ConfigError
-from soilci.report.attribution import attribute, effects_first
 from soilci.report.comparable import Identity, parse_identity
-from soilci.revision import changed_files, tree_state
+from soilci.revision import changed_files
 
 METRICS_PATH = "metrics/metrics.json"
 PREDICTIONS_PATH = "metrics/predictions.csv"
-DRIFT_PATH = "reports/drift.json"
-DRIFT_PLOT_PATH = "reports/drift.png"
 LOCK_PATH = "dvc.lock"
 PARAMS_PATH = "params.yaml"
 TRAINING_FILES = ("reference.parquet", "incoming.parquet")
@@ -215,98 +209,6 @@ def read_working_tree(repo: Path) -> Revision:
     )
 
 
-DRIFT_WORDS = {"pass": "Passed", "warn": "Warning", "fail": "Failed", "no_candidate": "No new samples",
-               "no_reference": "No reference yet"}
-
-
-@dataclass(frozen=True)
-class DriftResult:
-    """The drift gate's outcome (reports/drift.json) as the report shows it."""
-
-    status: str | None  # "pass" | "warn" | "fail" | "no_candidate" | "no_reference" | None (not run)
-    summary: str
-    method: str | None
-    alpha: float | None
-    top: list[dict]  # spectral effects first, then most drifted first: name, kind, statistic, p_value
-    plot: Path | None
-    attribution: str = ""  # "baseline offset across 350-2495 nm, then PC1" (attribution.attribute)
-    accepted: tuple[dict, ...] = ()  # candidate batches whose drift a lead accepted: batch, rows, reason, by
-    others: dict | None = None  # the batches without acceptance: batches, rows, result ("drift", "no drift", ...)
-    replaced_base: str = ""  # no_reference although the base has batches: those the branch replaced or removed
-    filled: str = ""  # no_candidate although the branch brings lab values for pending samples (changes.filled_by_branch)
-
-    @property
-    def accepted_text(self) -> str:
-        """``lab-o (46 rows), accepted by lead@x: "new instrument"``, one item per accepted batch; "" if none."""
-        return "; ".join(f"{a.get('batch')} ({a.get('rows')} rows), accepted by {a.get('by')}: \"{a.get('reason')}\""
-                         for a in self.accepted)
-
-    @property
-    def unaccepted_drift(self) -> str:
-        """The batches without acceptance that keep the gate failing (``lab-x``), or ""."""
-        if self.status != "fail" or not self.others or self.others.get("result") not in {"drift", "too few rows"}:
-            return ""
-        return ", ".join(self.others.get("batches") or [])
-
-    @property
-    def unaccepted_result(self) -> str:
-        """What the gate found for the batches without acceptance: ``drift``, ``no drift``, ``too few rows``
-        (fewer than ``drift.min_rows``: not tested on their own) or "" (not tested)."""
-        return str((self.others or {}).get("result") or "")
-
-    @property
-    def other_batches(self) -> str:
-        """The new batches without acceptance and their rows (``lab-b (23 rows)``), or "" when there are none."""
-        if not self.others or not self.others.get("batches"):
-            return ""
-        return f"{', '.join(self.others['batches'])} ({self.others.get('rows')} rows)"
-
-    @property
-    def word(self) -> str:
-        """``Passed``, ``Warning``, ``Failed``, ``No new samples`` (``No new spectra`` when the branch brings lab
-        values for pending samples), ``No reference yet`` (``No unchanged reference`` when the branch replaced or
-        removed the base's batches) or ``Not run``."""
-        if self.status == "no_reference" and self.replaced_base:
-            return "No unchanged reference"
-        if self.status == "no_candidate" and self.filled:
-            return "No new spectra"
-        return DRIFT_WORDS.get(self.status or "", "Not run")
-
-    @property
-    def badge(self) -> str:
-        return f"Data Drift Check: {self.word}"
-
-
-def read_drift(repo: Path) -> DriftResult:
-    """The working tree's drift result; status None when the gate did not run (no drift.json).
-
-    Raises:
-        ConfigError: drift.json is not JSON or its status is not one of DRIFT_WORDS.
-    """
-    path = repo / DRIFT_PATH
-    plot = repo / DRIFT_PLOT_PATH
-    if not path.exists():
-        return DriftResult(None, "The drift gate did not run.", None, None, [], None)
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
-    status = raw.get("status")
-    if status not in DRIFT_WORDS:
-        raise ConfigError(f"{path}: status must be one of {', '.join(DRIFT_WORDS)}, got {status!r}")
-    return DriftResult(
-        status=status,
-        summary=str(raw.get("summary", "")),
-        method=raw.get("method"),
-        alpha=raw.get("alpha"),
-        top=effects_first([t for t in raw.get("top_drifted") or [] if isinstance(t, dict)]),
-        plot=plot if plot.exists() else None,
-        attribution=attribute(raw) if status in {"fail", "warn"} else "",
-        accepted=tuple(a for a in (raw.get("acceptance") or {}).get("accepted") or [] if isinstance(a, dict)),
-        others=(raw.get("acceptance") or {}).get("others"),
-    )
-
-
 def read_rmse_ceiling(repo: Path) -> float | None:
     """``evaluate.rmse_max`` from the working tree's params.yaml (None: no ceiling).
 
@@ -321,81 +223,3 @@ def read_rmse_ceiling(repo: Path) -> float | None:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
     return float(value) if value is not None else None
-
-
-def stale_stages(repo: Path) -> list[str] | None:
-    """Stages whose outputs do not match the working tree (DVC's view); None if DVC cannot tell."""
-    if not (repo / "dvc.yaml").exists():
-        return None
-    try:
-        from dvc.repo import Repo
-
-        with contextlib.chdir(repo), Repo(str(repo)) as dvc_repo:
-            names = [s.name for s in dvc_repo.index.stages if getattr(s, "name", None)]
-            if not names:
-                return None
-            status = dvc_repo.status(targets=names)
-    except Exception:  # noqa: BLE001 - DVC raises many types for a broken or partial checkout
-        return None
-    order = {name: i for i, name in enumerate(names)}
-    return sorted((k.split(":")[-1] for k in status), key=lambda n: order.get(n, len(order)))
-
-
-def latest_run(repo: Path) -> RunRecord | None:
-    """The latest ``soilci pipeline`` run (runs/<run_id>/run.json) when it is a run of this tree: of its HEAD
-    commit and, when the record has it, of its uncommitted changes (``soilci.revision.tree_state``); else None.
-
-    runs/, metrics/ and reports/ are not in git: they keep what the last run wrote, whichever branch or
-    commit was checked out then. A run of another one says nothing of this tree (and its outputs may have
-    replaced this tree's), so it is not used; nor is an unreadable record, or one without a commit.
-    """
-    runs = sorted((repo / "runs").glob("*/run.json"))
-    if not runs:
-        return None
-    try:
-        run = RunRecord.load(runs[-1])
-    except ContractError:
-        return None
-    commit, changes = tree_state(repo)
-    if commit is None or run.commit != commit or (run.tree is not None and run.tree != changes):
-        return None
-    return run
-
-
-def gate_stop(run: RunRecord | None) -> str | None:
-    """The stage whose gate said no in ``run`` (it stopped there with exit 1: ``drift`` or ``evaluate``), else None.
-
-    A gate's stage writes its outputs before it says no (drift.json; evaluate's metrics and predictions),
-    but the pipeline does not record them in dvc.lock, so the next run asks the gate again: DVC calls the
-    stage stale, yet its outputs in the tree are this run's.
-    """
-    if run is None or run.exit_code != 1 or run.stopped_at is None:
-        return None
-    rec = next((s for s in run.stages if s.name == run.stopped_at), None)
-    return rec.name if rec is not None and rec.outcome == "failed" and rec.exit_code == 1 else None
-
-
-def reproduced_stages(run: RunRecord) -> list[str]:
-    """The stages a run ran or restored from the cache: their outputs are new in the tree."""
-    return [s.name for s in run.stages if s.outcome in {"ran", "restored"}]
-
-
-def stage_failure(repo: Path, run: RunRecord | None) -> str:
-    """Why the run's failed stage stopped, from its log: ``drift (exit 2): data/incoming.parquet: 5 rows,
-    fewer than the 20 the tests need (drift.min_rows)``; "" when no stage failed or its log says nothing.
-
-    The stage's console script prints its one error line as ``<prog>: error: <message>`` (the CLI
-    boundary, ``soil_contracts.cli``); the last such line is the reason.
-    """
-    failed = next((s for s in (run.stages if run else []) if s.outcome == "failed"), None)
-    if failed is None:
-        return ""
-    message = ""
-    if failed.log:
-        try:
-            lines = (Path(repo) / failed.log).read_text(errors="replace").splitlines()
-        except OSError:
-            lines = []
-        message = next((line.split(": error: ", 1)[1].strip() for line in reversed(lines) if ": error: " in line), "")
-    code = f"exit {failed.exit_code}" if failed.exit_code is not None else "failed"
-    return f"{failed.name} ({code}): {message}" if message else ""

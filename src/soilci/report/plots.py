@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from soil_contracts.files import atomic_path
-from soilci.report.inputs import DriftResult, Revision
+from soilci.report.drift import DriftResult
+from soilci.report.inputs import Revision
 
 PR_COLOUR, BASE_COLOUR = "#1f6feb", "#8b949e"
 

@@ -76,12 +76,12 @@ def decide(
             (``DriftResult.accepted_text``); unaccepted: the batches without acceptance that keep the gate
             failing, and ``unaccepted_result`` why: ``drift``, or ``too few rows`` to be tested on their own;
             others: the new batches without acceptance (with rows) beside the accepted ones, "" if none.
-        failure: why the run's failed stage stopped (``inputs.stage_failure``), "" if none failed.
+        failure: why the run's failed stage stopped (``runs.stage_failure``), "" if none failed.
         replaced_base: with ``no_reference``, the base's batches the branch replaced or removed, in words
             (``inputs.replaced_base``): then the base has batches, none unchanged; "" when it has none.
         conflicts: copies of one spectrum with different lab values (``inputs.value_conflicts``), "" if none.
         not_run: the commit (``abc1234``, ``with these uncommitted changes``) no pipeline run is of, when
-            stages are stale and the latest run is of another tree (``inputs.latest_run``); "" otherwise.
+            stages are stale and the latest run is of another tree (``runs.latest_run``); "" otherwise.
         filled: pending samples whose lab values the branch's batches bring (``changes.filled_by_branch``),
             "" if none: with ``no_candidate`` the PR sent lab values, not no samples.
         pr_metrics must be this tree's only (``context.build_context`` drops an earlier run's).
