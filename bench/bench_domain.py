@@ -29,7 +29,7 @@ import pandas as pd
 from soil_contracts.library import SAMPLE_ID
 from soil_model_api.domain import DomainJudge
 from soil_model_api.model_dir import load_from_dir
-from soil_model_api.validation import InvalidRequest
+from soil_model_api.problems import InvalidRequest
 from soil_trainer.config import load_library_spec
 from soil_trainer.errors import DataError
 from soil_trainer.library.formats import read_source

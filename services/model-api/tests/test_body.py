@@ -14,7 +14,8 @@ from soil_model_api.app import create_app
 from soil_model_api.config import Settings
 from soil_model_api.domain import DomainJudge
 from soil_model_api.model_dir import load_from_dir
-from soil_model_api.validation import BandSchema, InvalidRequest, body_limit
+from soil_model_api.problems import InvalidRequest
+from soil_model_api.validation import BandSchema, body_limit
 
 JSON = {"Content-Type": "application/json"}
 

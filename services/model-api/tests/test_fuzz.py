@@ -19,7 +19,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from soil_model_api.validation import BandSchema, InvalidRequest
+from soil_model_api.problems import InvalidRequest
+from soil_model_api.validation import BandSchema
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 

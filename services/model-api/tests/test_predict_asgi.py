@@ -19,7 +19,8 @@ import pytest
 from soil_model_api.app import create_app
 from soil_model_api.config import Settings
 from soil_model_api.model_dir import load_from_dir
-from soil_model_api.validation import BandSchema, InvalidRequest
+from soil_model_api.problems import InvalidRequest
+from soil_model_api.validation import BandSchema
 
 JSON = {"Content-Type": "application/json"}
 MAX_BATCH = 5

@@ -22,12 +22,13 @@ from soil_model_api.live_drift import check_on_schedule, live_drift_for
 from soil_model_api.metrics import MetricsMiddleware, ServiceMetrics
 from soil_model_api.model_loader import load_model
 from soil_model_api.predict_asgi import PredictMiddleware
+from soil_model_api.problems import InvalidRequest
 from soil_model_api.routes import drift, health, predict
 from soil_model_api.routes import model as model_routes
 from soil_model_api.schemas import predict_request_body
 from soil_model_api.scoring import FusedScorer
 from soil_model_api.served_model import LoadedModel, ModelState, run_self_check
-from soil_model_api.validation import BandSchema, InvalidRequest
+from soil_model_api.validation import BandSchema
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import Receive
 
-from soil_model_api.validation import InvalidRequest
+from soil_model_api.problems import InvalidRequest
 
 # Bodies up to this size skip the queue: one spectrum is 5-20 kB, so the single-spectrum path never
 # waits; at most MODEL_API_LIMIT_CONCURRENCY of them are in flight (32 MiB at 1024).

@@ -14,7 +14,7 @@ import numpy as np
 
 from soil_contracts.domain import ApplicabilityDomain
 from soil_contracts.library import PLAUSIBLE_MAX, PLAUSIBLE_MIN, Scale, likely_scale
-from soil_model_api.validation import MAX_REPORTED, InvalidRequest, problem
+from soil_model_api.problems import MAX_REPORTED, InvalidRequest, problem
 
 # What each artefact check's direction means, for reasons.
 ARTEFACT_WORDS = {"offset": "a constant added to every band (a reflectance offset: dark current, reference panel)",

@@ -25,9 +25,9 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from soil_model_api.body import SMALL_BODY
+from soil_model_api.problems import InvalidRequest
 from soil_model_api.routes.predict import NOT_LOADED, router
 from soil_model_api.scoring import answer_spectra
-from soil_model_api.validation import InvalidRequest
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

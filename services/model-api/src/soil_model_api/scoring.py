@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
+from soil_model_api.problems import InvalidRequest, problem
 from soil_model_api.served_model import COMPILED_TOLERANCE, preprocessed
-from soil_model_api.validation import InvalidRequest, problem
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -13,10 +13,7 @@ leaves their meaning open (RFC 8259 section 4) and a parser keeps only the last.
 
 from __future__ import annotations
 
-import json
 import math
-import threading
-from collections import Counter
 from operator import itemgetter
 from typing import Any
 
@@ -24,7 +21,9 @@ import numpy as np
 import orjson
 import simdjson
 
-MAX_REPORTED = 10  # errors listed per response; the count says how many there were in all
+from soil_model_api.json_body import UNCOUNTED_BYTES, decode, occurs, plain_parser, refuse_duplicate_keys
+from soil_model_api.problems import MAX_REPORTED, InvalidRequest, json_type, problem, with_count
+
 # Bytes one band value may take in a body. A float64's shortest round-trip text is at most 24
 # characters (-2.2250738585072014e-308); add ", " and 6 bytes of indentation (json.dumps(indent=2)
 # puts values at depth 3). Objects add each quoted band name and ": ".
@@ -34,33 +33,6 @@ BODY_OVERHEAD = 1024  # {"spectra": [...]} and whitespace
 # check_counts admits twice the values and arrays of a full batch, so that near misses (1001
 # spectra, one spectrum too long) still get their precise error from the parsed body.
 COUNT_SLACK = 2
-UNCOUNTED_BYTES = 1 << 20
-PARSER_KEPT_BYTES = 64 * 1024  # simdjson parser kept per thread for bodies up to this size (~1 MB of buffers)
-
-
-class InvalidRequest(Exception):
-    """A rejected request: HTTP status plus FastAPI-style error details."""
-
-    def __init__(self, status: int, errors: list[dict[str, Any]], headers: dict[str, str] | None = None):
-        super().__init__(errors[0]["msg"] if errors else "invalid request")
-        self.status = status
-        self.errors = errors
-        self.headers = headers
-
-    def body(self) -> dict[str, Any]:
-        return {"detail": self.errors}
-
-
-def problem(loc: list[str | int], msg: str, kind: str) -> dict[str, Any]:
-    return {"loc": ["body", *loc], "msg": msg, "type": kind}
-
-
-def json_type(value: Any) -> str:
-    """The JSON name of a decoded value's type, for messages."""
-    if isinstance(value, bool):
-        return "boolean"
-    return {str: "string", type(None): "null", list: "array", dict: "object", int: "number",
-            float: "number"}.get(type(value), type(value).__name__)
 
 
 class BandSchema:
@@ -169,7 +141,7 @@ class BandSchema:
                     "is not allowed; band values must be finite numbers", "finite_number")
             for i, j in bad[:MAX_REPORTED]
         ]
-        raise InvalidRequest(422, _with_count(errors, len(bad)))
+        raise InvalidRequest(422, with_count(errors, len(bad)))
 
     def check_counts(self, body: bytes | bytearray) -> None:
         """413 before parsing when the body has more values or arrays than ``COUNT_SLACK`` full batches.
@@ -252,7 +224,7 @@ class BandSchema:
             if len(errors) < MAX_REPORTED:
                 errors.append(err)
         if errors:
-            raise InvalidRequest(422, _with_count(errors, n_errors))
+            raise InvalidRequest(422, with_count(errors, n_errors))
         return rows, by_name
 
     def _band_name_problem(self, i: int, spectrum: dict) -> dict[str, Any]:
@@ -285,7 +257,7 @@ class BandSchema:
                 if len(errors) < MAX_REPORTED:
                     errors.append(problem(self._loc(i, j, by_name), f"{self._label(j)}: {msg}", "float_type"))
         if errors:
-            raise InvalidRequest(422, _with_count(errors, n_errors))
+            raise InvalidRequest(422, with_count(errors, n_errors))
         return out
 
     def _loc(self, i: int, j: int, by_name: list[bool]) -> list[str | int]:
@@ -293,37 +265,6 @@ class BandSchema:
 
     def _label(self, j: int) -> str:
         return f"band {self.bands[j]} (position {j})"
-
-
-_PARSERS = threading.local()
-
-
-def plain_parser(size: int) -> simdjson.Parser:
-    """A simdjson parser for a body of ``size`` bytes: this thread's own for bodies up to ``PARSER_KEPT_BYTES``.
-
-    A parser allocates about 14 bytes per byte of its largest document and keeps them; one kept per
-    thread, capped at ``PARSER_KEPT_BYTES``, spares the one-spectrum request that allocation. Larger
-    bodies (at most ``UNCOUNTED_BYTES``) get a parser of their own, freed with it. A kept parser
-    refuses (RuntimeError) a second document while the first one's values are still referenced.
-    """
-    if size > PARSER_KEPT_BYTES:
-        return simdjson.Parser(max_capacity=UNCOUNTED_BYTES)
-    parser = getattr(_PARSERS, "parser", None)
-    if parser is None:
-        parser = _PARSERS.parser = simdjson.Parser(max_capacity=PARSER_KEPT_BYTES)
-    return parser
-
-
-def occurs(body: bytes | bytearray, byte: bytes, times: int) -> bool:
-    """Whether ``byte`` occurs exactly ``times`` times; memchr-fast searches for a few, a vectorised count else."""
-    if times <= 4:
-        at = -1
-        for found in range(times + 1):
-            at = body.find(byte, at + 1)
-            if at < 0:
-                return found == times
-        return False
-    return int(np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == byte[0])) == times
 
 
 def body_limit(bands: list[str], max_batch: int) -> int:
@@ -334,58 +275,6 @@ def body_limit(bands: list[str], max_batch: int) -> int:
     """
     per_spectrum = BYTES_PER_SPECTRUM + sum(BYTES_PER_VALUE + len(orjson.dumps(b)) + 2 for b in bands)
     return BODY_OVERHEAD + max_batch * per_spectrum
-
-
-class _Object(dict):
-    """A decoded JSON object that remembers the keys its text repeated."""
-
-    repeated: list[str]
-
-    @classmethod
-    def from_pairs(cls, pairs: list[tuple[str, Any]]) -> _Object:
-        obj = cls(pairs)
-        obj.repeated = [] if len(obj) == len(pairs) else [
-            k for k, n in Counter(k for k, _ in pairs).items() if n > 1]
-        return obj
-
-
-def refuse_duplicate_keys(body: bytes | bytearray) -> None:
-    """422 naming each key given twice in the body or in one of its spectra; else nothing."""
-    try:
-        doc = json.loads(body, object_pairs_hook=_Object.from_pairs)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return  # orjson read it; the other checks name what is wrong
-    places: list[tuple[list[str | int], _Object]] = []
-    if isinstance(doc, _Object):
-        places.append(([], doc))
-        spectra = doc.get("spectra")
-        if isinstance(spectra, list):
-            places += [(["spectra", i], s) for i, s in enumerate(spectra) if isinstance(s, _Object)]
-    errors = [problem([*loc, key], f"key {key!r} is given more than once; each key may appear once "
-                      "(a parser would silently keep the last)", "duplicate_key")
-              for loc, obj in places for key in obj.repeated]
-    if errors:
-        raise InvalidRequest(422, _with_count(errors[:MAX_REPORTED], len(errors)))
-
-
-def decode(body: bytes | bytearray) -> Any:
-    """Parse JSON with orjson; NaN/Infinity tokens (not JSON, but common) are parsed to be named later."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        strict_error = str(exc)
-    if not body.strip():
-        raise InvalidRequest(422, [problem([], "the request body is empty; send {\"spectra\": [...]}", "missing")])
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise InvalidRequest(422, [problem([], f"the body is not valid JSON: {strict_error}", "json_invalid")]) from None
-
-
-def _with_count(errors: list[dict[str, Any]], total: int) -> list[dict[str, Any]]:
-    if total > len(errors):
-        errors[-1] = {**errors[-1], "msg": errors[-1]["msg"] + f" (and {total - len(errors)} more problems)"}
-    return errors
 
 
 def _head(names: list[str], k: int = 5) -> str:
