@@ -6,7 +6,6 @@ Import as ``from tests.support import free_port`` (the repo root is on ``pythonp
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import os
 import shutil
@@ -48,24 +47,45 @@ def wait_for_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None
     raise TimeoutError(f"{url} not up after {timeout}s ({last})")
 
 
-def stop_group(proc: subprocess.Popen) -> None:
-    """Terminate a process started with ``start_new_session`` and everything it spawned."""
+def stop_group(proc: subprocess.Popen | int) -> None:
+    """Terminate a process started with ``start_new_session`` and everything it spawned: SIGTERM, then SIGKILL.
+
+    ``proc`` is this process's child, or the pid of one another process started (waited for by its /proc state).
+    """
     import signal
 
+    def ended(timeout: float) -> bool:
+        if isinstance(proc, subprocess.Popen):
+            try:
+                proc.wait(timeout=timeout)
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        deadline = time.monotonic() + timeout
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return not alive(pid)
+
+    pid = proc.pid if isinstance(proc, subprocess.Popen) else proc
     for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
         try:
-            os.killpg(proc.pid, sig)
+            os.killpg(pid, sig)
         except ProcessLookupError:
             return
-        try:
-            proc.wait(timeout=wait)
+        if ended(wait):
             break
-        except subprocess.TimeoutExpired:
-            continue
     try:  # sweep workers that outlived the server process
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (Linux: its /proc state)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
 
 
 # The pull request most tests stand for: the committed demo library (benchmark = SSP.460 folds 1-2,
@@ -156,21 +176,13 @@ def add_batch(project: Path, batch_id: str, frame, *, targets: dict[str, str] | 
     return path
 
 
-@contextlib.contextmanager
-def dvc_repo(project: Path):
-    """A DVC ``Repo`` of ``project``, opened from inside it as the ``dvc`` CLI is: the driver's own opener
-    (``soilci.pipeline.dvc.DvcRepo``), closed on exit."""
-    from soilci.pipeline.dvc import DvcRepo
-
-    with DvcRepo(project) as once, once.open() as repo:
-        yield repo
-
-
 def reproduce(project: Path, *targets: str, **options) -> list[str]:
     """``dvc repro [targets]``: the names of the dvc.yaml stages whose commands ran, in order."""
     from dvc.stage import PipelineStage
 
-    with dvc_repo(project) as repo:
+    from soilci.pipeline.dvc import open_repo
+
+    with open_repo(project) as repo:
         ran = repo.reproduce(list(targets) or None, **options)
     return [stage.name for stage in ran if isinstance(stage, PipelineStage)]
 

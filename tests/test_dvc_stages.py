@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import REPO_ROOT, copy_project, dvc_repo, reproduce, set_dvc_config
+from soilci.pipeline.dvc import open_repo
+from tests.support import REPO_ROOT, copy_project, reproduce, set_dvc_config
 
 BIN = Path(sys.executable).parent
 # Our own packages and where their sources live; every other import is a third-party or stdlib module.
@@ -36,7 +37,7 @@ TRAINER = "services/trainer/src/soil_trainer"
 
 def stale_stages(project: Path) -> set[str]:
     """Stages ``dvc status`` reports as changed (deps, params, command or outputs)."""
-    with dvc_repo(project) as repo:
+    with open_repo(project) as repo:
         return set(repo.status())
 
 
@@ -156,7 +157,7 @@ def test_repro_runs_every_stage_then_nothing_then_only_what_a_hyperparameter_tou
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert reproduce(project) == ["train", "evaluate"]
 
-    with dvc_repo(project) as repo:  # dvc metrics show
+    with open_repo(project) as repo:  # dvc metrics show
         assert "rmse" in json.dumps(repo.metrics.show())
 
 
@@ -212,11 +213,11 @@ def test_dvc_push_then_pull_restores_the_data(project: Path, stage_env):
     if not (data / "reference.parquet").exists():
         reproduce(project, "prepare")
     before = {p.name: md5(p) for p in data.glob("*.parquet")}
-    with dvc_repo(project) as repo:
+    with open_repo(project) as repo:
         repo.push()
     shutil.rmtree(data)
     shutil.rmtree(project / ".dvc" / "cache")
-    with dvc_repo(project) as repo:
+    with open_repo(project) as repo:
         repo.pull()
     assert {p.name: md5(p) for p in data.glob("*.parquet")} == before
     assert len(before) == 4  # reference, incoming, training, benchmark

@@ -27,8 +27,9 @@ import pytest
 from soil_contracts.git import git_revision
 from soil_contracts.records import RegisteredVersion, RunRecord
 from soilci.params import Params
+from soilci.pipeline.dvc import open_repo
 from tests.probe_usage import PROBE, assert_installs_only_what_it_imports, image_usage
-from tests.support import REPO_ROOT, add_batch, copy_project, dvc_repo, free_port, set_dvc_config
+from tests.support import REPO_ROOT, add_batch, copy_project, free_port, set_dvc_config
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -229,7 +230,7 @@ def test_cold_up_leaves_the_remote_as_mains_workflow_does_so_a_pr_report_has_a_b
     record = ResultsRecord.load(stack.remote / "soilci-results" / f"{head}.json")
     assert record.metrics == (stack.root / "metrics" / "metrics.json").read_text()
     assert f"results      {stack.remote}/soilci-results/{head}.json" in cold_up.stdout
-    with dvc_repo(stack.root) as repo:  # every output and tracked file is in the remote: a clone pulls them
+    with open_repo(stack.root) as repo:  # every output and tracked file is in the remote: a clone pulls them
         assert repo.status(cloud=True) == {}
 
 

@@ -15,10 +15,11 @@ import pytest
 from dvc.config import Config
 
 from soilci.cli import main
+from soilci.pipeline.dvc import open_repo
 from soilci.report.baseline import clean_commit, collect, publish
 from soilci.report.inputs import read_base
 from tests.report.results import git, make_batch_and_params_pr, make_ph_pr, write_results
-from tests.support import REPO_ROOT, dvc_repo, set_dvc_config
+from tests.support import REPO_ROOT, set_dvc_config
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +33,7 @@ def changed_by_run(repo: Path) -> list[str]:
 
 def metrics_diff(repo: Path, rev: str) -> dict:
     """`dvc metrics diff <rev> --json` of the working tree, through DVC's own Repo in process."""
-    with dvc_repo(repo) as dvc:
+    with open_repo(repo) as dvc:
         return dvc.metrics.diff(a_rev=rev)["diff"]
 
 
@@ -56,7 +57,7 @@ def test_prs_without_result_files_compare_with_mains_published_results_and_rebas
     set_dvc_config(clone, "local", cache=shared_cache)
     git(clone, "checkout", "-qb", "pr-a")
     tracked = sorted(str(f.relative_to(clone)) for f in (clone / "library").rglob("*.dvc"))
-    with dvc_repo(clone) as dvc:  # `dvc pull <the library's .dvc files>`: the import reads the spectra
+    with open_repo(clone) as dvc:  # `dvc pull <the library's .dvc files>`: the import reads the spectra
         dvc.pull(targets=tracked)
     make_batch_and_params_pr(clone, prepared_data)
     git(clone, "add", "library")

@@ -46,11 +46,9 @@ def _folds(text: str | None) -> list[int] | None:
 
 
 def _dvc_add(repo: Path, spectra: Path) -> None:
-    import contextlib
+    from soilci.pipeline.dvc import open_repo
 
-    from dvc.repo import Repo
-
-    with contextlib.chdir(repo), Repo(str(repo)) as dvc:
+    with open_repo(repo) as dvc:
         dvc.add(str(spectra.relative_to(repo)))
 
 

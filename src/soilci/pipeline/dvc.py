@@ -85,8 +85,9 @@ class DvcRepo:
 
 
 @contextlib.contextmanager
-def _dvc(root: Path | DvcRepo) -> Iterator:
-    """A ``Repo`` for one operation: ``root``'s open one, or a new one closed after it."""
+def open_repo(root: Path | DvcRepo) -> Iterator:
+    """A DVC ``Repo`` for one operation, opened from inside the project as the ``dvc`` CLI is: ``root``'s open
+    one (a run's ``DvcRepo``), or for a path a new one, closed after it."""
     if isinstance(root, DvcRepo):
         with root.open() as repo:
             yield repo
@@ -108,7 +109,7 @@ def load_stages(root: Path | DvcRepo) -> list[Stage]:
     if not (_root(root) / "dvc.yaml").exists():
         raise ConfigError(f"{_root(root) / 'dvc.yaml'}: not found; --repo must be the project's working tree")
     try:
-        with _dvc(root) as repo:
+        with open_repo(root) as repo:
             found = [
                 Stage(
                     name=s.name,
@@ -149,7 +150,7 @@ def _in_lineage_order(found: list[Stage]) -> list[Stage]:
 
 def is_stale(root: Path | DvcRepo, name: str) -> bool:
     """Whether DVC sees the stage's deps, params, command or outputs differ from dvc.lock."""
-    with _dvc(root) as repo:
+    with open_repo(root) as repo:
         return bool(repo.status(targets=[name]))
 
 
@@ -158,7 +159,7 @@ def repo_status(root: Path | DvcRepo) -> dict[str, list]:
 
     ``stage_changes`` and ``tracked_changes`` split it; one call serves both while nothing writes to the tree.
     """
-    with _dvc(root) as repo:
+    with open_repo(root) as repo:
         return repo.status()
 
 
@@ -194,7 +195,7 @@ def tracked_changes(status: dict[str, list]) -> dict[str, dict[str, str]]:
 def cache_tracked(root: Path | DvcRepo, dvc_files: list[str]) -> None:
     """``dvc commit -f`` each ``.dvc`` file: files present as recorded but not in the cache (restored
     outside DVC, e.g. by ``soilci library demo``) go into the cache, so a push can send them."""
-    with _dvc(root) as repo:
+    with open_repo(root) as repo:
         for target in dvc_files:
             repo.commit(target, force=True)
 
@@ -210,7 +211,7 @@ def restore_from_run_cache(root: Path | DvcRepo, name: str) -> bool:
     from dvc.stage.cache import RunCacheNotFoundError
 
     try:
-        with _dvc(root) as repo, repo.lock:
+        with open_repo(root) as repo, repo.lock:
             (stage,) = repo.stage.collect(name)
             repo.stage_cache.restore(stage)
     except RunCacheNotFoundError:
@@ -223,7 +224,7 @@ def restore_from_run_cache(root: Path | DvcRepo, name: str) -> bool:
 
 def commit_stage(root: Path | DvcRepo, name: str) -> None:
     """``dvc commit -f <stage>``: record outputs in the cache and dvc.lock, as ``dvc repro`` does."""
-    with _dvc(root) as repo:
+    with open_repo(root) as repo:
         repo.commit(name, force=True)
 
 
@@ -249,7 +250,7 @@ def _dvc_call(root: Path | DvcRepo, verb: str, log: Path, **kwargs) -> tuple[boo
     with log.open("a") as fh:
         fh.write(f"$ dvc {verb} {kwargs}\n")
         try:
-            with _dvc(root) as repo:
+            with open_repo(root) as repo:
                 if verb == "remote?":
                     return bool(repo.config["core"].get("remote")), ""
                 result = getattr(repo, verb)(**kwargs)

@@ -15,7 +15,6 @@ numbers came from.
 from __future__ import annotations
 
 import contextlib
-import logging
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,11 +92,10 @@ def collect(root: Path, commit: str) -> ResultsRecord:
 @contextlib.contextmanager
 def _remote(root: Path):
     """The default DVC remote's filesystem and its root path. Raises ConfigError without one."""
-    from dvc.repo import Repo
+    from soilci.pipeline.dvc import open_repo
 
-    logging.getLogger("dvc").setLevel(logging.WARNING)
     try:
-        with contextlib.chdir(root), Repo(str(root)) as repo:
+        with open_repo(root) as repo:
             remote = repo.cloud.get_remote()
             yield remote.fs, remote.path
     except ConfigError:

@@ -3,7 +3,6 @@ which stages DVC still calls stale."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 from soil_contracts.errors import ContractError
@@ -16,9 +15,9 @@ def stale_stages(repo: Path) -> list[str] | None:
     if not (repo / "dvc.yaml").exists():
         return None
     try:
-        from dvc.repo import Repo
+        from soilci.pipeline.dvc import open_repo
 
-        with contextlib.chdir(repo), Repo(str(repo)) as dvc_repo:
+        with open_repo(repo) as dvc_repo:
             names = [s.name for s in dvc_repo.index.stages if getattr(s, "name", None)]
             if not names:
                 return None
