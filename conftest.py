@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from soil_contracts.threads import POOL_VARIABLES
@@ -27,7 +26,7 @@ for _name in POOL_VARIABLES:
 import dvc  # noqa: F401
 import pytest
 
-from tests.support import REPO_ROOT, copy_project, free_port, stop_group, wait_for_http
+from tests.support import REPO_ROOT, alive, copy_project, free_port, stop_group, wait_for_http
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -206,15 +205,11 @@ STARTED: list[subprocess.Popen] = []
 
 def shared_state(factory) -> dict:
     """``state.json`` in the run's base folder, which this run's pytest-xdist workers share (hold the lock)."""
-    import json
-
     path = factory.getbasetemp().parent / "state.json"
     return json.loads(path.read_text()) if path.exists() else {"workers": {}}
 
 
 def save_shared_state(factory, state: dict) -> None:
-    import json
-
     (factory.getbasetemp().parent / "state.json").write_text(json.dumps(state))
 
 
@@ -243,23 +238,7 @@ def pytest_sessionfinish(session):
         save_shared_state(factory, state)
     if server is None:
         return
-    if STARTED:
-        stop_group(STARTED.pop())
-        return
-    # Started by a worker that has ended: the server is no child of this process.
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server["group"], sig)
-        deadline = time.monotonic() + 20
-        while alive(server["group"]) and time.monotonic() < deadline:
-            time.sleep(0.2)
-
-
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists and is not a zombie (Linux: its /proc state)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
+    # This process's child, or one of a worker that has ended.
+    stop_group(STARTED.pop() if STARTED else server["group"])
 
 
