@@ -118,7 +118,7 @@ if ! "${compose[@]}" up -d; then
   else  # not the pipeline's verdict: exit 1 would read as a gate that said no
     code=3
     say "the stack did not come up: compose's error is above (a port in use, a service that did not start);" \
-      "'${compose[*]} logs' tells more"
+      "'${compose[*]} logs' tells more; '$(stop_hint) -v' removes what it created"
   fi
   api="$(cid model-api)"
   if [[ -n "$api" && "$(health "$api")" == healthy ]]; then

@@ -188,6 +188,7 @@ def test_a_port_in_use_stops_up_with_exit_3_not_the_gates_1(stack):
     output = result.stdout + result.stderr
     assert result.returncode == 3, output
     assert "the stack did not come up" in output and "soilci pipeline failed" not in output
+    assert f"'{' '.join(stack.compose)} down -v' removes what it created" in output  # .env names the project
     assert not (stack.root / "runs").exists()  # the pipeline never started
 
 
