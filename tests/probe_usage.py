@@ -24,9 +24,7 @@ ALLOWED: dict[str, dict[str, str]] = {
     "drift": {
         "contourpy": "matplotlib's required dependency, imported only to draw contours; the figure has none",
     },
-    "trainer": {
-        "contourpy": "matplotlib's required dependency, imported only to draw contours; the plots have none",
-    },
+    "trainer": {},
     "model-api": {},
     "soilci": {
         "aiohappyeyeballs": HTTP_REMOTE,

@@ -1,7 +1,9 @@
 """evaluate stage: score the saved model on the fixed benchmark set only.
 
-Writes ``metrics.json`` (flat numbers, with the target, its unit and the benchmark content hash), per-sample predictions, and the prediction-error
-distribution and predicted-vs-observed plots (PNG, plus the histogram as DVC plot data).
+Writes ``metrics.json`` (flat numbers, with the target, its unit and the benchmark content hash), per-sample
+predictions and the prediction-error histogram. The last two are the stage's DVC plots (dvc.yaml): ``dvc plots
+show`` draws them and ``dvc plots diff`` draws two revisions on one chart; the PR report draws its own figures
+from the predictions. So the stage draws no image and does not import matplotlib.
 Every number is rounded and keys are sorted, so the same model and data give identical files.
 """
 
@@ -29,9 +31,7 @@ from soil_trainer.tables import SAMPLE_ID, check_frame, read_table
 log = logging.getLogger(__name__)
 
 DECIMALS = 6
-ERROR_PNG = "prediction_error.png"
 ERROR_CSV = "prediction_error.csv"
-SCATTER_PNG = "predicted_vs_observed.png"
 HISTOGRAM_BINS = 20
 
 
@@ -137,58 +137,19 @@ def error_histogram(residuals: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"residual": centres.round(DECIMALS), "count": counts})
 
 
-def write_plots(scored: Scored, temps: dict[str, Path], target: str) -> None:
-    """The error histogram (PNG and CSV) and the predicted-vs-observed scatter, to the temp paths given."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    pred = scored.predictions
-    m = scored.metrics
-    png = {"Software": None}  # no version stamp: same data, same bytes
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    edge = float(np.max(np.abs(pred["residual"]))) or 1.0
-    ax.hist(pred["residual"], bins=HISTOGRAM_BINS, range=(-edge, edge), color="#4c72b0", edgecolor="white")
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel(f"residual (predicted - observed) {target}")
-    ax.set_ylabel("benchmark samples")
-    ax.set_title(f"Prediction error, n={m['n_benchmark']}: RMSE {m['rmse']:.3f}, bias {m['bias']:+.3f}")
-    fig.tight_layout()
-    fig.savefig(temps[ERROR_PNG], format="png", metadata=png)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
-    lo = float(min(pred["observed"].min(), pred["predicted"].min()))
-    hi = float(max(pred["observed"].max(), pred["predicted"].max()))
-    ax.plot([lo, hi], [lo, hi], color="black", linewidth=0.8, label="1:1")
-    ax.scatter(pred["observed"], pred["predicted"], s=14, alpha=0.75, color="#4c72b0")
-    ax.set_xlabel(f"observed {target}")
-    ax.set_ylabel(f"predicted {target}")
-    ax.set_title(f"R2 {m['r2']:.3f}, RPD {m['rpd']:.2f}, RPIQ {m['rpiq']:.2f}")
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(temps[SCATTER_PNG], format="png", metadata=png)
-    plt.close(fig)
-
-    error_histogram(pred["residual"].to_numpy()).to_csv(temps[ERROR_CSV], index=False)
-
-
-def write_outputs(scored: Scored, metrics_path: Path, predictions_path: Path, plots_dir: Path, target: str) -> None:
-    """metrics.json, predictions.csv and the plots, all-or-nothing (``atomic_paths``).
+def write_outputs(scored: Scored, metrics_path: Path, predictions_path: Path, plots_dir: Path) -> None:
+    """metrics.json, predictions.csv and the error histogram's data, all-or-nothing (``atomic_paths``).
 
     Raises:
         DataError: an output cannot be written (a directory, a file where the plots folder goes);
             then none is.
     """
-    plots = [ERROR_PNG, SCATTER_PNG, ERROR_CSV]
-    dests = [Path(metrics_path), Path(predictions_path), *(Path(plots_dir) / name for name in plots)]
+    dests = [Path(metrics_path), Path(predictions_path), Path(plots_dir) / ERROR_CSV]
     try:
         with atomic_paths(dests) as temps:
             temps[0].write_text(json.dumps(scored.metrics, indent=2, sort_keys=True) + "\n")
             scored.predictions.to_csv(temps[1], index=False, float_format=f"%.{DECIMALS}f", lineterminator="\n")
-            write_plots(scored, dict(zip(plots, temps[2:], strict=True)), target)
+            error_histogram(scored.predictions["residual"].to_numpy()).to_csv(temps[2], index=False)
     except OSError as exc:
         raise DataError(f"{exc.filename or plots_dir}: cannot write output ({exc.strerror or exc}); nothing "
                         "was written") from exc
@@ -207,7 +168,7 @@ def evaluate(
     pipeline, meta = load_model(model_dir)
     benchmark = read_table(benchmark_path)
     scored = score_benchmark(pipeline, meta, benchmark, Path(benchmark_path), target, load_domain(model_dir))
-    write_outputs(scored, metrics_path, predictions_path, plots_dir, target)
+    write_outputs(scored, metrics_path, predictions_path, plots_dir)
     log.info("benchmark: %s", json.dumps(scored.metrics, sort_keys=True))
     if params.rmse_max is not None and scored.metrics["rmse"] > params.rmse_max:
         raise GateError(
