@@ -42,26 +42,28 @@ def test_library_spectra_present_but_uncached_are_cached_not_pulled(project):
     assert dvc.tracked_data(project) == {}
 
 
-def test_library_spectra_missing_here_and_in_the_remote_are_bad_input_not_a_crash(project):
-    """(Pulling them when the remote has them is the fresh-clone end-to-end test's.)"""
-    from soilci.errors import ConfigError
-    from soilci.pipeline.run import PipelineRun
+def settle(project: Path, run_dir: Path):
+    """What a run does with the library's tracked spectra before its stages (soilci.pipeline.tracked)."""
+    from soilci.pipeline.progress import Progress
+    from soilci.pipeline.tracked import settle_tracked_data
 
+    return settle_tracked_data(project, project, run_dir, Progress())
+
+
+def test_library_spectra_missing_here_and_in_the_remote_are_bad_input_not_a_crash(project, tmp_path):
+    """(Pulling them when the remote has them is the fresh-clone end-to-end test's.)"""
     (project / "library" / "benchmark" / "spectra.parquet").unlink()
     with pytest.raises(ConfigError, match="library/benchmark/spectra.parquet: tracked by DVC but neither here"):
-        PipelineRun(project, local=True)._settle_tracked_data()
+        settle(project, tmp_path)
 
 
-def test_library_spectra_of_another_version_than_their_dvc_file_names_are_bad_input(project):
+def test_library_spectra_of_another_version_than_their_dvc_file_names_are_bad_input(project, tmp_path):
     """After 'git checkout' DVC's files stay as they were: the spectra can be another branch's. DVC's status calls
     them "not in cache" when this version was never cached here, and caching them would rewrite the .dvc file."""
     import pandas as pd
-
-    from soilci.errors import ConfigError
-    from soilci.pipeline.run import PipelineRun
 
     path = project / "library" / "benchmark" / "spectra.parquet"
     pd.read_parquet(path).head(10).to_parquet(path, index=False)
     with pytest.raises(ConfigError, match=r"library/benchmark/spectra.parquet: not the version spectra.parquet.dvc "
                                           r"names .* run 'dvc checkout"):
-        PipelineRun(project, local=True)._settle_tracked_data()
+        settle(project, tmp_path)

@@ -29,6 +29,7 @@ from soilci.pipeline.ownership import hand_back
 from soilci.pipeline.progress import Progress
 from soilci.pipeline.register import REGISTERED_FILE, register_stage
 from soilci.pipeline.runners import ContainerRunner, LocalRunner, written_tops
+from soilci.pipeline.tracked import pull, settle_tracked_data
 from soilci.revision import tree_state
 
 
@@ -150,7 +151,9 @@ class PipelineRun:
         rel_run = self.run_dir.relative_to(self.root)
         self.progress.info(f"soilci pipeline: {len(self.stages)} stages ({self.record.mode}); logs in {rel_run}/")
         self._list_base(base)
-        settled = self._settle_tracked_data()
+        settled, pulled = settle_tracked_data(self.root, self.dvc, self.run_dir, self.progress)
+        if pulled is not None:
+            self.record.pull = pulled
         status = dvc.stage_changes(settled if settled is not None else dvc.repo_status(self.dvc))
         if status or register:  # only now is an engine needed (a missing one fails before any work)
             self.runner = self._runner()
@@ -191,45 +194,6 @@ class PipelineRun:
         hand_back(self.root, [self.root / "dvc.lock", self.root / ".dvc", self.root / "runs",
                               *written_tops(self.root, self.stages)])
 
-    def _settle_tracked_data(self) -> dict[str, list] | None:
-        """The library's DVC-tracked spectra: pull what is missing, cache what is present but uncached.
-
-        Returns:
-            The ``dvc status`` it read, when it wrote nothing since (still the tree's); else None.
-
-        Raises:
-            ConfigError: tracked files are missing here and in the remote, or are not the version their .dvc
-                files name (another branch's: exit 2, naming them and 'dvc checkout').
-        """
-        from soil_contracts.library import dvc_pointer_mismatch
-
-        def absent(data: dict[str, dict[str, str]]) -> list[str]:
-            return sorted(path for outs in data.values() for path in outs if not (self.root / path).exists())
-
-        status: dict[str, list] | None = dvc.repo_status(self.dvc)
-        data = dvc.tracked_changes(status)
-        if absent(data):
-            with self.progress.step("pull"):
-                t0 = time.monotonic()
-                self.record.pull = dvc.pull(self.dvc, self.run_dir / "pull.log")
-            self.progress.done("pull", f"tracked data: {self.record.pull}", seconds=time.monotonic() - t0)
-            status = None
-            data = dvc.tracked_data(self.dvc)
-        if missing := absent(data):
-            raise ConfigError(f"{', '.join(missing[:5])}: tracked by DVC but neither here nor in the DVC remote; "
-                              "'dvc push' them from where they were imported ('soilci library demo' rebuilds "
-                              "the demo library's)")
-        # Before caching what DVC's cache lacks: never record another branch's spectra under this branch's .dvc.
-        mismatched = [m for outs in data.values() for path in outs if (m := dvc_pointer_mismatch(self.root / path))]
-        if mismatched:
-            raise ConfigError("; ".join(mismatched))
-        uncached = [f for f, outs in data.items() if set(outs.values()) == {"not in cache"}]
-        if uncached:
-            dvc.cache_tracked(self.dvc, uncached)
-            self.progress.info(f"cached {len(uncached)} tracked file(s) present but not in DVC's cache")
-            status = None
-        return status
-
     def _list_base(self, base: str | None) -> None:
         """Write the base revision's library listing, a dependency of prepare (the drift gate's candidate)."""
         from soilci.library.base import write_base_listing
@@ -256,10 +220,7 @@ class PipelineRun:
         current: dict[str, list] | None = status  # what DVC said, until something writes to the tree
         if dvc.outputs_missing(status):
             self.step = "pull"
-            with self.progress.step("pull"):
-                t0 = time.monotonic()
-                self.record.pull = dvc.pull(self.dvc, self.run_dir / "pull.log")
-            self.progress.done("pull", self.record.pull, seconds=time.monotonic() - t0)
+            self.record.pull = pull(self.dvc, self.run_dir, self.progress)
             current = None
 
         for stage, rec in zip(self.stages, self.record.stages, strict=True):
