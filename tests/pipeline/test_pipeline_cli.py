@@ -65,6 +65,22 @@ def test_inputs_outside_the_project_or_undeclared_are_refused_before_anything_is
     assert not (project / "runs").exists() and not (project / "data").exists()
 
 
+@pytest.mark.parametrize("blocked", ["reports", "metrics", "models", "runs"])
+def test_a_file_where_an_output_folder_goes_is_refused_before_anything_is_written(
+    project: Path, capsys, monkeypatch, blocked
+):
+    """A new user's trial: a file named `reports` made `pipeline --local` crash with a traceback (exit 70)
+    after prepare ran, and left a run folder without run.json."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    (project / blocked).write_text("x\n")
+    assert main(["pipeline", "--local", "--repo", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert f"{blocked}: a file where a folder goes (" in err and "move or delete it" in err
+    assert "Traceback" not in err
+    assert (project / blocked).read_text() == "x\n"
+    assert not (project / "data").exists() and (blocked == "runs" or not (project / "runs").exists())
+
+
 @pytest.mark.parametrize("tag", ["local\nRUN id", "a b", ".x"])
 def test_build_refuses_an_image_tag_outside_dockers_grammar_before_asking_the_engine(tag, capsys, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")

@@ -69,6 +69,28 @@ def check_outputs_not_in_git(root: Path, stages: list[Stage]) -> None:
         )
 
 
+def check_output_folders(root: Path, stages: list[Stage], *others: str) -> None:
+    """Every folder a run writes into is a folder or can be made one: no file stands on a stage output's path.
+
+    ``others``: what the run writes besides the stages' outputs (its ``runs/<id>/`` record), as paths in
+    ``root``. A file named ``reports`` would otherwise surface as a traceback from mkdir halfway through
+    the run, after the stages before it ran.
+
+    Raises:
+        ConfigError: each blocking file, with what goes inside it (exit 2, before anything is written).
+    """
+    problems = {}
+    for stage, out in [(s.name, o) for s in stages for o in s.outs] + [(None, o) for o in others]:
+        for folder in reversed(Path(out).parents[:-1]):  # from the top: the first file found blocks the rest
+            if (root / folder).exists() and not (root / folder).is_dir():
+                what = f"stage {stage!r} writes {out}" if stage else f"the run writes {out}"
+                problems.setdefault(folder.as_posix(), what)
+                break
+    if problems:
+        raise ConfigError("; ".join(f"{folder}: a file where a folder goes ({what} inside it); move or delete it"
+                                    for folder, what in sorted(problems.items())))
+
+
 def lock_note(root: Path) -> str:
     """What to do with an untracked ``dvc.lock`` (``git status`` lists it after a run), or "".
 
