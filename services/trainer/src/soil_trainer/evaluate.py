@@ -1,9 +1,9 @@
 """evaluate stage: score the saved model on the fixed benchmark set only.
 
 Writes ``metrics.json`` (flat numbers, with the target, its unit and the benchmark content hash), per-sample
-predictions and the prediction-error histogram. The last two are the stage's DVC plots (dvc.yaml): ``dvc plots
-show`` draws them and ``dvc plots diff`` draws two revisions on one chart; the PR report draws its own figures
-from the predictions. So the stage draws no image and does not import matplotlib.
+predictions and the prediction-error histogram. The last two are the stage's DVC plots (dvc.yaml), which
+``dvc plots show`` draws; the PR report draws its own figures from the predictions. So the stage draws no
+image and does not import matplotlib.
 Every number is rounded and keys are sorted, so the same model and data give identical files.
 """
 
