@@ -14,7 +14,7 @@ from soilci.pipeline import dvc
 from soilci.pipeline.progress import Progress
 
 
-def pull(repo: dvc.DvcRepo, run_dir: Path, progress: Progress, prefix: str = "") -> str:
+def pull(repo: Path | dvc.DvcRepo, run_dir: Path, progress: Progress, prefix: str = "") -> str:
     """``dvc.pull`` (log: ``run_dir``/pull.log) shown as the run's "pull" step; DVC's summary, which
     run.json records."""
     with progress.step("pull"):
@@ -24,7 +24,7 @@ def pull(repo: dvc.DvcRepo, run_dir: Path, progress: Progress, prefix: str = "")
     return summary
 
 
-def settle_tracked_data(root: Path, repo: dvc.DvcRepo, run_dir: Path,
+def settle_tracked_data(root: Path, repo: Path | dvc.DvcRepo, run_dir: Path,
                         progress: Progress) -> tuple[dict[str, list] | None, str | None]:
     """The library's DVC-tracked spectra: pull what is missing, cache what is present but uncached.
 
