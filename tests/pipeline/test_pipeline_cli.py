@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -65,13 +66,15 @@ def test_inputs_outside_the_project_or_undeclared_are_refused_before_anything_is
     assert not (project / "runs").exists() and not (project / "data").exists()
 
 
-@pytest.mark.parametrize("blocked", ["reports", "metrics", "models", "runs"])
+@pytest.mark.parametrize("blocked", ["reports", "metrics", "models", "runs", ".soilci"])
 def test_a_file_where_an_output_folder_goes_is_refused_before_anything_is_written(
     project: Path, capsys, monkeypatch, blocked
 ):
-    """A new user's trial: a file named `reports` made `pipeline --local` crash with a traceback (exit 70)
-    after prepare ran, and left a run folder without run.json."""
+    """New users' trials: a file named `reports` made `pipeline --local` crash with a traceback (exit 70)
+    after prepare ran, and left a run folder without run.json; one named `.soilci` (where the run writes the
+    base's library listing) crashed too."""
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    shutil.rmtree(project / blocked, ignore_errors=True)  # the copy has .soilci/ (a base listing)
     (project / blocked).write_text("x\n")
     assert main(["pipeline", "--local", "--repo", str(project)]) == 2
     err = capsys.readouterr().err

@@ -106,7 +106,7 @@ class PipelineRun:
     def _check_inputs(self) -> None:
         """Refuse (exit 2, before anything is written) a bad params.yaml, undeclared or outside inputs, a library
         folder that is not a complete batch, outputs committed to git, and a file where an output's folder goes."""
-        from soil_contracts.library import incomplete_batches
+        from soil_contracts.library import BASE_LISTING, incomplete_batches
         from soilci.library.verbs import load_spec
         from soilci.params import validate_params_file
 
@@ -116,7 +116,8 @@ class PipelineRun:
         if problems := incomplete_batches(self.root, spec):  # prepare would refuse them too, after the pull
             raise ConfigError("; ".join(problems))
         checks.check_outputs_not_in_git(self.root, self.stages)
-        checks.check_output_folders(self.root, self.stages, "runs/<id>/run.json")
+        # Besides the stages' outputs, the run writes its record and the base's library listing (_list_base).
+        checks.check_output_folders(self.root, self.stages, "runs/<id>/run.json", BASE_LISTING)
 
     def run(self, *, base: str | None = None, push_outputs: bool, register: bool, branch: str | None) -> int:
         """The whole run (see ``run_pipeline``); an interrupt is recorded in run.json, then re-raised."""
