@@ -1,0 +1,127 @@
+"""Local stages forked from the preloaded interpreter: the same work, output, exit codes and stops as under sh -c.
+
+Real parts: the real drift and train commands on the demo library's prepared spectra, multiprocessing's
+forkserver, a real driver process signalled while its forked train waits on a tracking server that never
+answers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from soilci.cli import main
+from soilci.errors import ConfigError
+from soilci.pipeline.dvc import load_stages
+from soilci.pipeline.preload import PRELOAD, PRELOAD_ENV, preload_enabled, preloaded_command
+from soilci.pipeline.runners import LocalRunner
+from tests.pipeline.test_pipeline_interrupt import assert_recorded_as_interrupted, commit_all, start_driver
+from tests.support import stop_group
+
+
+@pytest.mark.parametrize("cmd, forked", [
+    ("soil-trainer train --params params.yaml --data-dir data --model-dir models/model", True),
+    ("soil-drift check data/reference.parquet data/incoming.parquet\n  --out reports/drift.json", False),
+    ("soil-drift check a.parquet b.parquet --out reports/drift.json", True),
+    ("soil-trainer train && sleep 600", False),
+    ("soil-trainer train --model-dir 'models/my model'", False),
+    ("soil-trainer train --model-dir $HOME/m", False),
+    ("soil-trainer train > out.txt", False),
+    ("python -m soil_trainer.cli train", False),
+    ("FOO=1 soil-trainer train", False),
+    ("soil-model-api serve", False),
+])
+def test_only_a_plain_call_of_a_stage_program_is_forked(cmd, forked):
+    assert not [m for m in PRELOAD if m.startswith("soil")]  # ours are imported afresh by each stage
+    command = preloaded_command(cmd)
+    assert (command is not None) == forked
+    if forked:
+        assert command[1] in ("soil_trainer.cli:main", "soil_drift.cli:main") and command[2] == cmd.split()[1:]
+
+
+def test_the_switch_takes_0_or_1_and_refuses_anything_else_before_the_run_writes(monkeypatch, tmp_path):
+    assert preload_enabled({}) and preload_enabled({PRELOAD_ENV: "1"}) and not preload_enabled({PRELOAD_ENV: "0"})
+    with pytest.raises(ConfigError, match="SOILCI_LOCAL_PRELOAD='no': expected 1"):
+        preload_enabled({PRELOAD_ENV: "no"})
+
+
+def test_a_bad_switch_stops_the_run_with_exit_2_before_anything_is_written(project, monkeypatch, capsys):
+    monkeypatch.setenv(PRELOAD_ENV, "yes")
+    assert main(["pipeline", "--local", "--repo", str(project)]) == 2
+    assert "SOILCI_LOCAL_PRELOAD='yes'" in capsys.readouterr().err
+    assert not [name for name in ("runs", "data", "reports", "models", "dvc.lock") if (project / name).exists()]
+
+
+def run_drift(project: Path, tmp_path: Path, switch: str, monkeypatch) -> tuple[int, str, bytes]:
+    """The drift stage through LocalRunner with ``SOILCI_LOCAL_PRELOAD=switch``: code, log, its drift.json."""
+    monkeypatch.setenv(PRELOAD_ENV, switch)
+    (stage,) = [s for s in load_stages(project) if s.name == "drift"]
+    log, shown = tmp_path / f"drift-{switch}.log", []
+    code = LocalRunner(project).run(stage, log, shown.append)
+    out = project / "reports" / "drift.json"
+    written = out.read_bytes()
+    out.unlink()
+    return code, log.read_text(), written
+
+
+def test_a_forked_stage_writes_and_prints_what_its_sh_process_does(project, prepared_data, tmp_path, monkeypatch):
+    shutil.copytree(prepared_data, project / "data")
+    code_sh, log_sh, out_sh = run_drift(project, tmp_path, "0", monkeypatch)
+    code_fork, log_fork, out_fork = run_drift(project, tmp_path, "1", monkeypatch)
+    assert code_sh == code_fork == 0
+    assert out_fork == out_sh  # the same verdict, byte for byte
+    header, pid_line, *lines = log_fork.splitlines()
+    assert pid_line.startswith("# pid ") and "forked from soilci's preloaded interpreter" in pid_line
+    assert [header, *lines] == log_sh.splitlines()  # the same command line and output, in the same order
+    assert lines[-1].startswith("soil-drift check: "), lines  # its verdict line
+
+
+def test_a_forked_stage_exits_with_its_own_code_and_message(project, monkeypatch, tmp_path):
+    from soilci.pipeline.dvc import Stage
+
+    monkeypatch.setenv(PRELOAD_ENV, "1")
+    log = tmp_path / "drift.log"
+    stage = Stage("drift", "soil-drift check absent.parquet absent-too.parquet --out reports/drift.json", (), ())
+    assert LocalRunner(project).run(stage, log, lambda line: None) == 2  # bad input: 2, as the program says
+    assert "absent.parquet" in log.read_text()
+    assert not (project / "reports" / "drift.json").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_forked_stage_stops_its_session_records_it_and_exits_143(project):
+    """Train, forked, waits on a tracking server that accepts and never answers; the driver gets SIGTERM."""
+    commit_all(project)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        silent.settimeout(300)
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        driver = start_driver(project, "--local", env={"MLFLOW_TRACKING_URI": uri, PRELOAD_ENV: "1"})
+        try:
+            connection, _ = silent.accept()  # train reached MLflow: it runs, forked
+            log = next((project / "runs").glob("*/train.log")).read_text()
+            stage_pid = int(log.splitlines()[1].split()[2].rstrip(","))
+            assert os.getpgid(stage_pid) == stage_pid  # the stage leads its own session, as under sh -c
+            os.kill(driver.pid, signal.SIGTERM)
+            out, _ = driver.communicate(timeout=120)
+            connection.close()
+        finally:
+            stop_group(driver)
+    assert driver.returncode == 143, out
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the server reaps it as the driver's SIGINT ends it
+        try:
+            os.killpg(stage_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the forked train (pid {stage_pid}) outlived the driver")
+    assert "interrupted by SIGTERM during train" in out
+    assert_recorded_as_interrupted(project, "SIGTERM", 143)
