@@ -5,8 +5,8 @@ a fresh interpreter spends most of a stage's CPU importing scikit-learn, SciPy, 
 train used 7.6 CPU-s here, 3.5 of them imports. ``--local`` runs instead fork each such stage from a
 server process that imported those libraries once (the standard library's ``multiprocessing``
 ``forkserver``), so a run pays the imports once, and a process that runs many pipelines (the test suite)
-pays them once in all. Our own packages are not preloaded: each stage imports them afresh, so an edited
-module is what runs.
+pays them once in all. The stage packages (soil_trainer, soil_drift, soil_contracts) are not preloaded:
+each stage imports them afresh, so an edited module is what runs.
 
 A forked stage is what ``sh -c <cmd>`` ran: the same entry point and arguments, its own session (so
 stopping its process group reaches what it started, and a terminal's Ctrl-C reaches the driver only), the
@@ -31,11 +31,12 @@ from soilci.errors import ConfigError
 PRELOAD_ENV = "SOILCI_LOCAL_PRELOAD"
 # The console scripts whose stages are forked: their distributions are soilci's `local` extra.
 STAGE_SCRIPTS = ("soil-trainer", "soil-drift")
-# Third-party modules the stages import, heaviest first; the server imports each once. Ours are left out.
+# Third-party modules the stages import, heaviest first; the server imports each once. The stage packages
+# (soil_trainer, soil_drift, soil_contracts) are left out. Last, preload_freeze freezes the lot (gc.freeze).
 PRELOAD = (
     "mlflow", "mlflow.sklearn", "scipy.stats", "scipy.signal", "sklearn.pipeline", "sklearn.cross_decomposition",
     "sklearn.ensemble", "sklearn.linear_model", "sklearn.model_selection", "skops.io", "pandas", "pandera",
-    "pyarrow.parquet", "matplotlib", "matplotlib.pyplot", "threadpoolctl",
+    "pyarrow.parquet", "matplotlib", "matplotlib.pyplot", "threadpoolctl", "soilci.pipeline.preload_freeze",
 )
 # Characters that give a command a meaning only a shell knows (operators, quoting, expansion, comments).
 SHELL_SYNTAX = frozenset("|&;<>()$`\\\"'*?[]{}~#!\n")
