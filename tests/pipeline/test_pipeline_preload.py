@@ -7,6 +7,7 @@ answers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ import pytest
 from soilci.cli import main
 from soilci.errors import ConfigError
 from soilci.pipeline.dvc import load_stages
-from soilci.pipeline.preload import PRELOAD, PRELOAD_ENV, preload_enabled, preloaded_command
+from soilci.pipeline.preload import LIBRARIES, PRELOAD_ENV, preload_enabled, preloaded_command
 from soilci.pipeline.runners import LocalRunner
 from tests.pipeline.test_pipeline_interrupt import assert_recorded_as_interrupted, commit_all, start_driver
 from tests.support import stop_group
@@ -27,6 +28,8 @@ from tests.support import stop_group
 
 @pytest.mark.parametrize("cmd, forked", [
     ("soil-trainer train --params params.yaml --data-dir data --model-dir models/model", True),
+    ("soil-drift check\ta.parquet  b.parquet --out reports/drift.json", True),
+    ("soil-drift check a.parquet b.parquet --out reports/drift.png\r", False),
     ("soil-drift check data/reference.parquet data/incoming.parquet\n  --out reports/drift.json", False),
     ("soil-drift check a.parquet b.parquet --out reports/drift.json", True),
     ("soil-trainer train && sleep 600", False),
@@ -39,7 +42,7 @@ from tests.support import stop_group
 ])
 def test_only_a_plain_call_of_a_stage_program_is_forked(cmd, forked):
     stage_packages = {"soil_trainer", "soil_drift", "soil_contracts"}  # imported afresh by each stage
-    assert not [m for m in PRELOAD if m.split(".")[0] in stage_packages] and PRELOAD[-1].endswith("preload_freeze")
+    assert not [m for m in LIBRARIES if m.split(".")[0] in stage_packages]
     command = preloaded_command(cmd)
     assert (command is not None) == forked
     if forked:
@@ -48,8 +51,9 @@ def test_only_a_plain_call_of_a_stage_program_is_forked(cmd, forked):
 
 def test_the_switch_takes_0_or_1_and_refuses_anything_else_before_the_run_writes(monkeypatch, tmp_path):
     assert preload_enabled({}) and preload_enabled({PRELOAD_ENV: "1"}) and not preload_enabled({PRELOAD_ENV: "0"})
-    with pytest.raises(ConfigError, match="SOILCI_LOCAL_PRELOAD='no': expected 1"):
-        preload_enabled({PRELOAD_ENV: "no"})
+    for value in ("no", "", " 1", "2", "true"):
+        with pytest.raises(ConfigError, match=f"SOILCI_LOCAL_PRELOAD={value!r}: expected 1"):
+            preload_enabled({PRELOAD_ENV: value})
 
 
 def test_a_bad_switch_stops_the_run_with_exit_2_before_anything_is_written(project, monkeypatch, capsys):
@@ -64,7 +68,9 @@ def run_drift(project: Path, tmp_path: Path, switch: str, monkeypatch) -> tuple[
     monkeypatch.setenv(PRELOAD_ENV, switch)
     (stage,) = [s for s in load_stages(project) if s.name == "drift"]
     log, shown = tmp_path / f"drift-{switch}.log", []
-    code = LocalRunner(project).run(stage, log, shown.append)
+    runner = LocalRunner(project)
+    runner.stale = 2  # as the driver counts a run with two stale stages: one that starts a server
+    code = runner.run(stage, log, shown.append)
     out = project / "reports" / "drift.json"
     written = out.read_bytes()
     out.unlink()
@@ -78,7 +84,7 @@ def test_a_forked_stage_writes_and_prints_what_its_sh_process_does(project, prep
     assert code_sh == code_fork == 0
     assert out_fork == out_sh  # the same verdict, byte for byte
     header, pid_line, *lines = log_fork.splitlines()
-    assert pid_line.startswith("# pid ") and "forked from soilci's preloaded interpreter" in pid_line
+    assert pid_line.startswith("# forked as pid ") and "from soilci's preloaded interpreter" in pid_line
     assert [header, *lines] == log_sh.splitlines()  # the same command line and output, in the same order
     assert lines[-1].startswith("soil-drift check: "), lines  # its verdict line
 
@@ -89,7 +95,10 @@ def test_a_forked_stage_exits_with_its_own_code_and_message(project, monkeypatch
     monkeypatch.setenv(PRELOAD_ENV, "1")
     log = tmp_path / "drift.log"
     stage = Stage("drift", "soil-drift check absent.parquet absent-too.parquet --out reports/drift.json", (), ())
-    assert LocalRunner(project).run(stage, log, lambda line: None) == 2  # bad input: 2, as the program says
+    runner = LocalRunner(project)
+    runner.stale = 2
+    assert runner.run(stage, log, lambda line: None) == 2  # bad input: 2, as the program says
+    assert "# forked as pid" in log.read_text()
     assert "absent.parquet" in log.read_text()
     assert not (project / "reports" / "drift.json").exists()
 
@@ -107,7 +116,7 @@ def test_sigterm_during_a_forked_stage_stops_its_session_records_it_and_exits_14
         try:
             connection, _ = silent.accept()  # train reached MLflow: it runs, forked
             log = next((project / "runs").glob("*/train.log")).read_text()
-            stage_pid = int(log.splitlines()[1].split()[2].rstrip(","))
+            stage_pid = int(log.splitlines()[1].split()[4])
             assert os.getpgid(stage_pid) == stage_pid  # the stage leads its own session, as under sh -c
             os.kill(driver.pid, signal.SIGTERM)
             out, _ = driver.communicate(timeout=120)
@@ -126,3 +135,85 @@ def test_sigterm_during_a_forked_stage_stops_its_session_records_it_and_exits_14
         raise AssertionError(f"the forked train (pid {stage_pid}) outlived the driver")
     assert "interrupted by SIGTERM during train" in out
     assert_recorded_as_interrupted(project, "SIGTERM", 143)
+
+
+def hold() -> None:
+    """A forked stage's entry point (``tests.pipeline.test_pipeline_preload:hold``): print, then wait."""
+    print("held", flush=True)
+    time.sleep(600)
+
+
+def test_a_stage_ended_by_a_signal_exits_128_plus_its_number_in_either_process(project, tmp_path, monkeypatch):
+    """An out-of-memory kill reads as sh reports it (137), not as Popen's -9, forked or not."""
+    from soilci.pipeline import preload
+    from soilci.pipeline.dvc import Stage
+
+    runner = LocalRunner(project)
+    runner.stale = 2
+    log = tmp_path / "sh.log"
+    assert runner.run(Stage("train", "kill -9 $$", (), ()), log, lambda line: None) == 137  # sh itself killed
+    assert log.read_text().splitlines()[-1] == "# ended by SIGKILL"
+    monkeypatch.setattr(preload, "preloaded_command", lambda cmd: ("soil-trainer", "os:abort", []))
+    log = tmp_path / "forked.log"
+    assert runner.run(Stage("train", "soil-trainer train", (), ()), log, lambda line: None) == 134
+    assert "# forked as pid" in log.read_text() and log.read_text().splitlines()[-1] == "# ended by SIGABRT"
+
+
+def test_a_server_killed_under_a_running_stage_stops_the_stage_and_says_so(project):
+    from soilci.errors import StageFailed
+    from soilci.pipeline import preload
+
+    stage = preload.ForkedStage("soil-trainer", "tests.pipeline.test_pipeline_preload:hold", [], cwd=project,
+                                env=dict(os.environ), stage="train")
+    try:
+        assert stage.stdout.readline() == b"held\n"
+        os.kill(preload._server()._forkserver_pid, signal.SIGKILL)
+        with pytest.raises(StageFailed, match="preload server .* ended while the stage ran") as failed:
+            stage.wait(timeout=60)
+        assert failed.value.exit_code == 3
+        deadline = time.monotonic() + 10
+        while preload._alive(stage.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not preload._alive(stage.pid)  # the orphaned stage was killed, not left writing outputs
+        assert not preload.server_running()  # the next stage starts a new one
+    finally:
+        stage.stdout.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(stage.pid, signal.SIGKILL)
+
+
+def children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append((int(stat.parent.name), (stat.parent / "cmdline").read_bytes().decode(errors="replace")))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["SIGINT to the group", "SIGTERM to the driver"])
+def test_a_signal_while_the_server_imports_stops_it_too_without_a_traceback(project, how):
+    """A terminal's Ctrl-C reaches the whole group, the server included, before its imports are done."""
+    commit_all(project)
+    driver = start_driver(project, "--local", env={PRELOAD_ENV: "1"})
+    try:
+        deadline, server = time.monotonic() + 120, None
+        while server is None and time.monotonic() < deadline and driver.poll() is None:
+            server = next((pid for pid, cmd in children(driver.pid) if "multiprocessing.forkserver" in cmd), None)
+            time.sleep(0.05)
+        assert server is not None, "the driver started no preload server"
+        if how.startswith("SIGINT"):
+            os.killpg(driver.pid, signal.SIGINT)
+        else:
+            os.kill(driver.pid, signal.SIGTERM)
+        out, _ = driver.communicate(timeout=120)
+    finally:
+        stop_group(driver)
+    assert driver.returncode == (130 if how.startswith("SIGINT") else 143), out
+    assert "Traceback" not in out and "interrupted by SIG" in out
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{server}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{server}").exists(), "the preload server outlived the driver"

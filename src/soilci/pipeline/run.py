@@ -164,6 +164,8 @@ class PipelineRun:
             # A stage container a killed driver left behind still writes into the tree: remove it first.
             if isinstance(self.runner, ContainerRunner) and self.runner.reap(self.progress.info):
                 status = dvc.changed_stages(self.dvc)
+            if isinstance(self.runner, LocalRunner):  # how many stages may run: is a preload server worth it
+                self.runner.stale = sum(stage.name in status for stage in self.stages)
         if status:
             if (code := self._run_stages(status)) != 0:
                 return code

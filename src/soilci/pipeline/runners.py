@@ -17,7 +17,7 @@ from soilci.errors import LocalStagesUnavailable, StageFailed
 from soilci.pipeline.dvc import Stage
 from soilci.pipeline.interrupt import stop_timeout
 from soilci.pipeline.ownership import chown_tree
-from soilci.pipeline.preload import PRELOAD_ENV, ForkedStage, preload_enabled, preloaded_command
+from soilci.pipeline.preload import start_local_stage
 from soilci.pipeline.requirements import LOCAL_EXTRA, missing_requirements
 from soilci.pipeline.stage_images import ensure_image
 
@@ -322,22 +322,7 @@ class LocalRunner(_Runner):
         self.root = root
         self.images: dict[str, str] = {}
         self.built: dict[str, bool] = {}
-
-    def _start(self, cmd: str, env: dict[str, str], log_fh) -> subprocess.Popen | ForkedStage:
-        """The stage's process, in its own session: stopping its group reaches whatever the command started,
-        and a Ctrl-C in the terminal reaches the driver only, which stops the stage and records it.
-
-        A plain call of soil-trainer or soil-drift is forked from the preloaded interpreter (``preload``),
-        anything else runs under ``sh -c``.
-        """
-        command = preloaded_command(cmd) if preload_enabled(env) else None
-        if command is not None:
-            proc = ForkedStage(*command, cwd=self.root, env=env)
-            log_fh.write(f"# pid {proc.pid}, forked from soilci's preloaded interpreter ({PRELOAD_ENV}=0: sh -c)\n")
-            log_fh.flush()
-            return proc
-        return subprocess.Popen(cmd, shell=True, cwd=self.root, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.stale = 0  # the run's stale stages, as the driver counted them (preload.start_local_stage)
 
     def run(self, stage: Stage, log: Path, on_line: OnLine) -> int:
         """The stage's exit code."""
@@ -349,13 +334,17 @@ class LocalRunner(_Runner):
         with log.open("a") as fh:
             fh.write(f"$ {stage.cmd}\n")
             fh.flush()
-            proc = self._start(stage.cmd, env, fh)
+            proc = start_local_stage(stage.name, stage.cmd, cwd=self.root, env=env, stale=self.stale, log_fh=fh)
             assert proc.stdout is not None
             try:
                 _stream_lines(iter(lambda: proc.stdout.read1(65536), b""), fh, on_line)
-                return proc.wait()
+                code = proc.wait()
             except BaseException:
                 stop_process_group(proc)
                 raise
             finally:
                 proc.stdout.close()
+            if code < 0:  # ended by a signal: reported as sh does, 128 + N (137 for an out-of-memory kill)
+                fh.write(f"# ended by {signal.Signals(-code).name}\n")
+                code = 128 - code
+        return code
