@@ -217,3 +217,22 @@ def test_a_signal_while_the_server_imports_stops_it_too_without_a_traceback(proj
     while Path(f"/proc/{server}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{server}").exists(), "the preload server outlived the driver"
+
+
+def print_mu() -> int:
+    """A forked stage's entry point (``tests.pipeline.test_pipeline_preload:print_mu``): a non-ASCII line."""
+    print("µ")
+    return 0
+
+
+def test_a_forked_stage_writes_in_pythonioencoding_as_a_fresh_interpreter_does(project):
+    from soilci.pipeline import preload
+
+    outputs = []
+    for env in ({"PYTHONIOENCODING": "ascii:backslashreplace"}, {}):
+        stage = preload.ForkedStage("soil-trainer", "tests.pipeline.test_pipeline_preload:print_mu", [], cwd=project,
+                                    env={k: v for k, v in os.environ.items() if k != "PYTHONIOENCODING"} | env)
+        outputs.append(stage.stdout.read())
+        stage.stdout.close()
+        assert stage.wait(timeout=60) == 0
+    assert outputs == [b"\\xb5\n", "µ\n".encode()]
