@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from soil_contracts.records import RunRecord
 from soilci.cli import main
@@ -82,6 +83,22 @@ def test_a_file_where_an_output_folder_goes_is_refused_before_anything_is_writte
     assert "Traceback" not in err
     assert (project / blocked).read_text() == "x\n"
     assert not (project / "data").exists() and (blocked == "runs" or not (project / "runs").exists())
+
+
+def test_a_stage_that_exits_0_without_its_outputs_fails_with_70_and_is_recorded(project: Path, capsys, monkeypatch):
+    """A new user's trial: `soil-trainer --help` as prepare's command exited 0 and wrote nothing; DVC's commit
+    then crashed the driver (exit 70, a traceback) and no run.json was written."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.setenv("SOILCI_LOCAL_PRELOAD", "0")  # the help alone: no preload server for it
+    spec = yaml.safe_load((project / "dvc.yaml").read_text())
+    spec["stages"]["prepare"]["cmd"] = "soil-trainer --help"
+    (project / "dvc.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert main(["pipeline", "--local", "--repo", str(project)]) == 70
+    err = capsys.readouterr().err
+    assert "stage 'prepare' exited 0 but did not write data/reference.parquet, " in err and "Traceback" not in err
+    run = RunRecord.load(next((project / "runs").glob("*/run.json")))
+    assert (run.exit_code, run.stopped_at, run.stages[0].outcome) == (70, "prepare", "failed")
+    assert not (project / "dvc.lock").exists()
 
 
 @pytest.mark.parametrize("tag", ["local\nRUN id", "a b", ".x"])
