@@ -8,7 +8,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from soilci.errors import ConfigError
+from soil_contracts.errors import ExitCode
+from soilci.errors import ConfigError, StageFailed
 from soilci.pipeline.dvc import Stage
 
 
@@ -89,6 +90,21 @@ def check_output_folders(root: Path, stages: list[Stage], *others: str) -> None:
     if problems:
         raise ConfigError("; ".join(f"{folder}: a file where a folder goes ({what} inside it); move or delete it"
                                     for folder, what in sorted(problems.items())))
+
+
+def check_written(root: Path, stage: Stage, log: Path) -> None:
+    """After a stage exited 0: every output dvc.yaml declares for it exists.
+
+    Raises:
+        StageFailed: exit 70, naming the missing outputs and the stage's log. DVC's commit would otherwise
+            crash the driver with a traceback and no run record (a new user's trial: `soil-drift --help` as
+            drift's command, or a --plot path other than the declared one).
+    """
+    missing = [out for out in stage.outs if not (root / out).exists()]
+    if missing:
+        raise StageFailed(stage.name, ExitCode.INTERNAL, (
+            f"stage {stage.name!r} exited 0 but did not write {', '.join(missing)}, which dvc.yaml declares as "
+            f"its output; nothing was recorded (is its cmd right? {stage.cmd}); log: {log}"))
 
 
 def lock_note(root: Path) -> str:
