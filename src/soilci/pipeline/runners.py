@@ -345,6 +345,6 @@ class LocalRunner(_Runner):
             finally:
                 proc.stdout.close()
             if code < 0:  # ended by a signal: reported as sh does, 128 + N (137 for an out-of-memory kill)
-                fh.write(f"# ended by {signal.Signals(-code).name}\n")
+                fh.write(f"# ended by {signal.Signals(-code).name if -code in set(signal.Signals) else -code}\n")
                 code = 128 - code
         return code
