@@ -134,6 +134,22 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _server_survives(grace: float = 2.0) -> bool:
+    """Whether the server still runs after ``grace`` seconds; False as soon as it is seen dead.
+
+    A killed server's pipes close a moment before the kernel marks it a zombie, so a stage's lost report
+    can arrive while the server still looks alive.
+    """
+    import time
+
+    deadline = time.monotonic() + grace
+    while server_running():
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def _start_server() -> None:
     """Start the server: it imports SERVER_MODULE (LIBRARIES), then forks stages on request."""
     from multiprocessing import forkserver
@@ -210,7 +226,7 @@ class ForkedStage:
         self._process.join(timeout)
         if self._process.exitcode is None:
             raise subprocess.TimeoutExpired(self.args, timeout)
-        if self._process.exitcode == LOST and not self._lost and not server_running():
+        if self._process.exitcode == LOST and not self._lost and not _server_survives():
             self._lost = True  # said once; a second wait (the runner stopping the stage) returns the code
             stop_server()
             running = _alive(self.pid)
