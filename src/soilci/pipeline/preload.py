@@ -150,13 +150,6 @@ def _server_survives(grace: float = 2.0) -> bool:
     return False
 
 
-def _start_server() -> None:
-    """Start the server: it imports SERVER_MODULE (LIBRARIES), then forks stages on request."""
-    from multiprocessing import forkserver
-
-    forkserver.ensure_running()
-
-
 def stop_server() -> None:
     """Kill the server (it may be in the middle of its imports) and forget it; the next stage starts another.
 
@@ -191,9 +184,7 @@ class ForkedStage:
         process = context.Process(target=_run_stage, name=f"soilci stage {script}",
                                   args=(script, entry, args, str(cwd), dict(env), child_out, child_go))
         try:
-            if not server_running():
-                _start_server()
-            process.start()  # waits while the server imports LIBRARIES, the first time
+            process.start()  # starts the server if none runs, then waits while it imports LIBRARIES
         except BaseException:
             os.close(go_write)  # a child forked anyway reads no go-ahead and exits before running anything
             self.stdout.close()
