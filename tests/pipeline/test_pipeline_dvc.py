@@ -67,3 +67,19 @@ def test_library_spectra_of_another_version_than_their_dvc_file_names_are_bad_in
     with pytest.raises(ConfigError, match=r"library/benchmark/spectra.parquet: not the version spectra.parquet.dvc "
                                           r"names .* run 'dvc checkout"):
         settle(project, tmp_path)
+
+
+def test_pull_says_what_it_fetched_and_wrote_and_when_there_was_nothing(project, tmp_path):
+    """The run record's pull line counts DVC's own stats, not a bare "pulled" whatever happened."""
+    import shutil
+
+    from soilci.pipeline import dvc
+
+    dvc.cache_tracked(project, list(dvc.tracked_data(project)))
+    dvc.push(project, tmp_path / "push.log")
+    spectra = project / "library" / "benchmark" / "spectra.parquet"
+    spectra.unlink()
+    shutil.rmtree(project / ".dvc" / "cache")  # as in a fresh clone: both tracked files come from the remote
+    assert dvc.pull(project, tmp_path / "pull.log") == "pulled: 2 files fetched, 1 file added"
+    assert spectra.is_file()
+    assert dvc.pull(project, tmp_path / "pull.log") == "pulled: nothing to fetch or write"

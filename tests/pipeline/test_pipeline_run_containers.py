@@ -148,7 +148,7 @@ def test_fresh_clone_pulls_mains_outputs_from_the_remote_and_runs_no_stage(
     since = time.time() - 1
     assert main(["pipeline", "--repo", str(clone), "--base", "HEAD~2"]) == 0  # main's run compared HEAD~1
     run = last_run(clone)
-    assert run.pull.endswith("pulled") and set(outcomes(run).values()) == {"up to date"}
+    assert run.pull.startswith("pulled: ") and "added" in run.pull and set(outcomes(run).values()) == {"up to date"}
     assert stage_containers_started(docker_client, run, since) == []
     assert (clone / "models" / "model" / "MLmodel").exists()
 
@@ -241,6 +241,6 @@ def test_crashing_stage_exits_with_its_code_and_names_its_log(project, main_sha,
     # The batch is gone again: prepare comes back from DVC's run-cache, drift's verdict (cached, as every
     # result) from the pull; neither runs a container.
     assert outcomes(run)["prepare"] == "restored" and outcomes(run)["drift"] == "up to date"
-    assert run.pull and run.pull.endswith("pulled")  # the failed gate's leftovers do not block the pull
+    assert run.pull and run.pull.startswith("pulled: ")  # the failed gate's leftovers do not block the pull
     assert "stage 'train' failed with exit code 2" in err and "train.log" in err
     assert "savgol_window: 999 is longer than" in (project / run.stages[2].log).read_text()
