@@ -1,4 +1,4 @@
-"""DVC on the host: dvc.yaml's stages in order, what is stale, the run-cache, commit, pull and push.
+"""DVC on the host: dvc.yaml's stages in order, what is stale, the run-cache and commit (pull and push: ``remote``).
 
 DVC stays the judge of what is stale and the keeper of dvc.lock and the cache; the driver only runs
 each stale stage's ``cmd:`` somewhere else (see ``runners``) and records it as ``dvc repro`` would.
@@ -243,56 +243,3 @@ def remove_outputs(root: Path, stage: Stage) -> None:
         if path.parent.is_dir():
             for temp in path.parent.glob(f".{path.name}.*.tmp"):
                 temp.unlink(missing_ok=True)
-
-
-def _dvc_call(root: Path | DvcRepo, verb: str, log: Path, **kwargs) -> tuple[bool, str, object]:
-    """Run a DVC repo operation here (no second interpreter start), its outcome appended to ``log``.
-
-    Returns whether it succeeded, the error (``Type: message``, "" on success) and DVC's result."""
-    with log.open("a") as fh:
-        fh.write(f"$ dvc {verb} {kwargs}\n")
-        try:
-            with open_repo(root) as repo:
-                if verb == "remote?":
-                    return bool(repo.config["core"].get("remote")), "", None
-                result = getattr(repo, verb)(**kwargs)
-        except Exception as exc:  # noqa: BLE001 - DVC's errors (network, missing objects) are reported, not raised
-            fh.write(f"{type(exc).__name__}: {exc}\n")
-            return False, f"{type(exc).__name__}: {exc}", None
-        fh.write(f"{result}\n")
-        return True, "", result
-
-
-def changed_files(result: object) -> str:
-    """What a ``dvc pull``/``checkout`` result says it did, in DVC's own words: ``3 files fetched, 5 files
-    added``, or ``nothing to fetch or write`` when the outputs already matched dvc.lock."""
-    stats = result.get("stats", {}) if isinstance(result, dict) else {}
-    done = [f"{stats[key]} file{'s' if stats[key] != 1 else ''} {key}"
-            for key in ("fetched", "added", "modified", "deleted") if stats.get(key)]
-    return ", ".join(done) if done else "nothing to fetch or write"
-
-
-def pull(root: Path | DvcRepo, log: Path) -> str:
-    """Bring cached outputs into the working tree: ``dvc pull`` from the remote, else ``dvc checkout``.
-
-    Missing objects are not an error: a stage whose outputs cannot be fetched is reproduced.
-    Outputs that differ from dvc.lock are replaced, as ``dvc repro`` would replace them.
-    Returns what happened, for the run record.
-    """
-    has_remote, _, _ = _dvc_call(root, "remote?", log)
-    # force: an output that differs from dvc.lock belongs to a stale stage, which reruns anyway.
-    if has_remote:
-        ok, why, result = _dvc_call(root, "pull", log, allow_missing=True, force=True)
-        return f"pulled: {changed_files(result)}" if ok else f"pull incomplete ({why}); missing outputs are reproduced"
-    ok, why, result = _dvc_call(root, "checkout", log, allow_missing=True, force=True)
-    return f"checked out (no remote): {changed_files(result)}" if ok else f"checkout incomplete ({why})"
-
-
-def push(root: Path | DvcRepo, log: Path) -> None:
-    """``dvc push`` to the default remote. Raises ConfigError when there is none or the push fails."""
-    has_remote, _, _ = _dvc_call(root, "remote?", log)
-    if not has_remote:
-        raise ConfigError("--push: no DVC remote is configured (dvc remote add -d NAME URL)")
-    ok, why, _ = _dvc_call(root, "push", log)
-    if not ok:
-        raise ConfigError(f"dvc push failed: {why}; see {log}")

@@ -21,7 +21,7 @@ from soil_contracts.errors import ContractError, Interrupted
 from soil_contracts.git import git_branch
 from soil_contracts.records import RegisteredVersion, RunRecord, StageRecord
 from soilci.errors import ConfigError, DockerUnavailable, SoilCIError, StageFailed
-from soilci.pipeline import checks, dvc
+from soilci.pipeline import checks, dvc, remote
 from soilci.pipeline.interrupt import InterruptGuard
 from soilci.pipeline.lock import TreeLock
 from soilci.pipeline.outcomes import GATES, exit_meaning, log_tail
@@ -308,7 +308,7 @@ class PipelineRun:
     def _push(self) -> None:
         t0 = time.monotonic()
         with self.progress.step("push"):
-            dvc.push(self.dvc, self.run_dir / "push.log")
+            remote.push(self.dvc, self.run_dir / "push.log")
         self.progress.done("push", "outputs pushed to the DVC remote", seconds=time.monotonic() - t0)
 
     def _publish_results(self) -> None:

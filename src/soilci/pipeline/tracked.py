@@ -10,16 +10,16 @@ import time
 from pathlib import Path
 
 from soilci.errors import ConfigError
-from soilci.pipeline import dvc
+from soilci.pipeline import dvc, remote
 from soilci.pipeline.progress import Progress
 
 
 def pull(repo: Path | dvc.DvcRepo, run_dir: Path, progress: Progress, prefix: str = "") -> str:
-    """``dvc.pull`` (log: ``run_dir``/pull.log) shown as the run's "pull" step; DVC's summary, which
+    """``remote.pull`` (log: ``run_dir``/pull.log) shown as the run's "pull" step; DVC's summary, which
     run.json records."""
     with progress.step("pull"):
         t0 = time.monotonic()
-        summary = dvc.pull(repo, run_dir / "pull.log")
+        summary = remote.pull(repo, run_dir / "pull.log")
     progress.done("pull", prefix + summary, seconds=time.monotonic() - t0)
     return summary
 

@@ -140,7 +140,7 @@ def push_results(root: Path) -> tuple[str, str]:
             from HEAD, no metrics, or no DVC remote / the push failed.
         TreeBusy: a pipeline run holds the tree (exit 3).
     """
-    from soilci.pipeline import dvc
+    from soilci.pipeline import dvc, remote
     from soilci.pipeline.lock import TreeLock
 
     with TreeLock(root):
@@ -153,7 +153,7 @@ def push_results(root: Path) -> tuple[str, str]:
         record = collect(root, commit)
         log = root / LOCAL_DIR.parent / "results-push.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        dvc.push(root, log)
+        remote.push(root, log)
         return commit, publish(root, record)
 
 
