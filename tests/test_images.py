@@ -28,3 +28,15 @@ def test_image_carries_oci_labels_and_its_base(docker_client, built_images, serv
     assert labels["org.opencontainers.image.title"] == f"soil-{service}"
     assert labels["org.opencontainers.image.source"].startswith("https://")
     assert len(labels["org.opencontainers.image.revision"]) >= 7
+
+
+@pytest.mark.parametrize("service", ["trainer", "model-api"])
+def test_images_that_install_mlflow_switch_its_telemetry_off(docker_client, built_images, service):
+    """MLflow's usage telemetry would fetch its settings from, and send events to, MLflow's servers."""
+    image = built_images[service]
+    assert "MLFLOW_DISABLE_TELEMETRY=true" in docker_client.images.get(image).attrs["Config"]["Env"]
+    if service == "model-api":  # MLflow's own check, in the image, with nothing from this test's environment
+        check = "from mlflow.telemetry.utils import is_telemetry_disabled as off; print(off())"
+        out = docker_client.containers.run(image, entrypoint=["python", "-c", check], remove=True,
+                                           network_mode="none").decode()
+        assert out.strip() == "True"

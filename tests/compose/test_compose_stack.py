@@ -323,3 +323,10 @@ def test_the_soilci_image_runs_the_stages_only_in_their_images(stack, down):
         capture_output=True, text=True, check=False, timeout=300)
     assert result.returncode == 3, result.stdout + result.stderr
     assert "'local' extra" in result.stderr and "scikit-learn (needed by soil-trainer)" in result.stderr, result.stderr
+
+
+def test_compose_images_that_install_mlflow_switch_its_telemetry_off(stack, cold_up, docker_client):
+    """soil-mlflow and soilci set MLFLOW_DISABLE_TELEMETRY, as the model API's image does (tests/test_images.py)."""
+    assert cold_up.returncode == 0, "needs the cold stack's images"
+    for image in (f"soil-mlflow:{stack.tag}", f"soilci:{stack.tag}"):
+        assert "MLFLOW_DISABLE_TELEMETRY=true" in docker_client.images.get(image).attrs["Config"]["Env"], image
