@@ -10,8 +10,7 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-# Changes to these do not make the code differ from HEAD: they are what the pipeline writes.
-PIPELINE_OUTPUTS = ("dvc.lock", "metrics/", "reports/", "data/", "models/", "runs/", ".gitignore")
+from soil_contracts.git import is_pipeline_output, untracked_files
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess | None:
@@ -19,11 +18,6 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess | None:
         return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
     except OSError:
         return None
-
-
-def is_pipeline_output(path: str) -> bool:
-    """``path`` (relative to the root) is one the pipeline itself writes (PIPELINE_OUTPUTS, any .gitignore)."""
-    return path.startswith(PIPELINE_OUTPUTS) or path.endswith(".gitignore")
 
 
 def changed_files(repo: Path) -> list[str]:
@@ -35,17 +29,38 @@ def changed_files(repo: Path) -> list[str]:
     return sorted(p for p in paths if not is_pipeline_output(p))
 
 
+def differences(repo: Path) -> list[str]:
+    """What makes the tree other than HEAD: ``changed_files`` then ``untracked_files`` (each sorted)."""
+    return changed_files(repo) + untracked_files(repo)
+
+
+def named(paths: list[str], limit: int = 3) -> str:
+    """``paths`` for a message: the first ``limit``, then how many more."""
+    more = f" and {len(paths) - limit} more" if len(paths) > limit else ""
+    return ", ".join(paths[:limit]) + more
+
+
 def tree_state(repo: Path) -> tuple[str | None, str | None]:
-    """``(commit, changes)``: HEAD's full SHA and a digest of the uncommitted changes to tracked files outside
-    the pipeline's outputs (sha256 of their ``git diff HEAD``, first 16 hex; "" when there are none).
-    ``(None, None)`` outside a git repository or before the first commit."""
+    """``(commit, changes)``: HEAD's full SHA and a digest of what the tree holds beyond it, outside the
+    pipeline's outputs: uncommitted changes to tracked files (their ``git diff HEAD``) and untracked files
+    git does not ignore (each one's name and bytes: an imported batch not yet committed). The digest is
+    sha256's first 16 hex; "" when there is neither. ``(None, None)`` outside a git repository or before
+    the first commit."""
     repo = Path(repo)
     head = _git(repo, "rev-parse", "--verify", "--quiet", "HEAD")
     if head is None or head.returncode != 0:
         return None, None
-    files = changed_files(repo)
-    if not files:
+    files, new = changed_files(repo), untracked_files(repo)
+    if not files and not new:
         return head.stdout.decode().strip(), ""
-    diff = _git(repo, "diff", "HEAD", "--binary", "--no-ext-diff", "--no-textconv", "--", *files)
-    digest = hashlib.sha256(diff.stdout if diff is not None else b"").hexdigest()[:16]
-    return head.stdout.decode().strip(), digest
+    digest = hashlib.sha256()
+    if files:
+        diff = _git(repo, "diff", "HEAD", "--binary", "--no-ext-diff", "--no-textconv", "--", *files)
+        digest.update(diff.stdout if diff is not None else b"")
+    for path in new:
+        try:
+            content = hashlib.sha256((repo / path).read_bytes()).hexdigest()
+        except OSError as exc:  # gone or unreadable since git listed it: still a difference from HEAD
+            content = type(exc).__name__
+        digest.update(f"\0{path}\0{content}".encode())
+    return head.stdout.decode().strip(), digest.hexdigest()[:16]

@@ -160,8 +160,35 @@ def test_a_tree_that_differs_from_its_commit_publishes_nothing(project, models):
     git(root, "commit", "-qm", "main")
     write_results(root, models["good"])
     assert clean_commit(root) == git(root, "rev-parse", "HEAD")  # results and dvc.lock are the run's own
-    (root / "params.yaml").write_text((root / "params.yaml").read_text() + "\n")
+    params = (root / "params.yaml").read_text()
+    (root / "params.yaml").write_text(params + "\n")
     assert clean_commit(root) is None
+    (root / "params.yaml").write_text(params)
+
+
+def test_an_untracked_batch_makes_the_tree_differ_from_its_commit(project, models):
+    """The new-user trial: a batch imported but not committed (untracked batch.yaml and .dvc file) was
+    published as main's results and registered under main's bare commit."""
+    from soil_contracts.git import git_revision
+
+    from soilci.revision import differences, tree_state
+
+    root = project
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "main")
+    head = git(root, "rev-parse", "HEAD")
+    write_results(root, models["good"])
+    (root / "dvc.lock").write_text("schema: '2.0'\n")  # untracked on purpose: the run's own
+    assert clean_commit(root) == head and git_revision(root, env=False) == head and tree_state(root) == (head, "")
+    batch = root / "library" / "batches" / "b-off"
+    batch.mkdir()
+    (batch / "batch.yaml").write_text("id: b-off\n")
+    (batch / "spectra.parquet.dvc").write_text("outs: []\n")
+    assert clean_commit(root) is None and git_revision(root, env=False) == f"{head}-dirty"
+    assert differences(root) == ["library/batches/b-off/batch.yaml", "library/batches/b-off/spectra.parquet.dvc"]
+    first = tree_state(root)[1]
+    (batch / "batch.yaml").write_text("id: b-off\nrows: 46\n")  # other bytes: another tree
+    assert first not in {"", None} and tree_state(root)[1] not in {"", None, first}
 
 
 def test_results_push_refuses_results_that_are_not_heads_last_run_and_a_busy_tree(project, models, capsys):

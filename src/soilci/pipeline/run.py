@@ -31,7 +31,7 @@ from soilci.pipeline.progress import Progress
 from soilci.pipeline.register import REGISTERED_FILE, register_stage
 from soilci.pipeline.runners import ContainerRunner, LocalRunner, written_tops
 from soilci.pipeline.tracked import pull, settle_tracked_data
-from soilci.revision import tree_state
+from soilci.revision import differences, named, tree_state
 
 
 def new_run_dir(root: Path) -> Path:
@@ -317,7 +317,8 @@ class PipelineRun:
 
         commit = clean_commit(self.root)
         if commit is None:
-            self.progress.info("results not published: tracked files differ from HEAD, so they are no commit's")
+            self.progress.info(f"results not published: the tree differs from HEAD ({named(differences(self.root))}), "
+                               "so they are no commit's")
             return
         if not (self.root / "metrics" / "metrics.json").is_file():
             self.progress.info("results not published: no metrics/metrics.json")

@@ -25,7 +25,7 @@ from pydantic import Field
 from soil_contracts._record import Record
 from soil_contracts.errors import ContractError
 from soilci.errors import ConfigError
-from soilci.revision import tree_state
+from soilci.revision import differences, named, tree_state
 
 REMOTE_DIR = "soilci-results"  # under the DVC remote's root, beside DVC's own files/ folder
 LOCAL_DIR = Path(".soilci") / "results"
@@ -136,8 +136,8 @@ def push_results(root: Path) -> tuple[str, str]:
         (the commit, the record's location in the remote).
 
     Raises:
-        ConfigError: a stage is not as dvc.lock records (run the pipeline first), tracked files differ
-            from HEAD, no metrics, or no DVC remote / the push failed.
+        ConfigError: a stage is not as dvc.lock records (run the pipeline first), the tree differs from
+            HEAD (uncommitted changes or untracked files), no metrics, or no DVC remote / the push failed.
         TreeBusy: a pipeline run holds the tree (exit 3).
     """
     from soilci.pipeline import dvc, remote
@@ -149,7 +149,8 @@ def push_results(root: Path) -> tuple[str, str]:
                               "run `soilci pipeline --push` instead")
         commit = clean_commit(root)
         if commit is None:
-            raise ConfigError("tracked files differ from HEAD, so the results are no commit's; commit first")
+            raise ConfigError(f"the tree differs from HEAD ({named(differences(root))}), so the results are no "
+                              "commit's; commit or remove what differs, then rerun the pipeline")
         record = collect(root, commit)
         log = root / LOCAL_DIR.parent / "results-push.log"
         log.parent.mkdir(parents=True, exist_ok=True)

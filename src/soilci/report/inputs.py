@@ -16,7 +16,7 @@ import yaml
 from soil_contracts.git import UNKNOWN, git_revision
 from soilci.errors import ConfigError
 from soilci.report.comparable import Identity, parse_identity
-from soilci.revision import changed_files
+from soilci.revision import differences
 
 METRICS_PATH = "metrics/metrics.json"
 PREDICTIONS_PATH = "metrics/predictions.csv"
@@ -192,8 +192,8 @@ def read_working_tree(repo: Path) -> Revision:
     """
     revision = git_revision(repo, env=False)
     sha = None if revision == UNKNOWN else revision.removesuffix("-dirty")
-    # Uncommitted changes other than the pipeline's own outputs mean the code differs from HEAD.
-    dirty = bool(changed_files(repo))
+    # Uncommitted changes or untracked files other than the pipeline's own outputs: the tree differs from HEAD.
+    dirty = bool(differences(repo))
     metrics_file, preds_file, lock_file = repo / METRICS_PATH, repo / PREDICTIONS_PATH, repo / LOCK_PATH
     metrics_text = metrics_file.read_text() if metrics_file.exists() else None
     return Revision(

@@ -8,6 +8,14 @@ from pathlib import Path
 
 REVISION_ENV = "SOILCI_GIT_REVISION"
 UNKNOWN = "unknown"
+# What the pipeline itself writes in a project (dvc.lock is untracked on purpose; DVC edits .gitignore files):
+# never a reason to call a tree different from its commit.
+PIPELINE_OUTPUTS = ("dvc.lock", "metrics/", "reports/", "data/", "models/", "runs/", ".gitignore")
+
+
+def is_pipeline_output(path: str) -> bool:
+    """``path`` (relative to the root) is one the pipeline itself writes (PIPELINE_OUTPUTS, any .gitignore)."""
+    return path.startswith(PIPELINE_OUTPUTS) or path.endswith(".gitignore")
 
 
 def _git(root: Path | None, *args: str) -> str | None:
@@ -22,7 +30,8 @@ def _git(root: Path | None, *args: str) -> str | None:
 def git_revision(root: Path | str | None = None, *, env: bool = True) -> str:
     """The commit being built: ``SOILCI_GIT_REVISION`` if set (``env``), else ``git rev-parse HEAD``.
 
-    A working tree with uncommitted changes to tracked files gives ``<sha>-dirty``; no git or no
+    A working tree with uncommitted changes to tracked files, or with untracked files git does not ignore
+    (an imported batch not yet committed; ``untracked_files``), gives ``<sha>-dirty``; no git or no
     repository gives ``unknown``. Stage images carry no git, so the driver passes the revision in.
     """
     if env and os.environ.get(REVISION_ENV):
@@ -31,8 +40,19 @@ def git_revision(root: Path | str | None = None, *, env: bool = True) -> str:
     rev = _git(root, "rev-parse", "HEAD")
     if not rev:
         return UNKNOWN
-    dirty = _git(root, "status", "--porcelain", "--untracked-files=no")
+    dirty = _git(root, "status", "--porcelain", "--untracked-files=no") or untracked_files(root)
     return f"{rev}-dirty" if dirty else rev
+
+
+def untracked_files(root: Path | str | None = None) -> list[str]:
+    """Files in the tree that git neither tracks nor ignores, relative to the root, sorted; the pipeline's
+    own outputs (PIPELINE_OUTPUTS) left out; [] without git.
+
+    A library batch imported but not committed is such files (its batch.yaml and spectra.parquet.dvc): its
+    data is in the tree but in no commit.
+    """
+    listed = _git(Path(root) if root else None, "ls-files", "--others", "--exclude-standard", "-z")
+    return sorted(p for p in (listed or "").split("\0") if p and not is_pipeline_output(p))
 
 
 def git_branch(root: Path | str | None = None) -> str | None:
