@@ -68,3 +68,18 @@ def test_another_branchs_failed_run_is_not_quoted_on_this_one(published_project,
     assert code == 1 and "drift.min_rows" not in md and "(exit 2)" not in md
     assert f"The pipeline has not been run for this commit ({sha[:7]}), so there are no current" in md
     assert "Data Drift Check: Not run" in md  # drift.json is gone with A's run: nothing checked B
+
+
+def test_a_stale_prepare_makes_every_later_stage_stale_and_the_old_drift_verdict_is_not_quoted(published_project,
+                                                                                               capsys):
+    """The new-user trial: after a batch changed and before a rerun, DVC called only prepare stale (drift's
+    inputs on disk were the old run's), so the report showed the old data's "Data Drift Check: Passed"."""
+    from soilci.report.runs import stale_stages
+
+    root = published_project
+    assert stale_stages(root) == []
+    batch = root / "library" / "batches" / "ssp460-campaign-1" / "batch.yaml"
+    batch.write_text(batch.read_text() + "# edited after main's run\n")
+    assert stale_stages(root) == ["prepare", "drift", "train", "evaluate"]
+    code, md = _report(root, capsys)
+    assert code == 1 and "Data Drift Check: Passed" not in md and "Data Drift Check: Not run" in md

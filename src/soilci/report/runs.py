@@ -11,21 +11,32 @@ from soilci.revision import tree_state
 
 
 def stale_stages(repo: Path) -> list[str] | None:
-    """Stages whose outputs do not match the working tree (DVC's view); None if DVC cannot tell."""
+    """Stages whose outputs do not match the working tree, in dvc.yaml's order; None if DVC cannot tell.
+
+    DVC's status names a stage whose own deps changed; every stage downstream of one (a dep under its
+    outputs) is stale too, though its deps on disk are as dvc.lock records them: after a new batch,
+    ``prepare`` has not rewritten the data ``drift`` reads, and drift.json is the old data's verdict.
+    """
     if not (repo / "dvc.yaml").exists():
         return None
     try:
-        from soilci.pipeline.dvc import open_repo
+        from soilci.pipeline.dvc import load_stages, open_repo
 
         with open_repo(repo) as dvc_repo:
             names = [s.name for s in dvc_repo.index.stages if getattr(s, "name", None)]
             if not names:
                 return None
             status = dvc_repo.status(targets=names)
+        stages = load_stages(repo)  # lineage order
     except Exception:  # noqa: BLE001 - DVC raises many types for a broken or partial checkout
         return None
+    stale = {k.split(":")[-1] for k in status}
+    for stage in stages:
+        upstream = [out.rstrip("/") for s in stages if s.name in stale for out in s.outs]
+        if any(dep == out or dep.startswith(out + "/") for dep in stage.deps for out in upstream):
+            stale.add(stage.name)
     order = {name: i for i, name in enumerate(names)}
-    return sorted((k.split(":")[-1] for k in status), key=lambda n: order.get(n, len(order)))
+    return sorted(stale, key=lambda n: order.get(n, len(order)))
 
 
 def latest_run(repo: Path) -> RunRecord | None:
