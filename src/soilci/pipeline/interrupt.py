@@ -9,6 +9,7 @@ held until that step ends, so no DVC file is left half-written; a second signal 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from typing import Self
 
 from soil_contracts.errors import Interrupted
+from soilci.errors import ConfigError
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Seconds a stopped stage gets to exit after the signal before it is killed (docker stop's default is 10).
@@ -23,11 +25,18 @@ STOP_TIMEOUT_ENV, STOP_TIMEOUT = "SOILCI_STOP_TIMEOUT", 10.0
 
 
 def stop_timeout() -> float:
-    """SOILCI_STOP_TIMEOUT in seconds (default 10). Raises ValueError for a value that is not a number >= 0."""
+    """SOILCI_STOP_TIMEOUT in seconds (default 10); ``settings.check_settings`` reads it as a run starts.
+
+    Raises:
+        ConfigError: not a finite number of seconds >= 0 (exit 2).
+    """
     raw = os.environ.get(STOP_TIMEOUT_ENV, "")
-    value = float(raw) if raw.strip() else STOP_TIMEOUT
-    if value < 0:
-        raise ValueError(f"{STOP_TIMEOUT_ENV}={raw!r}: must be a number of seconds >= 0")
+    try:
+        value = float(raw) if raw.strip() else STOP_TIMEOUT
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{STOP_TIMEOUT_ENV}={raw!r}: expected a number of seconds >= 0 (default {STOP_TIMEOUT:g})")
     return value
 
 

@@ -26,10 +26,10 @@ from soilci.pipeline.interrupt import InterruptGuard
 from soilci.pipeline.lock import TreeLock
 from soilci.pipeline.outcomes import GATES, exit_meaning, log_tail
 from soilci.pipeline.ownership import hand_back
-from soilci.pipeline.preload import preload_enabled
 from soilci.pipeline.progress import Progress
 from soilci.pipeline.register import REGISTERED_FILE, register_stage
 from soilci.pipeline.runners import ContainerRunner, LocalRunner, written_tops
+from soilci.pipeline.settings import check_settings
 from soilci.pipeline.tracked import pull, settle_tracked_data
 from soilci.revision import differences, named, tree_state
 
@@ -85,7 +85,7 @@ class PipelineRun:
             self.stages = dvc.load_stages(self.dvc)
             if local:
                 LocalRunner.check_installed()  # exit 3 before anything is written: no `local` extra here
-                preload_enabled()  # exit 2 for a SOILCI_LOCAL_PRELOAD other than 0 or 1
+            check_settings(local=local)  # exit 2 before anything is written, for a value the run could not use
             self.lock = TreeLock(root)
             self.lock.acquire()  # before anything is written: a second run in this tree stops here (exit 3)
         except BaseException:

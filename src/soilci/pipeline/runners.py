@@ -19,6 +19,7 @@ from soilci.pipeline.interrupt import stop_timeout
 from soilci.pipeline.ownership import chown_tree
 from soilci.pipeline.preload import start_local_stage
 from soilci.pipeline.requirements import LOCAL_EXTRA, missing_requirements
+from soilci.pipeline.settings import stage_limits
 from soilci.pipeline.stage_images import ensure_image
 
 # Containers run as this user when the driver is root and the tree is root's (the images' user).
@@ -32,8 +33,6 @@ MLFLOW_STAGES = frozenset({"train", "register"})
 # reach `mlflow`), or `host` (a tracking server on the host's loopback); unset: Docker's default bridge.
 # Other stages get no network at all.
 STAGE_NETWORK_ENV = "SOILCI_STAGE_NETWORK"
-STAGE_MEMORY_ENV, STAGE_MEMORY = "SOILCI_STAGE_MEMORY", "4g"
-STAGE_CPUS_ENV, STAGE_CPUS = "SOILCI_STAGE_CPUS", "2"
 TMPFS = {"/tmp": "rw,nosuid,nodev,size=1g,mode=1777"}
 SECRET_WORDS = ("PASSWORD", "TOKEN", "SECRET")  # variables whose values never reach a run log
 RUN_ID_LABEL = "org.soilci.run-id"
@@ -280,8 +279,8 @@ class ContainerRunner(_Runner):
             "init": True,
             "read_only": True,
             "tmpfs": dict(TMPFS),
-            "mem_limit": os.environ.get(STAGE_MEMORY_ENV) or STAGE_MEMORY,
-            "nano_cpus": int(float(os.environ.get(STAGE_CPUS_ENV) or STAGE_CPUS) * 1e9),
+            "mem_limit": stage_limits()[0],
+            "nano_cpus": int(stage_limits()[1] * 1e9),
             "pids_limit": 512,
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
