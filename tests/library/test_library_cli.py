@@ -206,3 +206,25 @@ def test_after_a_branch_switch_another_branchs_spectra_are_named_as_such_and_dvc
     assert "pandera" not in err and "schema" not in err
     dvc_checkout(project, "library/batches/lab-2024-05/spectra.parquet")
     assert main(other) == 0
+
+
+@pytest.mark.parametrize("batch", ["Lab_A", "../evil", "_lab", "lab a", "x" * 65])
+def test_a_batch_id_that_cannot_name_its_folder_exits_2_before_the_file_is_read(project, tmp_path, capsys, batch):
+    """The new-user trial: ``--batch Lab_A`` gave exit 70 and pydantic's traceback after reading the file."""
+    args = import_args(tmp_path / "never-read.csv", project, "--target", "SOC_target=%")
+    args[args.index("--batch") + 1] = batch
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"argument --batch: {batch!r} is not a batch id: 1 to 64 of a-z, 0-9" in err and "Traceback" not in err
+    assert main(["library", "accept", batch, "--reason", "r", "--by", "b", "--repo", str(project)]) == 2
+    assert "is not a batch id" in capsys.readouterr().err
+
+
+def test_a_batch_named_benchmark_is_refused_as_the_benchmark_sets_name(project, prepared_data, tmp_path, capsys):
+    """The new-user trial: ``--batch benchmark`` was accepted, and `library list` showed two rows 'benchmark'."""
+    source = export(prepared_data, tmp_path / "lab.csv")
+    args = import_args(source, project, "--target", "SOC_target=%")
+    args[args.index("--batch") + 1] = "benchmark"
+    assert main(args) == 2
+    assert "--batch benchmark: that id names the benchmark set" in capsys.readouterr().err
+    assert not (project / "library" / "batches" / "benchmark").exists()

@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
+
+from soil_contracts.library import BATCH_ID_PATTERN
+
+
+def batch_id(value: str) -> str:
+    """``value`` as a batch id (it names the batch's folder); argparse's error (exit 2) for anything else."""
+    if not re.fullmatch(BATCH_ID_PATTERN, value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a batch id: 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit "
+            "(it names the batch's folder under library/batches/)")
+    return value
 
 
 def add_parsers(sub) -> None:
@@ -12,7 +24,8 @@ def add_parsers(sub) -> None:
 
     p = verbs.add_parser("import", help="turn a spectra file into a library batch (canonical axis, grid, scale)")
     p.add_argument("source", help="a .csv/.parquet file, or limesoda:<dataset> (e.g. limesoda:SSP.460)")
-    p.add_argument("--batch", required=True, metavar="ID", help="batch id = folder name (a-z, 0-9, . _ -)")
+    p.add_argument("--batch", required=True, metavar="ID", type=batch_id,
+                   help="batch id = folder name (a-z, 0-9, . _ -)")
     p.add_argument("--instrument", required=True, help="spectrometer (free text)")
     p.add_argument("--lab", required=True, help="laboratory (free text)")
     p.add_argument("--date", required=True, help="measurement date or period (free text)")
@@ -45,7 +58,7 @@ def add_parsers(sub) -> None:
                     "drift gate then warns instead of failing when only accepted batches drift. The "
                     "acceptance holds for the batch content it names: changed data needs a new acceptance.",
         epilog="exit codes: 0 written; 2 no such batch, spectra missing or changed, empty --reason/--by.")
-    p.add_argument("batch", metavar="ID", help="the batch id (folder name under library/batches/)")
+    p.add_argument("batch", metavar="ID", type=batch_id, help="the batch id (folder name under library/batches/)")
     p.add_argument("--reason", help="why the drift is right (e.g. 'new detector; offset checked against the "
                                     "lab's reference soils')")
     p.add_argument("--by", help="who accepts it (name or e-mail)")

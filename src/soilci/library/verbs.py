@@ -73,6 +73,9 @@ def run_import(args: argparse.Namespace) -> int:
     from soilci.params import Params
 
     repo = args.repo.resolve()
+    if args.batch == "benchmark" and not args.benchmark:
+        raise ConfigError("--batch benchmark: that id names the benchmark set (library/benchmark), which "
+                          "`soilci library list` shows as 'benchmark'; give the batch another id")
     params = Params.load(args.params or repo / "params.yaml")
     spec = params.library
     targets = _targets(args.target)
