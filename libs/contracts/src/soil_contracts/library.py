@@ -113,6 +113,11 @@ class LibrarySpec(BaseModel):
         return Path(root) / self.path / BENCHMARK_DIR
 
 
+def holds_files(folder: Path) -> bool:
+    """``folder`` holds a file (or a link) at any depth; a tree of empty folders holds none."""
+    return any(p.is_file() or p.is_symlink() for p in Path(folder).rglob("*"))
+
+
 def incomplete_batches(root: Path, spec: LibrarySpec) -> list[str]:
     """What is wrong with each entry of ``<library>/batches/`` that is not a complete batch, one line each.
 
@@ -120,7 +125,9 @@ def incomplete_batches(root: Path, spec: LibrarySpec) -> list[str]:
     that ``dvc pull`` fetches it by). Anything else there is refused rather than skipped, because a skipped
     folder is data the run silently ignores, e.g. the untracked ``spectra.parquet`` that ``git checkout`` of a
     branch without the batch leaves behind, which ``git add library`` then commits. Hidden entries left by an
-    interrupted import (``.<id>.*``) count too; hidden files (``.gitignore``) do not.
+    interrupted import (``.<id>.*``) count too; hidden files (``.gitignore``) do not. A folder with no file at
+    any depth holds no data to ignore and is passed over: ``git checkout`` of a branch without a batch, after
+    ``dvc checkout``, leaves its emptied folder behind (git tracks files only).
 
     Returns:
         One sentence per incomplete entry naming the folder, what is missing and how to fix it; [] if none.
@@ -138,6 +145,8 @@ def incomplete_batches(root: Path, spec: LibrarySpec) -> list[str]:
             continue
         if entry.name.startswith("."):
             found.append(f"{rel}/: left by an interrupted import (not a batch); remove it (rm -r {rel})")
+            continue
+        if not holds_files(entry):
             continue
         has_meta = (entry / BATCH_FILE).is_file()
         has_spectra = (entry / SPECTRA_FILE).is_file() or (entry / f"{SPECTRA_FILE}.dvc").is_file()

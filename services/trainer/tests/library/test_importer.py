@@ -257,6 +257,17 @@ def test_a_unit_without_a_declared_range_is_imported_unchecked_and_batch_yaml_sa
     assert "target_ranges:\n  SOC_target: null\n" in (result.batch.path / "batch.yaml").read_text()
 
 
+def test_an_emptied_batch_folder_is_passed_over_and_a_new_import_may_use_its_name(tmp_path, spec):
+    """The new-user trial: after 'git checkout main && dvc checkout' a branch's batch folder stays behind,
+    empty (git tracks files only), and every library command refused it as an incomplete batch."""
+    import_batch(request("limesoda:SSP.460", folds=[3]), spec, tmp_path)
+    left = tmp_path / "library" / "batches" / "lab-2024-b"
+    (left / "empty-subfolder").mkdir(parents=True)
+    assert [p.name for p in list_batch_dirs(tmp_path, spec)] == ["lab-2024"]
+    import_batch(request("limesoda:SSP.460", "lab-2024-b", folds=[4]), spec, tmp_path)
+    assert [p.name for p in list_batch_dirs(tmp_path, spec)] == ["lab-2024", "lab-2024-b"]
+
+
 @pytest.mark.parametrize(
     ("leave", "message"),
     [

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from soil_contracts.bands import SpectralAxis
-from soil_contracts.library import SAMPLE_ID, BatchMetadata, LibrarySpec, Scale, SourceFile
+from soil_contracts.library import SAMPLE_ID, BatchMetadata, LibrarySpec, Scale, SourceFile, holds_files
 from soil_contracts.units import unit_range
 from soil_trainer.errors import DataError
 from soil_trainer.library.content import Duplicate, content_sha256, find_duplicates
@@ -151,7 +151,7 @@ def import_batch(req: BatchRequest, spec: LibrarySpec, root: Path, *, benchmark:
     frame = canonical_frame(raw, req, spec)
     ranges = check_target_ranges(frame, req.targets, req.source)
     target = spec.benchmark_dir(root) if benchmark else spec.batch_dir(root, req.batch_id)
-    if target.exists() and not replace:
+    if target.exists() and holds_files(target) and not replace:  # an emptied folder is no batch
         raise DataError(f"{target}: exists; replacing a batch is explicit (--replace) and shows in the report")
     new = frame[spec.grid.columns(spec.axis)].to_numpy(np.float64)
     result_dups: list[Duplicate] = []
