@@ -257,6 +257,14 @@ def test_a_unit_without_a_declared_range_is_imported_unchecked_and_batch_yaml_sa
     assert "target_ranges:\n  SOC_target: null\n" in (result.batch.path / "batch.yaml").read_text()
 
 
+def test_a_demo_batch_without_its_spectra_names_soilci_library_demo_as_well_as_dvc_pull(tmp_path, spec):
+    """The new-user trial: on a fresh clone whose remote never had the demo's spectra, 'dvc pull' cannot help."""
+    result = import_batch(request("limesoda:SSP.460", folds=[3]), spec, tmp_path)
+    (result.batch.path / "spectra.parquet").unlink()
+    with pytest.raises(DataError, match="missing; fetch it with 'dvc pull' .*rebuild it with 'soilci library demo'"):
+        read_batch(result.batch.path, spec)
+
+
 def test_an_emptied_batch_folder_is_passed_over_and_a_new_import_may_use_its_name(tmp_path, spec):
     """The new-user trial: after 'git checkout main && dvc checkout' a branch's batch folder stays behind,
     empty (git tracks files only), and every library command refused it as an incomplete batch."""

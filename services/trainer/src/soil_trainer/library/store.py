@@ -91,7 +91,10 @@ def read_batch(directory: Path, spec: LibrarySpec) -> Batch:
                         f"{spec.axis.value}/{spec.scale.value}; re-import the batch")
     path = directory / SPECTRA_FILE
     if not path.exists():
-        raise DataError(f"{path}: missing; fetch it with 'dvc pull' (or 'dvc checkout')")
+        # A fresh clone whose DVC remote never received the demo's spectra: no pull can bring them.
+        rebuild = ("; or, for the demo library (LimeSoDa), rebuild it with 'soilci library demo'"
+                   if meta.source.file.startswith("limesoda:") else "")
+        raise DataError(f"{path}: missing; fetch it with 'dvc pull' (or 'dvc checkout'){rebuild}")
     if mismatch := dvc_pointer_mismatch(path):
         raise DataError(mismatch)
     try:
