@@ -50,3 +50,12 @@ def test_a_bad_setting_stops_the_run_with_exit_2_before_anything_is_written(proj
     assert main(["pipeline", *args, "--repo", str(project)]) == 2
     assert f"{variable}={value!r}" in capsys.readouterr().err
     assert not [name for name in WRITTEN if (project / name).exists()]
+
+
+def test_a_base_that_is_no_revision_exits_2_before_a_run_folder_is_made(project, monkeypatch, capsys):
+    """The new-user trial: ``--base nosuch`` printed "logs in runs/<id>/", left that folder empty, then exited 2."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    assert main(["pipeline", "--local", "--base", "nosuch", "--repo", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert "--base nosuch: not a revision of" in err and "logs in runs/" not in err
+    assert not [name for name in WRITTEN if (project / name).exists()]

@@ -21,6 +21,7 @@ from soil_contracts.errors import ContractError, Interrupted
 from soil_contracts.git import git_branch
 from soil_contracts.records import RegisteredVersion, RunRecord, StageRecord
 from soilci.errors import ConfigError, DockerUnavailable, SoilCIError, StageFailed
+from soilci.library.base import resolve_base
 from soilci.pipeline import checks, dvc, remote
 from soilci.pipeline.interrupt import InterruptGuard
 from soilci.pipeline.lock import TreeLock
@@ -63,6 +64,7 @@ def run_pipeline(
         Interrupted: SIGINT or SIGTERM stopped the run (exit 130 or 143); run.json says where.
         TreeBusy: another run holds the working tree (exit 3); nothing was written.
     """
+    resolve_base(Path(repo), base)  # exit 2 for a --base that is no revision, before anything is written
     with InterruptGuard() as guard:
         return PipelineRun(Path(repo).resolve(), local=local, client=client, guard=guard).run(
             base=base, push_outputs=push_outputs, register=register, branch=branch)
@@ -207,7 +209,8 @@ class PipelineRun:
 
         listing = write_base_listing(self.root, base, load_spec(self.root, None))
         at = listing.commit[:12] if listing.commit else "not found: every batch is new"
-        self.progress.info(f"base {listing.ref} ({at}): {len(listing.batches)} batches in its library")
+        n = len(listing.batches)
+        self.progress.info(f"base {listing.ref} ({at}): {n} batch{'es' * (n != 1)} in its library")
 
     def _runner(self) -> ContainerRunner | LocalRunner:
         if self.local:
