@@ -245,7 +245,7 @@ def start_local_stage(stage: str, cmd: str, *, cwd: Path, env: dict[str, str], s
     if command is not None and (server_running() or stale >= MIN_STAGES_TO_START):
         proc = ForkedStage(*command, cwd=cwd, env=env, stage=stage)
         log_fh.write(f"# forked as pid {proc.pid} from soilci's preloaded interpreter "
-                     f"({PRELOAD_ENV}=0: each stage in a process of its own)\n")
+                     f"(set {PRELOAD_ENV}=0 to run each stage in a process of its own)\n")
         log_fh.flush()
         return proc
     return subprocess.Popen(cmd, shell=True, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
