@@ -71,7 +71,8 @@ class Stack:
             capture_output=True, text=True, timeout=900, check=False,
         )
         self.timings[label] = time.monotonic() - start
-        (self.root / f"up-{label}.log").write_text(result.stdout + result.stderr)
+        # Beside the project, not in it: an untracked file there makes its tree differ from HEAD.
+        (self.root.parent / f"up-{label}.log").write_text(result.stdout + result.stderr)
         print(f"{label} up: {self.timings[label]:.1f}s (exit {result.returncode})")
         return result
 

@@ -20,8 +20,9 @@ def _set(path: Path, old: str, new: str) -> None:
 
 def _report(root: Path, capsys) -> tuple[int, str]:
     capsys.readouterr()
-    code = main(["report", "--base", "main", "--repo", str(root), "--out-dir", str(root / "out")])
-    return code, (root / "out" / "report.md").read_text()
+    # report/ is git-ignored: a report folder git does not ignore would make the tree differ from HEAD.
+    code = main(["report", "--base", "main", "--repo", str(root), "--out-dir", str(root / "report")])
+    return code, (root / "report" / "report.md").read_text()
 
 
 def test_a_run_stopped_by_evaluates_ceiling_is_reported_with_its_rmse(published_project, capsys, monkeypatch):
