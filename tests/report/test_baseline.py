@@ -110,7 +110,8 @@ def test_prs_without_result_files_compare_with_mains_published_results_and_rebas
         "library/batches/lab-a", "library/batches/ssp460-campaign-1"]
 
 
-def test_a_base_without_published_results_says_where_it_looked(project, capsys):
+def test_a_base_without_published_results_says_where_it_looked(project, capsys, monkeypatch):
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")  # the PR workflow's step
     root = project
     git(root, "add", "-A")
     git(root, "commit", "-qm", "main")
@@ -170,7 +171,6 @@ def test_an_untracked_batch_makes_the_tree_differ_from_its_commit(project, model
     """The new-user trial: a batch imported but not committed (untracked batch.yaml and .dvc file) was
     published as main's results and registered under main's bare commit."""
     from soil_contracts.git import git_revision
-
     from soilci.revision import differences, tree_state
 
     root = project

@@ -25,6 +25,7 @@ def test_needs_review_exits_0_with_a_workflow_warning_and_a_job_summary(tmp_path
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
     repo, sha = make_repo(tmp_path, None, models["good"])  # no base metrics: 🟡
     out = repo / "out"
     from soilci.cli import main
@@ -49,5 +50,12 @@ def test_ready_to_merge_exits_0_without_annotation():
 
 def test_annotation_escapes_workflow_command_characters():
     stream = io.StringIO()
-    announce(Verdict(REVIEW, "50% worse\nsee: details, below"), "RMSE", stream=stream, env={})
+    announce(Verdict(REVIEW, "50% worse\nsee: details, below"), "RMSE", stream=stream, env={"GITHUB_ACTIONS": "true"})
     assert stream.getvalue() == "::warning title=Needs review::RMSE: 50%25 worse%0Asee: details, below\n"
+
+
+def test_outside_github_actions_the_annotation_is_plain_text():
+    """The new-user trial: a local `soilci report` printed GitHub's escaping, "(+0.7%25)"."""
+    stream = io.StringIO()
+    announce(Verdict(BLOCK, "RMSE +0.7% worse"), "RMSE 1 → 1.007", stream=stream, env={})
+    assert stream.getvalue() == "error: Do not merge: RMSE 1 → 1.007: RMSE +0.7% worse\n"

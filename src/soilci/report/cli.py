@@ -12,8 +12,8 @@ def add_parsers(sub) -> None:
         "report",
         help="compare this run's metrics with a base revision; write report.md/.html",
         description="Compare this run's benchmark results with a base revision and write report.md/.html.",
-        epilog="exit codes: 0 ready to merge, needs review or not comparable (a ::warning:: line is printed); "
-               "1 do not merge (after the report is written; --exit-zero makes it 0); 2 bad input "
+        epilog="exit codes: 0 ready to merge, needs review or not comparable (a warning line is printed: "
+               "::warning:: under GitHub Actions); 1 do not merge (after the report is written; --exit-zero makes it 0); 2 bad input "
                "(no such --base, unreadable result files); 70 internal error.",
     )
     p.add_argument("--base", default="origin/main", help="git revision to compare with")
@@ -31,8 +31,8 @@ def add_parsers(sub) -> None:
                     "workflow publishes one per commit with soilci pipeline --push; nobody commits results by "
                     "hand. push: the same for a tree whose pipeline already ran (scripts/up.sh's stack): dvc "
                     "push of the outputs and HEAD's results record.",
-        epilog="exit codes: 0 fetched or published (or, with --missing-ok, no record: a ::warning:: line is "
-               "printed); 1 no record of --base or its ancestors; 2 no such --base, no DVC remote, or (push) "
+        epilog="exit codes: 0 fetched or published (or, with --missing-ok, no record: a warning line is "
+               "printed, ::warning:: under GitHub Actions); 1 no record of --base or its ancestors; 2 no such --base, no DVC remote, or (push) "
                "results that are not HEAD's last run; 3 the remote cannot be read, or a pipeline run holds the "
                "tree; 70 internal error.",
     )
@@ -49,6 +49,7 @@ def run_results(args: argparse.Namespace) -> int:
     from soil_contracts.errors import ExitCode
     from soilci.report.baseline import ancestors, pull, push_results
     from soilci.report.inputs import resolve_revision
+    from soilci.report.status import annotate
 
     repo = args.repo.resolve()
     if args.action == "push":
@@ -64,7 +65,7 @@ def run_results(args: argparse.Namespace) -> int:
                    "DVC remote")
         print(f"soilci results: {missing}", file=sys.stderr)
         if args.missing_ok:
-            print(f"::warning title=No baseline::{missing}; the report will compare against nothing")
+            annotate("warning", "No baseline", f"{missing}; the report will compare against nothing")
             return ExitCode.OK
         return ExitCode.VERDICT
     behind = f", {newest} commit(s) before {args.base}" if newest else ""

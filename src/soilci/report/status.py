@@ -21,19 +21,31 @@ def _escape(text: str, *, prop: bool = False) -> str:
     return text.replace(":", "%3A").replace(",", "%2C") if prop else text
 
 
-def announce(verdict: Verdict, headline: str, *, stream=None, env: dict[str, str] | None = None) -> None:
-    """Make a verdict other than 🟢 visible in CI without failing the check.
+def annotate(kind: str, title: str, message: str, *, stream=None, env: dict[str, str] | None = None) -> None:
+    """Print one line that flags ``message`` (``kind`` warning or error) to ``stream`` (stdout).
 
-    Prints ``::warning title=<verdict>::<headline>: <reason>`` (🔴 as ``::error``) to ``stream``
-    (stdout), and appends the verdict line to ``$GITHUB_STEP_SUMMARY`` when that variable is set.
+    Under GitHub Actions (``GITHUB_ACTIONS=true``) it is the workflow command ``::<kind> title=<title>::<message>``,
+    escaped as the runner reads it, which shows on the run's page; elsewhere the plain ``<kind>: <title>: <message>``.
     """
     env = os.environ if env is None else env
     stream = sys.stdout if stream is None else stream
+    if env.get("GITHUB_ACTIONS") == "true":
+        print(f"::{kind} title={_escape(title, prop=True)}::{_escape(message)}", file=stream)
+    else:
+        print(f"{kind}: {title}: {message}", file=stream)
+
+
+def announce(verdict: Verdict, headline: str, *, stream=None, env: dict[str, str] | None = None) -> None:
+    """Make a verdict other than 🟢 visible in CI without failing the check.
+
+    Prints ``annotate``'s line ``<verdict>: <headline>: <reason>`` (🔴 as an error, else a warning), and
+    appends the verdict line to ``$GITHUB_STEP_SUMMARY`` when that variable is set.
+    """
+    env = os.environ if env is None else env
     line = f"{verdict.icon} {verdict.title}: {headline}"
     if verdict.level != READY:
         kind = "error" if verdict.level == BLOCK else "warning"
-        print(f"::{kind} title={_escape(verdict.title, prop=True)}::{_escape(f'{headline}: {verdict.reason}')}",
-              file=stream)
+        annotate(kind, verdict.title, f"{headline}: {verdict.reason}", stream=stream, env=env)
     summary = env.get("GITHUB_STEP_SUMMARY")
     if summary:
         with Path(summary).open("a", encoding="utf-8") as fh:
