@@ -197,3 +197,17 @@ def test_a_signal_inside_an_interruptible_block_raises_at_once():
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(1)
     assert exc.value.exit_code == 130
+
+
+def test_a_closed_terminal_sighup_stops_the_run_as_sigint_and_sigterm_do():
+    """The new-user trial: SIGHUP (the terminal closed) killed the driver with 129 and no run.json. It goes
+    through the same guard now: the stage is stopped and the run recorded, exit 129."""
+    from soil_contracts.errors import Interrupted
+    from soilci.pipeline.interrupt import InterruptGuard
+
+    before = signal.getsignal(signal.SIGHUP)
+    with InterruptGuard() as guard, pytest.raises(Interrupted) as exc, guard.interruptible():
+        os.kill(os.getpid(), signal.SIGHUP)
+        time.sleep(1)
+    assert exc.value.exit_code == 129 and exc.value.signal_name == "SIGHUP"
+    assert signal.getsignal(signal.SIGHUP) == before

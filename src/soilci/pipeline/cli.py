@@ -13,7 +13,15 @@ def add_parsers(sub) -> None:
     p.add_argument("--tag", default=None, help="image tag (default: SOILCI_IMAGE_TAG or 'local')")
     p.add_argument("--quiet", action="store_true", help="do not stream the build output")
 
-    p = sub.add_parser("pipeline", help="run dvc.yaml's stale stages in their service containers")
+    p = sub.add_parser(
+        "pipeline", help="run dvc.yaml's stale stages in their service containers",
+        description="Run dvc.yaml's stale stages, each in its service's image (--local: in this environment), "
+                    "recording each with DVC; then push and register if asked. runs/<id>/ holds the run's "
+                    "record (run.json) and each stage's log.",
+        epilog="exit codes: 0 every stage passed; 1 a gate said no (drift, or evaluate's RMSE ceiling); 2 bad "
+               "input, params or settings (nothing written); 3 no Docker engine, no 'local' extra, or another "
+               "run holds the tree; 4 an image failed to build; 70 internal error; a stage's own code when it "
+               "failed otherwise; 129, 130, 143 stopped by SIGHUP, SIGINT, SIGTERM (run.json says where).")
     p.add_argument("--local", action="store_true", help="run the stages here, without Docker")
     p.add_argument("--repo", type=Path, default=Path("."), help="project working tree (default: .)")
     p.add_argument("--base", default=None,

@@ -19,7 +19,8 @@ from typing import Self
 from soil_contracts.errors import Interrupted
 from soilci.errors import ConfigError
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP: the terminal the run was started from closed (an ssh session dropped).
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Seconds a stopped stage gets to exit after the signal before it is killed (docker stop's default is 10).
 STOP_TIMEOUT_ENV, STOP_TIMEOUT = "SOILCI_STOP_TIMEOUT", 10.0
 

@@ -41,7 +41,7 @@ class SoilError(Exception):
 
 
 class Interrupted(KeyboardInterrupt):
-    """A SIGINT or SIGTERM that a command turned into an orderly stop; exit code 128 + the signal's number.
+    """A SIGINT, SIGTERM or SIGHUP that a command turned into an orderly stop; exit code 128 + the signal's number.
 
     A ``KeyboardInterrupt``, so it unwinds through ``except Exception`` blocks as Ctrl-C does.
     """
@@ -51,7 +51,7 @@ class Interrupted(KeyboardInterrupt):
 
         self.signum = signum
         self.signal_name = signal.Signals(signum).name
-        self.exit_code = 128 + signum  # 130 SIGINT, 143 SIGTERM (the shells' convention)
+        self.exit_code = 128 + signum  # 130 SIGINT, 143 SIGTERM, 129 SIGHUP (the shells' convention)
         super().__init__(self.signal_name)
 
 
