@@ -59,3 +59,11 @@ def test_a_base_that_is_no_revision_exits_2_before_a_run_folder_is_made(project,
     err = capsys.readouterr().err
     assert "--base nosuch: not a revision of" in err and "logs in runs/" not in err
     assert not [name for name in WRITTEN if (project / name).exists()]
+
+
+def test_an_empty_base_exits_2_not_the_default(project, monkeypatch, capsys):
+    """The second trial: ``--base ""`` fell back to origin/main without a word."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    assert main(["pipeline", "--local", "--base", "", "--repo", str(project)]) == 2
+    assert "--base '': empty; name a revision" in capsys.readouterr().err
+    assert not [name for name in WRITTEN if (project / name).exists()]

@@ -189,6 +189,17 @@ def test_an_untracked_batch_makes_the_tree_differ_from_its_commit(project, model
     first = tree_state(root)[1]
     (batch / "batch.yaml").write_text("id: b-off\nrows: 46\n")  # other bytes: another tree
     assert first not in {"", None} and tree_state(root)[1] not in {"", None, first}
+    # The second trial: an ignore rule hiding the batch does not hide it from the check (.gitignore or
+    # .git/info/exclude), and "dvc.lock" is the file itself, not a prefix.
+    (root / ".git" / "info" / "exclude").write_text("/library/batches/b-off/\n")
+    assert clean_commit(root) is None and git_revision(root, env=False) == f"{head}-dirty"
+    shutil.rmtree(batch)
+    (root / "dvc.lock_helper.py").write_text("")
+    assert differences(root) == ["dvc.lock_helper.py"] and git_revision(root, env=False) == f"{head}-dirty"
+    (root / "dvc.lock_helper.py").unlink()
+    # A .gitignore edit alone changes neither code nor data: clean for both the results and the revision.
+    (root / ".gitignore").write_text((root / ".gitignore").read_text() + ".idea/\n")
+    assert clean_commit(root) == head and git_revision(root, env=False) == head
 
 
 def test_results_push_refuses_results_that_are_not_heads_last_run_and_a_busy_tree(project, models, capsys):

@@ -44,8 +44,11 @@ def resolve_base(repo: Path, ref: str | None) -> tuple[str, str | None]:
     """``(ref, commit)``: ``ref`` resolved, or the first of DEFAULT_BASES that resolves.
 
     No git repository (or none of the defaults resolving) gives ``(ref, None)``: an empty base.
-    Raises ConfigError when an explicit ``ref`` does not resolve in a git repository.
+    Raises ConfigError when an explicit ``ref`` is empty or does not resolve in a git repository.
     """
+    if ref is not None and not ref.strip():
+        raise ConfigError(f"--base {ref!r}: empty; name a revision, or leave --base out for the default "
+                          f"({', '.join(DEFAULT_BASES)}: the first that exists)")
     for candidate in [ref] if ref else DEFAULT_BASES:
         commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}").stdout.strip()
         if commit:

@@ -11,11 +11,15 @@ UNKNOWN = "unknown"
 # What the pipeline itself writes in a project (dvc.lock is untracked on purpose; DVC edits .gitignore files):
 # never a reason to call a tree different from its commit.
 PIPELINE_OUTPUTS = ("dvc.lock", "metrics/", "reports/", "data/", "models/", "runs/", ".gitignore")
+# A library batch's files that say what data it holds: never passed over, whatever git ignores.
+BATCH_RECORDS = (":(glob)library/**/batch.yaml", ":(glob)library/**/*.dvc")  # params library.path default
 
 
 def is_pipeline_output(path: str) -> bool:
-    """``path`` (relative to the root) is one the pipeline itself writes (PIPELINE_OUTPUTS, any .gitignore)."""
-    return path.startswith(PIPELINE_OUTPUTS) or path.endswith(".gitignore")
+    """``path`` (relative to the root) is one the pipeline itself writes: ``dvc.lock``, a file under one of the
+    PIPELINE_OUTPUTS folders, or a .gitignore."""
+    return (path == "dvc.lock" or path.startswith(tuple(p for p in PIPELINE_OUTPUTS if p.endswith("/")))
+            or path == ".gitignore" or path.endswith("/.gitignore"))
 
 
 def _git(root: Path | None, *args: str) -> str | None:
@@ -40,8 +44,9 @@ def git_revision(root: Path | str | None = None, *, env: bool = True) -> str:
     rev = _git(root, "rev-parse", "HEAD")
     if not rev:
         return UNKNOWN
-    dirty = _git(root, "status", "--porcelain", "--untracked-files=no") or untracked_files(root)
-    return f"{rev}-dirty" if dirty else rev
+    changed = _git(root, "diff", "HEAD", "--name-only", "--no-renames", "-z") or ""  # staged or not
+    dirty = [path for path in changed.split("\0") if path and not is_pipeline_output(path)]
+    return f"{rev}-dirty" if dirty or untracked_files(root) else rev
 
 
 def untracked_files(root: Path | str | None = None) -> list[str]:
@@ -49,10 +54,13 @@ def untracked_files(root: Path | str | None = None) -> list[str]:
     own outputs (PIPELINE_OUTPUTS) left out; [] without git.
 
     A library batch imported but not committed is such files (its batch.yaml and spectra.parquet.dvc): its
-    data is in the tree but in no commit.
+    data is in the tree but in no commit. Those two count even when an ignore rule hides them.
     """
-    listed = _git(Path(root) if root else None, "ls-files", "--others", "--exclude-standard", "-z")
-    return sorted(p for p in (listed or "").split("\0") if p and not is_pipeline_output(p))
+    root = Path(root) if root else None
+    listed = (_git(root, "ls-files", "--others", "--exclude-standard", "-z") or "").split("\0")
+    # A batch's batch.yaml and .dvc files count even where an ignore rule hides them (.gitignore, info/exclude).
+    listed += (_git(root, "ls-files", "--others", "-z", "--", *BATCH_RECORDS) or "").split("\0")
+    return sorted({p for p in listed if p and not is_pipeline_output(p) and not p.startswith(".dvc/")})
 
 
 def git_branch(root: Path | str | None = None) -> str | None:
