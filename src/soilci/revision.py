@@ -10,7 +10,7 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from soil_contracts.git import is_pipeline_output, untracked_files
+from soil_contracts.git import changed_files, untracked_files
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess | None:
@@ -18,15 +18,6 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess | None:
         return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
     except OSError:
         return None
-
-
-def changed_files(repo: Path) -> list[str]:
-    """Tracked files that differ from HEAD (staged or not), the pipeline's own outputs left out; [] without git."""
-    proc = _git(repo, "status", "--porcelain", "--untracked-files=no", "--no-renames", "-z")
-    if proc is None or proc.returncode != 0:
-        return []
-    paths = [entry[3:] for entry in proc.stdout.decode(errors="replace").split("\0") if len(entry) > 3]
-    return sorted(p for p in paths if not is_pipeline_output(p))
 
 
 def differences(repo: Path) -> list[str]:

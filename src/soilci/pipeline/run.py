@@ -209,8 +209,7 @@ class PipelineRun:
 
         listing = write_base_listing(self.root, base, load_spec(self.root, None))
         at = listing.commit[:12] if listing.commit else "not found: every batch is new"
-        n = len(listing.batches)
-        self.progress.info(f"base {listing.ref} ({at}): {n} batch{'es' * (n != 1)} in its library")
+        self.progress.info(f"base {listing.ref} ({at}): library batches: {len(listing.batches)}")
 
     def _runner(self) -> ContainerRunner | LocalRunner:
         if self.local:
@@ -320,8 +319,7 @@ class PipelineRun:
 
         commit = clean_commit(self.root)
         if commit is None:
-            self.progress.info(f"results not published: the tree differs from HEAD ({named(differences(self.root))}), "
-                               "so they are no commit's")
+            self.progress.info(f"results not published: the tree differs from HEAD ({named(differences(self.root))})")
             return
         if not (self.root / "metrics" / "metrics.json").is_file():
             self.progress.info("results not published: no metrics/metrics.json")

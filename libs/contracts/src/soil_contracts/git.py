@@ -8,18 +8,17 @@ from pathlib import Path
 
 REVISION_ENV = "SOILCI_GIT_REVISION"
 UNKNOWN = "unknown"
-# What the pipeline itself writes in a project (dvc.lock is untracked on purpose; DVC edits .gitignore files):
-# never a reason to call a tree different from its commit.
-PIPELINE_OUTPUTS = ("dvc.lock", "metrics/", "reports/", "data/", "models/", "runs/", ".gitignore")
+# What the pipeline itself writes in a project, never a reason to call a tree different from its commit:
+# dvc.lock (untracked on purpose), the files under these folders, and .gitignore files (DVC edits them).
+OUTPUT_FOLDERS = ("metrics/", "reports/", "data/", "models/", "runs/")
 # A library batch's files that say what data it holds: never passed over, whatever git ignores.
 BATCH_RECORDS = (":(glob)library/**/batch.yaml", ":(glob)library/**/*.dvc")  # params library.path default
 
 
 def is_pipeline_output(path: str) -> bool:
     """``path`` (relative to the root) is one the pipeline itself writes: ``dvc.lock``, a file under one of the
-    PIPELINE_OUTPUTS folders, or a .gitignore."""
-    return (path == "dvc.lock" or path.startswith(tuple(p for p in PIPELINE_OUTPUTS if p.endswith("/")))
-            or path == ".gitignore" or path.endswith("/.gitignore"))
+    OUTPUT_FOLDERS, or a .gitignore."""
+    return path == "dvc.lock" or path.startswith(OUTPUT_FOLDERS) or path.rsplit("/", 1)[-1] == ".gitignore"
 
 
 def _git(root: Path | None, *args: str) -> str | None:
@@ -44,14 +43,19 @@ def git_revision(root: Path | str | None = None, *, env: bool = True) -> str:
     rev = _git(root, "rev-parse", "HEAD")
     if not rev:
         return UNKNOWN
-    changed = _git(root, "diff", "HEAD", "--name-only", "--no-renames", "-z") or ""  # staged or not
-    dirty = [path for path in changed.split("\0") if path and not is_pipeline_output(path)]
-    return f"{rev}-dirty" if dirty or untracked_files(root) else rev
+    return f"{rev}-dirty" if changed_files(root) or untracked_files(root) else rev
+
+
+def changed_files(root: Path | str | None = None) -> list[str]:
+    """Tracked files that differ from HEAD (staged or not), relative to the root, sorted; the pipeline's own
+    outputs (``is_pipeline_output``) left out; [] without git or before the first commit."""
+    changed = _git(Path(root) if root else None, "diff", "HEAD", "--name-only", "--no-renames", "-z") or ""
+    return sorted(path for path in changed.split("\0") if path and not is_pipeline_output(path))
 
 
 def untracked_files(root: Path | str | None = None) -> list[str]:
     """Files in the tree that git neither tracks nor ignores, relative to the root, sorted; the pipeline's
-    own outputs (PIPELINE_OUTPUTS) left out; [] without git.
+    own outputs (``is_pipeline_output``) left out; [] without git.
 
     A library batch imported but not committed is such files (its batch.yaml and spectra.parquet.dvc): its
     data is in the tree but in no commit. Those two count even when an ignore rule hides them.
