@@ -6,8 +6,7 @@ import pytest
 
 from soilci.cli import main
 from soilci.errors import ConfigError
-from soilci.pipeline.interrupt import stop_timeout
-from soilci.pipeline.settings import stage_limits
+from soilci.pipeline.settings import stage_limits, stop_timeout
 
 WRITTEN = ("runs", "data", "reports", "models", "dvc.lock")
 

@@ -9,38 +9,15 @@ held until that step ends, so no DVC file is left half-written; a second signal 
 from __future__ import annotations
 
 import contextlib
-import math
-import os
 import signal
 import sys
 from collections.abc import Iterator
 from typing import Self
 
 from soil_contracts.errors import Interrupted
-from soilci.errors import ConfigError
 
 # SIGHUP: the terminal the run was started from closed (an ssh session dropped).
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-# Seconds a stopped stage gets to exit after the signal before it is killed (docker stop's default is 10).
-STOP_TIMEOUT_ENV, STOP_TIMEOUT = "SOILCI_STOP_TIMEOUT", 10.0
-
-
-def stop_timeout() -> float:
-    """SOILCI_STOP_TIMEOUT in seconds (default 10); ``settings.check_settings`` reads it as a run starts.
-
-    Raises:
-        ConfigError: not a finite number of seconds >= 0 (exit 2).
-    """
-    raw = os.environ.get(STOP_TIMEOUT_ENV, "")
-    try:
-        value = float(raw) if raw.strip() else STOP_TIMEOUT
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{STOP_TIMEOUT_ENV}={raw!r}: expected a number of seconds >= 0 (default {STOP_TIMEOUT:g})")
-    return value
-
-
 class InterruptGuard:
     """Signal handlers for one run; a context manager that restores the previous ones on exit.
 

@@ -15,11 +15,10 @@ from soil_contracts.git import git_revision
 from soil_contracts.redact import redact
 from soilci.errors import LocalStagesUnavailable, StageFailed
 from soilci.pipeline.dvc import Stage
-from soilci.pipeline.interrupt import stop_timeout
 from soilci.pipeline.ownership import chown_tree
 from soilci.pipeline.preload import start_local_stage
 from soilci.pipeline.requirements import LOCAL_EXTRA, missing_requirements
-from soilci.pipeline.settings import stage_limits
+from soilci.pipeline.settings import stage_limits, stop_timeout
 from soilci.pipeline.stage_images import ensure_image
 
 # Containers run as this user when the driver is root and the tree is root's (the images' user).
@@ -266,6 +265,7 @@ class ContainerRunner(_Runner):
         volumes = {str(self.root): {"bind": "/work", "mode": "ro"}}
         for top in written_tops(self.root, [stage]):
             volumes[str(top)] = {"bind": f"/work/{top.relative_to(self.root).as_posix()}", "mode": "rw"}
+        memory, cpus = stage_limits()
         return {
             "entrypoint": ["/bin/sh", "-c"],
             "command": [stage.cmd],
@@ -279,8 +279,8 @@ class ContainerRunner(_Runner):
             "init": True,
             "read_only": True,
             "tmpfs": dict(TMPFS),
-            "mem_limit": stage_limits()[0],
-            "nano_cpus": int(stage_limits()[1] * 1e9),
+            "mem_limit": memory,
+            "nano_cpus": int(cpus * 1e9),
             "pids_limit": 512,
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],

@@ -1,6 +1,6 @@
 """The driver's environment settings, read and checked before a run writes anything.
 
-``SOILCI_STOP_TIMEOUT`` (both modes), ``SOILCI_LOCAL_PRELOAD`` (``--local``), ``SOILCI_STAGE_MEMORY`` and
+``SOILCI_STOP_TIMEOUT`` (both modes: how long a stopped stage gets before it is killed), ``SOILCI_LOCAL_PRELOAD`` (``--local``), ``SOILCI_STAGE_MEMORY`` and
 ``SOILCI_STAGE_CPUS`` (stage containers). A value the run could not use is bad input, exit 2, at the start:
 not a crash at the first Ctrl-C or container start, half-way through a run.
 """
@@ -14,11 +14,35 @@ from collections.abc import Mapping
 
 from soilci.errors import ConfigError
 
+# Seconds a stopped stage gets to exit after the signal before it is killed (docker stop's default is 10).
+STOP_TIMEOUT_ENV, STOP_TIMEOUT = "SOILCI_STOP_TIMEOUT", 10.0
 STAGE_MEMORY_ENV, STAGE_MEMORY = "SOILCI_STAGE_MEMORY", "4g"
 STAGE_CPUS_ENV, STAGE_CPUS = "SOILCI_STAGE_CPUS", "2"
 # Docker's memory limit: a whole number of bytes, or one with a unit b, k, m or g (as `docker run --memory`).
 MEMORY = re.compile(r"[1-9][0-9]*[bkmg]?", re.IGNORECASE)
 MIN_MEMORY_BYTES = 6 * 1024 * 1024  # Docker refuses less than 6 MiB
+
+
+def _number(raw: str) -> float:
+    """``raw`` as a finite float, else NaN (which no bound accepts)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+def stop_timeout() -> float:
+    """SOILCI_STOP_TIMEOUT in seconds (default 10); ``check_settings`` reads it as a run starts.
+
+    Raises:
+        ConfigError: not a finite number of seconds >= 0 (exit 2).
+    """
+    raw = os.environ.get(STOP_TIMEOUT_ENV, "")
+    value = _number(raw) if raw.strip() else STOP_TIMEOUT
+    if not value >= 0:  # NaN too
+        raise ConfigError(f"{STOP_TIMEOUT_ENV}={raw!r}: expected a number of seconds >= 0 (default {STOP_TIMEOUT:g})")
+    return value
 
 
 def stage_limits(environ: Mapping[str, str] | None = None) -> tuple[str, float]:
@@ -36,11 +60,8 @@ def stage_limits(environ: Mapping[str, str] | None = None) -> tuple[str, float]:
         raise ConfigError(f"{STAGE_MEMORY_ENV}={memory!r}: expected Docker's memory format, at least 6 MiB "
                           f"(4g, 512m, 8589934592; default {STAGE_MEMORY})")
     raw = environ.get(STAGE_CPUS_ENV, "").strip() or STAGE_CPUS
-    try:
-        cpus = float(raw)
-    except ValueError:
-        cpus = math.nan
-    if not math.isfinite(cpus) or cpus <= 0:
+    cpus = _number(raw)
+    if not cpus > 0:  # NaN too
         raise ConfigError(f"{STAGE_CPUS_ENV}={raw!r}: expected a number of CPUs above 0 (1.5, 2; default {STAGE_CPUS})")
     return memory, cpus
 
@@ -51,7 +72,6 @@ def check_settings(*, local: bool) -> None:
     Raises:
         ConfigError: the first bad setting, named with the values it accepts (exit 2).
     """
-    from soilci.pipeline.interrupt import stop_timeout
     from soilci.pipeline.preload import preload_enabled
 
     stop_timeout()
