@@ -110,34 +110,43 @@ def load_stages(root: Path | DvcRepo) -> list[Stage]:
         raise ConfigError(f"{_root(root) / 'dvc.yaml'}: not found; --repo must be the project's working tree")
     try:
         with open_repo(root) as repo:
-            found = [
-                Stage(
-                    name=s.name,
-                    cmd=s.cmd if isinstance(s.cmd, str) else " && ".join(s.cmd),
-                    deps=tuple(d.def_path for d in s.deps if not hasattr(d, "params")),
-                    outs=tuple(o.def_path for o in s.outs),
-                    params=tuple(str(k) for d in s.deps if hasattr(d, "params") for k in (d.params or ())),
-                )
-                for s in repo.index.stages
-                if getattr(s, "name", None) and s.cmd
-            ]
+            found = _declared(repo)
     except Exception as exc:  # DVC's own errors: not a DVC repo, bad dvc.yaml
         raise ConfigError(f"{_root(root)}: DVC cannot read the pipeline ({type(exc).__name__}: {exc})") from exc
     return _in_lineage_order(found)
 
 
+def stages_of(repo) -> list[Stage]:
+    """The stages of an open DVC ``Repo`` (``open_repo``), in dependency order; DVC's errors propagate."""
+    return _in_lineage_order(_declared(repo))
+
+
+def upstream_of(stage: Stage, stages: list[Stage]) -> set[str]:
+    """The names of the other stages whose outputs ``stage`` depends on (a dep equal to, or under, an output)."""
+    return {s.name for s in stages if s.name != stage.name
+            for out in s.outs for dep in stage.deps if dep == out or dep.startswith(out.rstrip("/") + "/")}
+
+
+def _declared(repo) -> list[Stage]:
+    """dvc.yaml's stages with a command, in file order."""
+    return [
+        Stage(
+            name=s.name,
+            cmd=s.cmd if isinstance(s.cmd, str) else " && ".join(s.cmd),
+            deps=tuple(d.def_path for d in s.deps if not hasattr(d, "params")),
+            outs=tuple(o.def_path for o in s.outs),
+            params=tuple(str(k) for d in s.deps if hasattr(d, "params") for k in (d.params or ())),
+        )
+        for s in repo.index.stages
+        if getattr(s, "name", None) and s.cmd
+    ]
+
+
 def _in_lineage_order(found: list[Stage]) -> list[Stage]:
     order = {s.name: i for i, s in enumerate(found)}
-    producers = {out: s.name for s in found for out in s.outs}
     graph = graphlib.TopologicalSorter()
     for s in found:
-        upstream = {
-            producer
-            for dep in s.deps
-            for out, producer in producers.items()
-            if producer != s.name and (dep == out or dep.startswith(out.rstrip("/") + "/"))
-        }
-        graph.add(s.name, *upstream)
+        graph.add(s.name, *upstream_of(s, found))
     graph.prepare()
     ordered: list[str] = []
     while graph.is_active():

@@ -20,20 +20,19 @@ def stale_stages(repo: Path) -> list[str] | None:
     if not (repo / "dvc.yaml").exists():
         return None
     try:
-        from soilci.pipeline.dvc import load_stages, open_repo
+        from soilci.pipeline.dvc import open_repo, stages_of, upstream_of
 
         with open_repo(repo) as dvc_repo:
             names = [s.name for s in dvc_repo.index.stages if getattr(s, "name", None)]
             if not names:
                 return None
             status = dvc_repo.status(targets=names)
-        stages = load_stages(repo)  # lineage order
+            stages = stages_of(dvc_repo)  # lineage order
     except Exception:  # noqa: BLE001 - DVC raises many types for a broken or partial checkout
         return None
     stale = {k.split(":")[-1] for k in status}
-    for stage in stages:
-        upstream = [out.rstrip("/") for s in stages if s.name in stale for out in s.outs]
-        if any(dep == out or dep.startswith(out + "/") for dep in stage.deps for out in upstream):
+    for stage in stages:  # in lineage order: a stage's upstream stages are settled before it
+        if upstream_of(stage, stages) & stale:
             stale.add(stage.name)
     order = {name: i for i, name in enumerate(names)}
     return sorted(stale, key=lambda n: order.get(n, len(order)))
